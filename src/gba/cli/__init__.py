@@ -1,0 +1,1 @@
+"""The ``gba`` command line: thin wrappers over the library."""

@@ -1,0 +1,25 @@
+"""Entry point of the ``gba`` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gba.cli import bench_cmd, crypto_cmd, demo_cmd
+from gba.errors import GbaError
+
+app = typer.Typer(help="gba: 3GPP Generic Bootstrapping Architecture (TS 33.220).",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(crypto_cmd.app, name="crypto")
+app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(demo_cmd.app, name="demo")
+
+
+def main() -> None:
+    """Run the CLI; a :class:`GbaError` becomes one line on stderr and exit status 2."""
+    try:
+        app()
+    except GbaError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

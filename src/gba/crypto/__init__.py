@@ -1,0 +1,1 @@
+"""The cryptographic core: Milenage, AKA, the GBA KDF and HTTP Digest (AKA)."""

@@ -1,0 +1,20 @@
+"""End-to-end demonstrations behind ``gba demo <system>``; each returns its steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Step:
+    """One step of a demo trace: who talked to whom, what was shown, whether it held."""
+
+    name: str
+    ok: bool
+    lines: list[str] = field(default_factory=list)
+
+
+def summary(system: str, steps: list[Step]) -> dict[str, object]:
+    """The JSON summary printed as the last line of ``gba demo --json``."""
+    return {"system": system, "ok": bool(steps) and all(s.ok for s in steps),
+            "steps": [{"name": s.name, "ok": s.ok} for s in steps]}

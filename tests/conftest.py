@@ -1,0 +1,8 @@
+"""Shared pytest setup: make tests/ importable as a helper root (vectors loader)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
