@@ -89,25 +89,23 @@ class Milenage:
         """Build from OP instead of OPc."""
         return cls(k, opc_from_op(k, op))
 
-    def _temp(self, rand: bytes) -> bytes:
-        if len(rand) != 16:
-            require_length(rand, "RAND", 16)
-        return self._enc.update((int.from_bytes(rand, "big") ^ self._opc).to_bytes(16, "big"))
-
     def _blocks(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
         """The five 16-octet outputs OUT1..OUT5, each already xored with OPc."""
-        if len(sqn) != 6 or len(amf) != 2:
+        if len(rand) != 16 or len(sqn) != 6 or len(amf) != 2:
+            require_length(rand, "RAND", 16)
             require_length(sqn, "SQN", 6)
             require_length(amf, "AMF", 2)
-        t = self._temp(rand)
+        update = self._enc.update
+        t = update((int.from_bytes(rand, "big") ^ self._opc).to_bytes(16, "big"))
+        tt = t + t
         half = sqn + amf
         inputs = (
-            int.from_bytes(t + t + t[4:] + t[:4] + t[8:] + t[:8] + t[12:] + t[:12], "big")
+            int.from_bytes(tt + tt[4:20] + tt[8:24] + tt[12:28], "big")
             ^ self._in_mask
             ^ (int.from_bytes(half + half, "big") << 512)
         )
-        out = int.from_bytes(self._enc.update(inputs.to_bytes(80, "big")), "big")
-        return (out ^ self._out_mask).to_bytes(80, "big")
+        out = int.from_bytes(update(inputs.to_bytes(80, "big")), "big") ^ self._out_mask
+        return out.to_bytes(80, "big")
 
     def compute(self, rand: bytes, sqn: bytes, amf: bytes) -> MilenageOutput:
         """Every output for one challenge: two cipher calls (TEMP, then five blocks at once)."""
