@@ -1,0 +1,1 @@
+"""Network functions: thin asyncio services around :mod:`gba.protocols`."""

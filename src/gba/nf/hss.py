@@ -1,0 +1,79 @@
+"""The HSS: subscriber keys, SQN and GUSS, served to the BSF over Diameter Zh.
+
+TS 33.220 §4.4.1 and §4.5.2 step 2, TS 29.109 §4.2: a Multimedia-Auth-Request for an IMPI
+gets one AKA vector (TS 33.102 §6.3.2) and the subscriber's GUSS; a request carrying
+RAND || AUTS first resynchronises SQN (TS 33.102 §6.3.5). The SQN of every vector is
+committed to the store before the answer leaves, so a restart never reissues one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gba.crypto import aka
+from gba.crypto.milenage import Milenage
+from gba.errors import CodecError, GbaError, MacFailure, NotFound
+from gba.protocols import guss as guss_xml
+from gba.protocols import zh
+from gba.protocols.diameter import (
+    CMD_MULTIMEDIA_AUTH,
+    ExperimentalResultCode,
+    Message,
+    PeerIdentity,
+    ResultCode,
+)
+from gba.protocols.diameter.capabilities import error_answer
+from gba.store.base import Subscriber, SubscriberStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GUSS = guss_xml.encode_guss(guss_xml.Guss())
+
+
+class Hss:
+    """The Zh application logic of the HSS; transport-free, driven by a Diameter server."""
+
+    def __init__(self, store: SubscriberStore, identity: PeerIdentity, ind: int = 0) -> None:
+        self.store = store
+        self.identity = identity
+        self.ind = ind
+        self._milenage: dict[str, tuple[bytes, bytes, Milenage]] = {}
+
+    def _cipher(self, sub: Subscriber) -> Milenage:
+        cached = self._milenage.get(sub.impi)
+        if cached is None or cached[0] != sub.k or cached[1] != sub.opc:
+            cached = (sub.k, sub.opc, Milenage(sub.k, sub.opc))
+            self._milenage[sub.impi] = cached
+        return cached[2]
+
+    async def handle(self, request: Message, peer: str) -> Message:
+        """Answer one Zh request (TS 29.109 §4.2)."""
+        if request.command_code != CMD_MULTIMEDIA_AUTH:
+            return error_answer(request, self.identity, ResultCode.COMMAND_UNSUPPORTED)
+        try:
+            req = zh.parse_mar(request)
+        except CodecError as exc:
+            log.warning("Zh MAR from %s malformed: %s", peer, exc)
+            return error_answer(request, self.identity, ResultCode.INVALID_AVP_VALUE, str(exc))
+        try:
+            sub = await self.store.get_subscriber(req.impi)
+        except NotFound:
+            log.info("Zh MAR from %s: IMPI %s unknown", peer, req.impi)
+            return zh.build_maa_error(request, self.identity,
+                                      ExperimentalResultCode.IMPI_UNKNOWN, experimental=True)
+        mil = self._cipher(sub)
+        if req.auts is not None and req.resync_rand is not None:
+            try:
+                sqn_ms = aka.resync_sqn(mil, req.resync_rand, req.auts)
+            except (MacFailure, GbaError) as exc:
+                log.warning("Zh resync for %s rejected: %s", req.impi, exc)
+                return zh.build_maa_error(request, self.identity,
+                                          ResultCode.AUTHENTICATION_REJECTED, experimental=False)
+            await self.store.raise_sqn(req.impi, sqn_ms)
+            log.info("Zh resync for %s: SQN_MS SEQ=%d IND=%d", req.impi, *aka.split_sqn(sqn_ms))
+        sub, sqn = await self.store.issue_sqn(req.impi, self.ind)
+        vector = aka.generate_vector(mil, sqn, sub.amf)
+        log.info("Zh vector for %s to %s: SEQ=%d IND=%d", req.impi, peer, *aka.split_sqn(sqn))
+        return zh.build_maa(request, self.identity, zh.VectorAnswer(
+            impi=sub.impi, rand=vector.rand, autn=vector.autn, xres=vector.xres, ck=vector.ck,
+            ik=vector.ik, guss=sub.guss or DEFAULT_GUSS))

@@ -1,0 +1,110 @@
+"""Diameter (RFC 6733) for Zh, Zn and Zpn: sans-IO codec, dictionary and peer machine.
+
+* :mod:`.codec` - wire format (RFC 6733 §3, §4): :class:`Avp`, :class:`Message`.
+* :mod:`.dictionary` - AVP and command tables, result codes (RFC 6733, TS 29.229,
+  TS 29.109).
+* :mod:`.values` - typed values: :func:`avp` builds an AVP by name.
+* :mod:`.capabilities` - CER/CEA, DWR/DWA, DPR/DPA bodies (RFC 6733 §5).
+* :mod:`.peer` - :class:`PeerConnection`, the peer state machine (RFC 6733 §5.6,
+  RFC 3539 watchdog); :mod:`.events` - what it reports.
+"""
+
+from gba.protocols.diameter.capabilities import PeerIdentity
+from gba.protocols.diameter.codec import (
+    AVP_FLAG_MANDATORY,
+    AVP_FLAG_PROTECTED,
+    AVP_FLAG_VENDOR,
+    FLAG_ERROR,
+    FLAG_PROXIABLE,
+    FLAG_REQUEST,
+    FLAG_RETRANSMIT,
+    Avp,
+    DiameterCodecError,
+    Message,
+    message_length,
+)
+from gba.protocols.diameter.dictionary import (
+    APP_COMMON,
+    APP_RELAY,
+    APP_ZH,
+    APP_ZN,
+    APP_ZPN,
+    CMD_BOOTSTRAPPING_INFO,
+    CMD_CAPABILITIES_EXCHANGE,
+    CMD_DEVICE_WATCHDOG,
+    CMD_DISCONNECT_PEER,
+    CMD_GBA_PUSH_INFO,
+    CMD_MULTIMEDIA_AUTH,
+    VENDOR_3GPP,
+    AvpDef,
+    AvpType,
+    CommandDef,
+    DisconnectCause,
+    ExperimentalResultCode,
+    ResultCode,
+    avp_def,
+    find_avp_def,
+    find_command,
+)
+from gba.protocols.diameter.events import (
+    AnswerReceived,
+    Application,
+    Event,
+    PeerClosed,
+    PeerOpen,
+    ProtocolViolation,
+    RequestReceived,
+)
+from gba.protocols.diameter.peer import PeerConnection, PeerState, Role, counter_ids
+from gba.protocols.diameter.values import avp, experimental_result, raw_avp, value_of
+
+__all__ = [
+    "APP_COMMON",
+    "APP_RELAY",
+    "APP_ZH",
+    "APP_ZN",
+    "APP_ZPN",
+    "AVP_FLAG_MANDATORY",
+    "AVP_FLAG_PROTECTED",
+    "AVP_FLAG_VENDOR",
+    "CMD_BOOTSTRAPPING_INFO",
+    "CMD_CAPABILITIES_EXCHANGE",
+    "CMD_DEVICE_WATCHDOG",
+    "CMD_DISCONNECT_PEER",
+    "CMD_GBA_PUSH_INFO",
+    "CMD_MULTIMEDIA_AUTH",
+    "FLAG_ERROR",
+    "FLAG_PROXIABLE",
+    "FLAG_REQUEST",
+    "FLAG_RETRANSMIT",
+    "VENDOR_3GPP",
+    "AnswerReceived",
+    "Application",
+    "Avp",
+    "AvpDef",
+    "AvpType",
+    "CommandDef",
+    "DiameterCodecError",
+    "DisconnectCause",
+    "Event",
+    "ExperimentalResultCode",
+    "Message",
+    "PeerClosed",
+    "PeerConnection",
+    "PeerIdentity",
+    "PeerOpen",
+    "PeerState",
+    "ProtocolViolation",
+    "RequestReceived",
+    "ResultCode",
+    "Role",
+    "avp",
+    "avp_def",
+    "counter_ids",
+    "experimental_result",
+    "find_avp_def",
+    "find_command",
+    "message_length",
+    "raw_avp",
+    "value_of",
+]

@@ -1,0 +1,156 @@
+"""Peer-to-peer messages of the base protocol: what they carry and how they are read.
+
+CER/CEA (RFC 6733 §5.3), DWR/DWA (§5.5), DPR/DPA (§5.4) and the generic error answer
+(§7.2). Applications are announced as 3GPP peers do it: vendor-less ones in
+Auth-Application-Id, vendor ones (Zh, Zn, Zpn under Vendor-Id 10415) in
+Vendor-Specific-Application-Id { Vendor-Id, Auth-Application-Id } plus a
+Supported-Vendor-Id per vendor (RFC 6733 §6.11, TS 29.109).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from gba.protocols.diameter import dictionary as d
+from gba.protocols.diameter.codec import Avp, Message
+from gba.protocols.diameter.events import Application
+from gba.protocols.diameter.values import avp
+
+_PROXY_INFO = 284
+
+
+@dataclass(frozen=True, slots=True)
+class PeerIdentity:
+    """What a node says about itself in CER/CEA (RFC 6733 §5.3.1)."""
+
+    origin_host: str
+    origin_realm: str
+    host_ip_addresses: tuple[IPv4Address | IPv6Address, ...]
+    vendor_id: int = 0
+    product_name: str = "gba"
+    origin_state_id: int | None = None
+    firmware_revision: int | None = None
+
+
+def _origin(local: PeerIdentity) -> list[Avp]:
+    return [avp("Origin-Host", local.origin_host), avp("Origin-Realm", local.origin_realm)]
+
+
+def _state_id(local: PeerIdentity) -> list[Avp]:
+    return [] if local.origin_state_id is None else [
+        avp("Origin-State-Id", local.origin_state_id)]
+
+
+def _capabilities(local: PeerIdentity, applications: Iterable[Application]) -> list[Avp]:
+    """Body shared by CER and CEA, in the order of RFC 6733 §5.3.1 / §5.3.2."""
+    apps = sorted(set(applications))
+    avps = [avp("Host-IP-Address", ip) for ip in local.host_ip_addresses]
+    avps.append(avp("Vendor-Id", local.vendor_id))
+    avps.append(avp("Product-Name", local.product_name))
+    avps += _state_id(local)
+    avps += [avp("Supported-Vendor-Id", v) for v in sorted({v for v, _ in apps if v})]
+    avps += [avp("Auth-Application-Id", app) for vendor, app in apps if not vendor]
+    avps += [avp("Vendor-Specific-Application-Id", [
+        avp("Vendor-Id", vendor), avp("Auth-Application-Id", app)])
+        for vendor, app in apps if vendor]
+    if local.firmware_revision is not None:
+        avps.append(avp("Firmware-Revision", local.firmware_revision))
+    return avps
+
+
+def build_cer(local: PeerIdentity, applications: Iterable[Application]) -> Message:
+    """Capabilities-Exchange-Request (RFC 6733 §5.3.1); never proxiable."""
+    return Message.new(d.CMD_CAPABILITIES_EXCHANGE, d.APP_COMMON, proxiable=False,
+                       avps=_origin(local) + _capabilities(local, applications))
+
+
+def build_cea(request: Message, local: PeerIdentity, applications: Iterable[Application],
+              result: int, error_message: str | None = None) -> Message:
+    """Capabilities-Exchange-Answer (RFC 6733 §5.3.2)."""
+    avps = [avp("Result-Code", result), *_origin(local)]
+    if error_message:  # {}-AVPs may come in any order (RFC 6733 §3.2)
+        avps.append(avp("Error-Message", error_message))
+    return request.answer(avps + _capabilities(local, applications),
+                          error=3000 <= result < 4000)
+
+
+def build_dwr(local: PeerIdentity) -> Message:
+    """Device-Watchdog-Request (RFC 6733 §5.5.1)."""
+    return Message.new(d.CMD_DEVICE_WATCHDOG, d.APP_COMMON, proxiable=False,
+                       avps=_origin(local) + _state_id(local))
+
+
+def build_dwa(request: Message, local: PeerIdentity) -> Message:
+    """Device-Watchdog-Answer (RFC 6733 §5.5.2)."""
+    return request.answer([avp("Result-Code", d.ResultCode.SUCCESS), *_origin(local),
+                           *_state_id(local)])
+
+
+def build_dpr(local: PeerIdentity, cause: int) -> Message:
+    """Disconnect-Peer-Request (RFC 6733 §5.4.1)."""
+    return Message.new(d.CMD_DISCONNECT_PEER, d.APP_COMMON, proxiable=False,
+                       avps=[*_origin(local), avp("Disconnect-Cause", cause)])
+
+
+def build_dpa(request: Message, local: PeerIdentity) -> Message:
+    """Disconnect-Peer-Answer (RFC 6733 §5.4.2)."""
+    return request.answer([avp("Result-Code", d.ResultCode.SUCCESS), *_origin(local)])
+
+
+def error_answer(request: Message, local: PeerIdentity, result: int,
+                 error_message: str | None = None) -> Message:
+    """An answer-message carrying only an error (RFC 6733 §7.2): Session-Id and Proxy-Info
+    copied from the request, E bit set for protocol errors (3xxx, §7.1.3)."""
+    avps: list[Avp] = []
+    session = request.find(d.SESSION_ID)
+    if session is not None:
+        avps.append(session)
+    avps += [*_origin(local), avp("Result-Code", result)]
+    if error_message:
+        avps.append(avp("Error-Message", error_message))
+    avps += request.find_all(_PROXY_INFO)
+    return request.answer(avps, error=3000 <= result < 4000)
+
+
+def error_answer_for_header(header: bytes, local: PeerIdentity, result: int,
+                            error_message: str) -> Message:
+    """An error answer to a request whose AVPs could not be decoded: only the header
+    (RFC 6733 §3) of the request is trusted."""
+    flags = header[4]
+    request = Message(int.from_bytes(header[5:8], "big"), int.from_bytes(header[8:12], "big"),
+                      flags, int.from_bytes(header[12:16], "big"),
+                      int.from_bytes(header[16:20], "big"), ())
+    return error_answer(request, local, result, error_message)
+
+
+def announced_applications(message: Message) -> frozenset[Application]:
+    """Applications in a CER or CEA: Auth-/Acct-Application-Id as (0, id), and
+    Vendor-Specific-Application-Id as (Vendor-Id, Auth- or Acct-Application-Id)."""
+    found: set[Application] = set()
+    for a in message.avps:
+        if a.vendor:
+            continue
+        if a.code in (d.AUTH_APPLICATION_ID, d.ACCT_APPLICATION_ID):
+            found.add((0, a.as_int()))
+        elif a.code == d.VENDOR_SPECIFIC_APPLICATION_ID:
+            children = a.children()
+            vendor = next((c.as_int() for c in children
+                           if c.code == d.VENDOR_ID and not c.vendor), 0)
+            for c in children:
+                if not c.vendor and c.code in (d.AUTH_APPLICATION_ID, d.ACCT_APPLICATION_ID):
+                    found.add((vendor, c.as_int()))
+    return frozenset(found)
+
+
+def common_applications(local: Iterable[Application],
+                        remote: Iterable[Application]) -> frozenset[Application]:
+    """Our applications the peer also announced (RFC 6733 §5.3). The application id
+    decides: the Vendor-Id of Vendor-Specific-Application-Id (§6.11) does not make it
+    another application, so a peer announcing Zh without a vendor still matches. A Relay
+    peer (§2.4) matches everything."""
+    remote_ids = {app for _, app in remote}
+    if d.APP_RELAY in remote_ids:
+        return frozenset(local)
+    return frozenset(a for a in local if a[1] in remote_ids)

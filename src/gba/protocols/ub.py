@@ -1,0 +1,84 @@
+"""Ub, the UE-BSF bootstrapping exchange over HTTP Digest AKA (TS 24.109 §4, TS 33.220 §4.5.2).
+
+Sans-IO pieces of both sides:
+
+1. UE: ``GET /`` with ``Authorization: Digest username="<IMPI>", realm, nonce="", uri="/",
+   response=""`` and a User-Agent carrying the product token ``3gpp-gba`` (TS 24.109 §4.3.1).
+2. BSF: ``401`` with ``WWW-Authenticate: Digest realm, nonce=base64(RAND||AUTN),
+   algorithm=AKAv1-MD5, qop="auth-int"``.
+3. UE: the Digest response keyed by RES, or ``auts`` after a synchronisation failure.
+4. BSF: ``200 OK`` with ``Authentication-Info`` (rspauth) and the BootstrappingInfo body
+   (``application/vnd.3gpp.bsf+xml``) holding the B-TID and the key lifetime (§4.5.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+from gba.errors import CodecError
+from gba.protocols.digest_header import Credentials
+from gba.protocols.xmlutil import local, parse_xml
+
+PRODUCT_TOKEN = "3gpp-gba"
+PRODUCT_TOKEN_UICC = "3gpp-gba-uicc"
+PRODUCT_TOKEN_TMPI = "3gpp-gba-tmpi"
+CONTENT_TYPE = "application/vnd.3gpp.bsf+xml"
+NAMESPACE = "uri:3gpp-gba"
+ALGORITHM = "AKAv1-MD5"
+QOP = "auth-int"
+
+
+def initial_credentials(impi: str, realm: str, uri: str = "/") -> Credentials:
+    """The first request's Authorization header (TS 24.109 §4.3.1): empty nonce/response."""
+    return Credentials(username=impi, realm=realm, nonce="", uri=uri, response="")
+
+
+def user_agent(gba_u: bool = False, base: str = "gba-python/0.1") -> str:
+    """User-Agent with the GBA product token (TS 24.109 §4.3.1)."""
+    return f"{base} {PRODUCT_TOKEN_UICC if gba_u else PRODUCT_TOKEN}"
+
+
+def wants_gba_u(user_agent_header: str | None) -> bool:
+    return PRODUCT_TOKEN_UICC in (user_agent_header or "").split()
+
+
+def format_time(moment: datetime) -> str:
+    """xs:dateTime in UTC with 'Z' (TS 24.109 Annex C)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CodecError(f"lifetime {text[:40]!r} is not an xs:dateTime") from None
+    if value.tzinfo is None:
+        raise CodecError("lifetime has no time zone")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrappingInfo:
+    """The 200 OK body: B-TID and key lifetime (TS 24.109 §4.5.2, Annex C)."""
+
+    btid: str
+    lifetime: datetime
+
+    def encode(self) -> bytes:
+        root = Element("BootstrappingInfo", {"xmlns": NAMESPACE})
+        SubElement(root, "btid").text = self.btid
+        SubElement(root, "lifetime").text = format_time(self.lifetime)
+        text = tostring(root, encoding="unicode")
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n' + text).encode("utf-8")
+
+    @classmethod
+    def decode(cls, data: bytes) -> BootstrappingInfo:
+        root = parse_xml(data, "BootstrappingInfo")
+        if local(root.tag) != "BootstrappingInfo":
+            raise CodecError(f"root element is {local(root.tag)!r}, expected BootstrappingInfo")
+        fields = {local(c.tag): (c.text or "").strip() for c in root}
+        if not fields.get("btid") or not fields.get("lifetime"):
+            raise CodecError("BootstrappingInfo lacks btid or lifetime")
+        return cls(fields["btid"], parse_time(fields["lifetime"]))

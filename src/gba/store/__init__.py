@@ -1,0 +1,1 @@
+"""Storage: one interface (:mod:`gba.store.base`), two backends (SQLite default, Redis)."""

@@ -1,0 +1,1 @@
+"""The UE side: USIM model, bootstrap client, Ua client."""
