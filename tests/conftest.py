@@ -23,7 +23,7 @@ def redis_url() -> Iterator[str]:
     try:
         url, stop = start_redis()
     except RedisUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
     try:
         yield url
     finally:

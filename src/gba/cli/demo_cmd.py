@@ -34,11 +34,19 @@ def _show(system: str, run: Callable[[], list[Step]], as_json: bool) -> None:
 
 @app.callback()
 def default(ctx: typer.Context, json_out: JsonFlag = False) -> None:
-    """Without a system name: the core GBA flow."""
+    """Without a system name: the core GBA network (HSS, BSF, NAF processes)."""
     if ctx.invoked_subcommand is None:
-        from gba.demos import crypto as crypto_demo
+        from gba.demos import network
 
-        _show("core", crypto_demo.run, json_out)
+        _show("core", network.run, json_out)
+
+
+@app.command()
+def core(json_out: JsonFlag = False) -> None:
+    """The core GBA network: HSS, BSF and NAF processes, a UE on Ub and Ua."""
+    from gba.demos import network
+
+    _show("core", network.run, json_out)
 
 
 @app.command()

@@ -102,7 +102,8 @@ class SubscriberStore(Protocol):
 
 
 class BsfStore(Protocol):
-    async def put_challenge(self, challenge: Challenge) -> None: ...
+    async def put_challenge(self, challenge: Challenge) -> None:
+        """Store a pending challenge; a nonce already pending is a StoreError."""
 
     async def take_challenge(self, nonce: str, now: datetime) -> Challenge | None:
         """Remove and return the challenge; None if unknown, already taken or expired."""
@@ -131,5 +132,8 @@ class NafStore(Protocol):
 
     async def check_nonce_count(self, nonce: str, nc: int, expires: datetime) -> bool:
         """Record that *nc* was used with *nonce*; False if it is not above every earlier nc."""
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete expired keys and nonce counts; return how many went."""
 
     async def close(self) -> None: ...

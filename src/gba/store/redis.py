@@ -147,15 +147,16 @@ class _Client:
     async def put(self, key: str, value: bytes, expires: datetime, *, nx: bool = False) -> bool:
         """SET with PXAT *expires* and index it; False if *nx* and the key exists.
 
-        A record already past *expires* (by this host's clock) is not stored: any earlier
-        value under *key* is dropped instead.
+        A record already past *expires* (by this host's clock) is not stored; without *nx*
+        any earlier value under *key* is dropped instead.
         """
         exp_us = to_us(expires, "expiry")
         now = now_us()
-        with self.errors(f"put {key}"):
-            if exp_us <= now:
+        if exp_us <= now:
+            if not nx:
                 await self.drop(key)
-                return True
+            return True
+        with self.errors(f"put {key}"):
             args: list[bytes | str | int] = [value, _pxat(exp_us), exp_us, "NX" if nx else "", now]
             stored = await self._put(keys=[key, self.index], args=args)
         return bool(stored)

@@ -1,0 +1,5 @@
+"""``python -m gba`` is the ``gba`` command."""
+
+from gba.cli.main import main
+
+main()

@@ -1,0 +1,139 @@
+"""``gba serve``, ``gba hss ...``, ``gba bsf ...`` and ``gba lab up|down``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gba import config
+from gba.cli.output import emit_json
+
+ConfigOpt = Annotated[Path, typer.Option("--config", help="network TOML file")]
+OptConfig = Annotated[Path | None, typer.Option("--config", help="network TOML file")]
+
+serve_app = typer.Typer(help="Run one network function in the foreground.")
+hss_app = typer.Typer(help="HSS provisioning (works on a running or stopped HSS).",
+                      no_args_is_help=True)
+bsf_app = typer.Typer(help="BSF operations on its bootstrapping contexts.", no_args_is_help=True)
+lab_app = typer.Typer(help="Start/stop a lab network (HSS, BSF, NAF processes).",
+                      no_args_is_help=True)
+
+
+@serve_app.callback(invoke_without_command=True)
+def serve(function: Annotated[str, typer.Argument(help="hss, bsf or naf")],
+          config_file: ConfigOpt) -> None:
+    """Serve until SIGTERM/SIGINT."""
+    from gba.nf.common import setup_logging
+    from gba.nf.services import serve as run
+
+    setup_logging(function)
+    asyncio.run(run(function, config.load(config_file)))
+
+
+def _subscriber_store(config_file: Path):  # type: ignore[no-untyped-def]
+    from gba.store.factory import open_subscriber_store
+
+    cfg = config.load(config_file)
+    return open_subscriber_store(cfg.store_url(cfg.hss.store))
+
+
+@hss_app.command("add-subscriber")
+def add_subscriber(
+    config_file: ConfigOpt,
+    impi: Annotated[str, typer.Option(help="private identity")],
+    k: Annotated[str, typer.Option(help="hex, 16 octets")],
+    opc: Annotated[str | None, typer.Option(help="hex, 16 octets")] = None,
+    op: Annotated[str | None, typer.Option(help="hex, 16 octets")] = None,
+    imsi: Annotated[str | None, typer.Option()] = None,
+    sqn: Annotated[str | None, typer.Option(help="hex, 6 octets")] = None,
+    amf: Annotated[str | None, typer.Option(help="hex, 2 octets")] = None,
+    guss: Annotated[Path | None, typer.Option(help="GUSS XML file (TS 29.109 Annex A)")] = None,
+) -> None:
+    """Add or replace a subscriber; prints it without key material."""
+    from gba.nf.provisioning import subscriber_from_fields, subscriber_view
+
+    guss_text = guss.read_text(encoding="utf-8") if guss is not None else None
+    sub = subscriber_from_fields(impi, k, opc=opc, op=op, imsi=imsi, sqn=sqn, amf=amf,
+                                 guss=guss_text)
+
+    async def put() -> None:
+        store = _subscriber_store(config_file)
+        try:
+            await store.put_subscriber(sub)
+        finally:
+            await store.close()
+
+    asyncio.run(put())
+    emit_json(subscriber_view(sub))
+
+
+@hss_app.command("list")
+def list_subscribers(config_file: ConfigOpt) -> None:
+    """List subscribers (no keys)."""
+    from gba.nf.provisioning import subscriber_view
+
+    async def run() -> list[dict[str, object]]:
+        store = _subscriber_store(config_file)
+        try:
+            return [subscriber_view(s) for s in await store.list_subscribers()]
+        finally:
+            await store.close()
+
+    for row in asyncio.run(run()):
+        emit_json(row)
+
+
+@bsf_app.command("revoke")
+def revoke(config_file: ConfigOpt, btid: Annotated[str, typer.Option(help="B-TID")]) -> None:
+    """Delete a bootstrapping context: NAFs then get 5403 and the UE must re-bootstrap."""
+    from gba.store.factory import open_bsf_store
+
+    async def run() -> bool:
+        cfg = config.load(config_file)
+        store = open_bsf_store(cfg.store_url(cfg.bsf.store))
+        try:
+            return await store.delete_context(btid)
+        finally:
+            await store.close()
+
+    emit_json({"btid": btid, "revoked": asyncio.run(run())})
+
+
+@bsf_app.command("purge")
+def purge(config_file: ConfigOpt) -> None:
+    """Remove expired challenges and contexts now."""
+    from gba.nf.common import utc_now
+    from gba.store.factory import open_bsf_store
+
+    async def run() -> int:
+        cfg = config.load(config_file)
+        store = open_bsf_store(cfg.store_url(cfg.bsf.store))
+        try:
+            return await store.purge_expired(utc_now())
+        finally:
+            await store.close()
+
+    emit_json({"purged": asyncio.run(run())})
+
+
+@lab_app.command("up")
+def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = Path("lab"),
+           config_file: OptConfig = None) -> None:
+    """Start HSS, BSF and NAF in the background; write DIR/lab.json."""
+    from gba.lab import lab
+
+    info = lab.up(dir, config_file)
+    typer.echo(json.dumps(info, indent=2))
+
+
+@lab_app.command("down")
+def lab_down(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = Path("lab")
+             ) -> None:
+    """Stop the lab's processes."""
+    from gba.lab import lab
+
+    emit_json({"stopped": lab.down(dir)})

@@ -1,0 +1,1 @@
+"""A lab network for engineers: HSS, BSF and NAF as separate background processes."""

@@ -1,0 +1,329 @@
+"""The BsfStore and NafStore contract (gba.store.base), run against SQLite and Redis alike.
+
+Records expire an hour from the real clock, so Redis keeps them, and the tests move the
+injected ``now`` past ``expires`` to see them vanish; a record already past its expiry by
+the real clock is checked too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gba.errors import StoreError
+from gba.store.base import BootstrapContext, Challenge, NafKey
+from gba.store.redis import RedisBsfStore, RedisNafStore
+from gba.store.sqlite import SqliteBsfStore, SqliteNafStore
+
+BACKENDS = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+HOUR = timedelta(hours=1)
+NAF_ID = b"naf.example.org\x01\x00\x00\x00\x02"
+
+BsfBackend = SqliteBsfStore | RedisBsfStore
+NafBackend = SqliteNafStore | RedisNafStore
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=123456)
+
+
+@pytest.fixture(params=BACKENDS)
+async def bsf(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BsfBackend]:
+    store: BsfBackend
+    if request.param == "sqlite":
+        store = SqliteBsfStore(tmp_path / "bsf.sqlite")
+    else:
+        url = request.getfixturevalue("redis_url")
+        store = RedisBsfStore(url, prefix=request.getfixturevalue("redis_prefix"))
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def naf(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[NafBackend]:
+    store: NafBackend
+    if request.param == "sqlite":
+        store = SqliteNafStore(tmp_path / "naf.sqlite")
+    else:
+        url = request.getfixturevalue("redis_url")
+        store = RedisNafStore(url, prefix=request.getfixturevalue("redis_prefix"))
+    yield store
+    await store.close()
+
+
+def challenge(nonce: str, expires: datetime, guss: str | None = None) -> Challenge:
+    return Challenge(
+        nonce=nonce,
+        impi="001010000000001@ims.mnc001.mcc001.3gppnetwork.org",
+        rand=bytes(range(16)),
+        autn=bytes(range(16, 32)),
+        xres=bytes(range(32, 40)),
+        ck=bytes(range(40, 56)),
+        ik=bytes(range(56, 72)),
+        expires=expires,
+        guss=guss,
+    )
+
+
+def context(
+    btid: str, created: datetime, expires: datetime, guss: str | None = None, gba_u: bool = False
+) -> BootstrapContext:
+    return BootstrapContext(
+        btid=btid,
+        impi="001010000000001@ims.mnc001.mcc001.3gppnetwork.org",
+        ks=bytes(range(32)),
+        rand=bytes(range(16)),
+        created=created,
+        expires=expires,
+        guss=guss,
+        gba_u=gba_u,
+    )
+
+
+def naf_key(btid: str, expires: datetime, created: datetime | None = None) -> NafKey:
+    return NafKey(
+        btid=btid,
+        naf_id=NAF_ID,
+        key=bytes(range(100, 132)),
+        impi="001010000000001@ims.mnc001.mcc001.3gppnetwork.org",
+        expires=expires,
+        created=created,
+        uss="<uss/>",
+        gba_u=True,
+    )
+
+
+# --- BSF: challenges -------------------------------------------------------------------
+
+
+async def test_challenge_round_trips_every_field(bsf: BsfBackend, now: datetime) -> None:
+    ch = challenge("n1", now + HOUR, guss="<guss/>")
+    await bsf.put_challenge(ch)
+    got = await bsf.take_challenge("n1", now)
+    assert got == ch
+    assert got.expires.tzinfo is not None
+    assert got.expires.utcoffset() == timedelta(0)
+
+
+async def test_challenge_is_taken_exactly_once(bsf: BsfBackend, now: datetime) -> None:
+    await bsf.put_challenge(challenge("n1", now + HOUR))
+    assert await bsf.take_challenge("n1", now) is not None
+    assert await bsf.take_challenge("n1", now) is None
+
+
+async def test_concurrent_takes_yield_one_challenge(bsf: BsfBackend, now: datetime) -> None:
+    await bsf.put_challenge(challenge("n1", now + HOUR))
+    got = await asyncio.gather(*(bsf.take_challenge("n1", now) for _ in range(8)))
+    assert sum(g is not None for g in got) == 1
+
+
+async def test_unknown_challenge_is_none(bsf: BsfBackend, now: datetime) -> None:
+    assert await bsf.take_challenge("never-issued", now) is None
+
+
+async def test_expired_challenge_is_none_and_gone(bsf: BsfBackend, now: datetime) -> None:
+    await bsf.put_challenge(challenge("n1", now + HOUR))
+    assert await bsf.take_challenge("n1", now + HOUR) is None
+    assert await bsf.take_challenge("n1", now) is None
+
+
+async def test_challenge_past_real_expiry_is_none(bsf: BsfBackend, now: datetime) -> None:
+    await bsf.put_challenge(challenge("n1", now - HOUR))
+    assert await bsf.take_challenge("n1", now) is None
+
+
+async def test_pending_nonce_cannot_be_reused(bsf: BsfBackend, now: datetime) -> None:
+    await bsf.put_challenge(challenge("n1", now + HOUR))
+    with pytest.raises(StoreError):
+        await bsf.put_challenge(challenge("n1", now + 2 * HOUR))
+    got = await bsf.take_challenge("n1", now)
+    assert got is not None
+    assert got.expires == now + HOUR
+
+
+async def test_naive_datetime_is_refused(bsf: BsfBackend) -> None:
+    with pytest.raises(StoreError, match="timezone"):
+        await bsf.put_challenge(challenge("n1", datetime(2030, 1, 1)))
+
+
+# --- BSF: bootstrapping contexts -------------------------------------------------------
+
+
+async def test_context_round_trips_every_field(bsf: BsfBackend, now: datetime) -> None:
+    ctx = context("AAEC@bsf.example.org", now, now + HOUR, guss="<guss/>", gba_u=True)
+    await bsf.put_context(ctx)
+    got = await bsf.get_context(ctx.btid, now)
+    assert got == ctx
+    assert got is not None
+    assert got.created.utcoffset() == timedelta(0)
+
+
+async def test_context_is_read_many_times(bsf: BsfBackend, now: datetime) -> None:
+    ctx = context("AAEC@bsf.example.org", now, now + HOUR)
+    await bsf.put_context(ctx)
+    assert await bsf.get_context(ctx.btid, now) == ctx
+    assert await bsf.get_context(ctx.btid, now + timedelta(minutes=59)) == ctx
+
+
+async def test_unknown_context_is_none(bsf: BsfBackend, now: datetime) -> None:
+    assert await bsf.get_context("nobody@bsf.example.org", now) is None
+
+
+async def test_context_is_invisible_from_its_expiry(bsf: BsfBackend, now: datetime) -> None:
+    ctx = context("AAEC@bsf.example.org", now, now + HOUR)
+    await bsf.put_context(ctx)
+    assert await bsf.get_context(ctx.btid, now + HOUR) is None
+    assert await bsf.get_context(ctx.btid, now + 2 * HOUR) is None
+
+
+async def test_context_past_real_expiry_is_none(bsf: BsfBackend, now: datetime) -> None:
+    ctx = context("AAEC@bsf.example.org", now - 2 * HOUR, now - HOUR)
+    await bsf.put_context(ctx)
+    assert await bsf.get_context(ctx.btid, now) is None
+
+
+async def test_contexts_of_one_impi_coexist(bsf: BsfBackend, now: datetime) -> None:
+    old = context("OLD@bsf.example.org", now, now + HOUR)
+    new = context("NEW@bsf.example.org", now, now + 2 * HOUR)
+    await bsf.put_context(old)
+    await bsf.put_context(new)
+    assert await bsf.get_context(old.btid, now) == old
+    assert await bsf.get_context(new.btid, now) == new
+
+
+async def test_put_context_replaces_same_btid(bsf: BsfBackend, now: datetime) -> None:
+    await bsf.put_context(context("AAEC@bsf.example.org", now, now + HOUR))
+    longer = context("AAEC@bsf.example.org", now, now + 2 * HOUR)
+    await bsf.put_context(longer)
+    assert await bsf.get_context(longer.btid, now + HOUR) == longer
+
+
+async def test_delete_context(bsf: BsfBackend, now: datetime) -> None:
+    ctx = context("AAEC@bsf.example.org", now, now + HOUR)
+    await bsf.put_context(ctx)
+    assert await bsf.delete_context(ctx.btid) is True
+    assert await bsf.get_context(ctx.btid, now) is None
+    assert await bsf.delete_context(ctx.btid) is False
+
+
+async def test_purge_removes_only_expired(bsf: BsfBackend, now: datetime) -> None:
+    keep = context("KEEP@bsf.example.org", now, now + 3 * HOUR)
+    await bsf.put_context(keep)
+    await bsf.put_context(context("GO@bsf.example.org", now, now + HOUR))
+    await bsf.put_challenge(challenge("n-go", now + HOUR))
+    await bsf.put_challenge(challenge("n-keep", now + 3 * HOUR))
+    assert await bsf.purge_expired(now + 2 * HOUR) == 2
+    assert await bsf.purge_expired(now + 2 * HOUR) == 0
+    assert await bsf.get_context(keep.btid, now) == keep
+    assert await bsf.get_context("GO@bsf.example.org", now) is None
+    assert await bsf.take_challenge("n-go", now) is None
+    assert await bsf.take_challenge("n-keep", now) is not None
+
+
+async def test_purge_counts_record_expiring_exactly_now(bsf: BsfBackend, now: datetime) -> None:
+    await bsf.put_context(context("AAEC@bsf.example.org", now, now + HOUR))
+    assert await bsf.purge_expired(now + HOUR - timedelta(microseconds=1)) == 0
+    assert await bsf.purge_expired(now + HOUR) == 1
+
+
+# --- NAF: Zn keys ----------------------------------------------------------------------
+
+
+async def test_key_round_trips_every_field(naf: NafBackend, now: datetime) -> None:
+    key = naf_key("AAEC@bsf.example.org", now + HOUR, created=now)
+    await naf.put_key(key)
+    got = await naf.get_key(key.btid, NAF_ID, now)
+    assert got == key
+    assert got is not None
+    assert got.expires.utcoffset() == timedelta(0)
+
+
+async def test_key_without_created_round_trips(naf: NafBackend, now: datetime) -> None:
+    key = naf_key("AAEC@bsf.example.org", now + HOUR)
+    await naf.put_key(key)
+    assert await naf.get_key(key.btid, NAF_ID, now) == key
+
+
+async def test_key_is_per_naf_id(naf: NafBackend, now: datetime) -> None:
+    await naf.put_key(naf_key("AAEC@bsf.example.org", now + HOUR))
+    assert await naf.get_key("AAEC@bsf.example.org", NAF_ID + b"x", now) is None
+    assert await naf.get_key("OTHER@bsf.example.org", NAF_ID, now) is None
+
+
+async def test_key_is_invisible_from_its_expiry(naf: NafBackend, now: datetime) -> None:
+    await naf.put_key(naf_key("AAEC@bsf.example.org", now + HOUR))
+    assert await naf.get_key("AAEC@bsf.example.org", NAF_ID, now + HOUR) is None
+
+
+async def test_key_past_real_expiry_is_none(naf: NafBackend, now: datetime) -> None:
+    await naf.put_key(naf_key("AAEC@bsf.example.org", now - HOUR))
+    assert await naf.get_key("AAEC@bsf.example.org", NAF_ID, now) is None
+
+
+async def test_put_key_replaces(naf: NafBackend, now: datetime) -> None:
+    await naf.put_key(naf_key("AAEC@bsf.example.org", now + HOUR))
+    fresh = naf_key("AAEC@bsf.example.org", now + 2 * HOUR)
+    await naf.put_key(fresh)
+    assert await naf.get_key(fresh.btid, NAF_ID, now + HOUR) == fresh
+
+
+async def test_delete_key(naf: NafBackend, now: datetime) -> None:
+    await naf.put_key(naf_key("AAEC@bsf.example.org", now + HOUR))
+    assert await naf.delete_key("AAEC@bsf.example.org", NAF_ID) is True
+    assert await naf.get_key("AAEC@bsf.example.org", NAF_ID, now) is None
+    assert await naf.delete_key("AAEC@bsf.example.org", NAF_ID) is False
+
+
+async def test_naf_purge_removes_expired_keys_and_counts(naf: NafBackend, now: datetime) -> None:
+    await naf.put_key(naf_key("GO@bsf.example.org", now + HOUR))
+    await naf.put_key(naf_key("KEEP@bsf.example.org", now + 3 * HOUR))
+    await naf.check_nonce_count("n-go", 1, now + HOUR)
+    assert await naf.purge_expired(now + 2 * HOUR) == 2
+    assert await naf.get_key("KEEP@bsf.example.org", NAF_ID, now) is not None
+
+
+# --- NAF: Digest nonce counts ----------------------------------------------------------
+
+
+async def test_first_nonce_count_is_accepted(naf: NafBackend, now: datetime) -> None:
+    assert await naf.check_nonce_count("n1", 1, now + HOUR) is True
+
+
+async def test_replayed_nonce_count_is_refused(naf: NafBackend, now: datetime) -> None:
+    assert await naf.check_nonce_count("n1", 1, now + HOUR) is True
+    assert await naf.check_nonce_count("n1", 1, now + HOUR) is False
+
+
+async def test_lower_nonce_count_is_refused(naf: NafBackend, now: datetime) -> None:
+    assert await naf.check_nonce_count("n1", 5, now + HOUR) is True
+    assert await naf.check_nonce_count("n1", 3, now + HOUR) is False
+    assert await naf.check_nonce_count("n1", 6, now + HOUR) is True
+    assert await naf.check_nonce_count("n1", 5, now + HOUR) is False
+
+
+async def test_nonce_counts_are_per_nonce(naf: NafBackend, now: datetime) -> None:
+    assert await naf.check_nonce_count("n1", 2, now + HOUR) is True
+    assert await naf.check_nonce_count("n2", 1, now + HOUR) is True
+
+
+async def test_largest_nonce_count_is_handled(naf: NafBackend, now: datetime) -> None:
+    assert await naf.check_nonce_count("n1", 0xFFFFFFFE, now + HOUR) is True
+    assert await naf.check_nonce_count("n1", 0xFFFFFFFF, now + HOUR) is True
+    assert await naf.check_nonce_count("n1", 0xFFFFFFFF, now + HOUR) is False
+
+
+async def test_concurrent_same_nonce_count_accepted_once(naf: NafBackend, now: datetime) -> None:
+    got = await asyncio.gather(*(naf.check_nonce_count("n1", 7, now + HOUR) for _ in range(8)))
+    assert got.count(True) == 1
+
+
+async def test_nonce_count_keeps_the_later_expiry(naf: NafBackend, now: datetime) -> None:
+    await naf.check_nonce_count("n1", 1, now + 2 * HOUR)
+    await naf.check_nonce_count("n1", 2, now + HOUR)
+    assert await naf.purge_expired(now + HOUR) == 0
+    assert await naf.check_nonce_count("n1", 2, now + HOUR) is False
