@@ -30,3 +30,22 @@ def crypto(json_out: JsonFlag = False, seconds: Seconds = 1.0) -> None:
     from gba.crypto.bench import bench_crypto
 
     _report("crypto core, one core:", bench_crypto(seconds), json_out)
+
+
+@app.command()
+def diameter(json_out: JsonFlag = False, seconds: Seconds = 1.0) -> None:
+    """Diameter codec: encode, decode and round trips of Zn BIA / Zh MAA per second."""
+    from gba.protocols.diameter.bench import bench_diameter
+
+    _report("diameter codec, one core:", bench_diameter(seconds), json_out)
+
+
+@app.command()
+def network(json_out: JsonFlag = False,
+            seconds: Annotated[float, typer.Option(help="seconds per phase")] = 3.0,
+            concurrency: Annotated[int, typer.Option(help="UEs / outstanding requests")] = 8
+            ) -> None:
+    """Bootstraps/s (Ub + Zh) and Zn key requests/s against a lab of separate processes."""
+    from gba.lab.bench import bench_network
+
+    _report("core network on loopback:", bench_network(seconds, concurrency), json_out)

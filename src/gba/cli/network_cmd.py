@@ -15,7 +15,6 @@ from gba.cli.output import emit_json
 ConfigOpt = Annotated[Path, typer.Option("--config", help="network TOML file")]
 OptConfig = Annotated[Path | None, typer.Option("--config", help="network TOML file")]
 
-serve_app = typer.Typer(help="Run one network function in the foreground.")
 hss_app = typer.Typer(help="HSS provisioning (works on a running or stopped HSS).",
                       no_args_is_help=True)
 bsf_app = typer.Typer(help="BSF operations on its bootstrapping contexts.", no_args_is_help=True)
@@ -23,10 +22,9 @@ lab_app = typer.Typer(help="Start/stop a lab network (HSS, BSF, NAF processes)."
                       no_args_is_help=True)
 
 
-@serve_app.callback(invoke_without_command=True)
 def serve(function: Annotated[str, typer.Argument(help="hss, bsf or naf")],
           config_file: ConfigOpt) -> None:
-    """Serve until SIGTERM/SIGINT."""
+    """Run one network function (hss, bsf, naf) in the foreground until SIGTERM/SIGINT."""
     from gba.nf.common import setup_logging
     from gba.nf.services import serve as run
 

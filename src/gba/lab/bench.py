@@ -1,0 +1,95 @@
+"""``gba bench network``: bootstraps/s over Ub+Zh and Zn key requests/s, on a real lab.
+
+The lab's HSS, BSF and NAF run as separate processes (as ``gba lab up`` starts them);
+the load comes from this process: *concurrency* UEs bootstrapping in a loop (each one a
+GbaClient with its own USIM), then *concurrency* outstanding Zn Bootstrapping-Info-Requests
+on one Diameter connection posing as the NAF. On a 2-core machine the load generator
+shares the cores with the network functions, so the figures are a floor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from gba import config
+from gba.crypto import aka, ua_protocols
+from gba.demos.crypto import DEMO_K, DEMO_OPC
+from gba.lab import lab
+from gba.nf.common import peer_identity
+from gba.nf.diameter_node import DiameterClient, session_id_factory
+from gba.nf.provisioning import subscriber_from_fields
+from gba.protocols import zn
+from gba.store.factory import open_subscriber_store
+from gba.ue.client import GbaClient
+
+
+async def _provision(cfg: config.NetworkConfig, count: int) -> list[str]:
+    store = open_subscriber_store(cfg.store_url(cfg.hss.store))
+    impis = [f"00101{i:010d}@{cfg.realm}" for i in range(count)]
+    try:
+        for impi in impis:
+            await store.put_subscriber(subscriber_from_fields(impi, DEMO_K.hex(),
+                                                              opc=DEMO_OPC.hex()))
+    finally:
+        await store.close()
+    return impis
+
+
+async def _bootstraps(info: dict[str, Any], impis: list[str], seconds: float) -> tuple[int, str]:
+    deadline = time.perf_counter() + seconds
+    count = 0
+    btid = ""
+
+    async def worker(impi: str) -> None:
+        nonlocal count, btid
+        async with GbaClient(impi, aka.Usim(DEMO_K, DEMO_OPC), info["bsf_url"]) as ue:
+            while time.perf_counter() < deadline:
+                btid = (await ue.bootstrap(force=True)).btid
+                count += 1
+
+    await asyncio.gather(*(worker(i) for i in impis))
+    return count, btid
+
+
+async def _zn_requests(cfg: config.NetworkConfig, btid: str, concurrency: int,
+                       seconds: float) -> int:
+    identity = peer_identity(cfg.naf.diameter)
+    client = DiameterClient(identity, [zn.APPLICATION], cfg.naf.bsf.host, cfg.naf.bsf.port)
+    await client.start()
+    session = session_id_factory(identity.origin_host)
+    naf_id = cfg.naf.fqdn.encode() + ua_protocols.HTTP_DIGEST
+    count = 0
+    try:
+        await client.wait_open()
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal count
+            while time.perf_counter() < deadline:
+                answer = await client.request(zn.build_bir(
+                    identity, cfg.bsf.diameter.realm, session(), zn.KeyRequest(btid, naf_id)))
+                if answer.result_code == 2001:
+                    count += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await client.close()
+    return count
+
+
+def bench_network(seconds: float = 3.0, concurrency: int = 8) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="gba-bench-") as tmp:
+        info = lab.up(Path(tmp))
+        try:
+            cfg = config.load(info["config"])
+            impis = asyncio.run(_provision(cfg, concurrency))
+            boots, btid = asyncio.run(_bootstraps(info, impis, seconds))
+            zn_count = asyncio.run(_zn_requests(cfg, btid, concurrency, seconds))
+        finally:
+            lab.down(Path(tmp))
+    return {"bootstraps_per_s": boots / seconds, "zn_key_requests_per_s": zn_count / seconds,
+            "concurrency": float(concurrency)}
