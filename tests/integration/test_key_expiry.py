@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 
+from gba.config import DiameterNodeConfig
 from gba.crypto import aka
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
 from gba.nf.common import peer_identity
@@ -20,7 +21,6 @@ from gba.nf.diameter_node import DiameterClient, DiameterServer, session_id_fact
 from gba.nf.hss import Hss
 from gba.nf.naf import Naf, NafKeys, zn_fetcher
 from gba.nf.provisioning import subscriber_from_fields
-from gba.config import DiameterNodeConfig
 from gba.protocols import ua, zh, zn
 from gba.store.factory import open_bsf_store, open_naf_store, open_subscriber_store
 from gba.ue.client import GbaClient
@@ -101,7 +101,8 @@ async def test_expired_key_leads_to_rebootstrap_and_new_btid(net: Net) -> None:
         net.clock.now += timedelta(hours=1, seconds=1)
         second = await ue.fetch_digest(net.naf_url, "naf.example.org")
         assert second.status == 200
-        assert ue.current is not None and ue.current.btid != old_btid
+        assert ue.current is not None
+        assert ue.current.btid != old_btid
         assert ue.current.btid.encode() in second.body
 
 
@@ -116,5 +117,6 @@ async def test_naf_rejects_old_btid_after_expiry_even_with_cached_key(net: Net) 
         response = await ue.fetch_digest(net.naf_url, "naf.example.org")
         # first try refused (401), the forced re-bootstrap then succeeds
         assert response.status == 200
-        assert ue.current is not None and stale is not None
+        assert ue.current is not None
+        assert stale is not None
         assert ue.current.btid != stale.btid

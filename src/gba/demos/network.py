@@ -43,7 +43,7 @@ async def _flow(info: dict[str, Any], steps: list[Step]) -> None:
         try:
             boot = await ue.bootstrap()
             steps.append(Step("UE bootstraps over Ub (Digest AKA; BSF asks HSS over Zh)", True,
-                              lines + [f"Ks held by UE and BSF; B-TID {boot.btid}"]))
+                              [*lines, f"Ks held by UE and BSF; B-TID {boot.btid}"]))
         except Exception as exc:  # report, do not crash the demo
             steps.append(Step("UE bootstraps over Ub", False, [*lines, f"error: {exc}"]))
             return
@@ -81,6 +81,18 @@ async def _flow(info: dict[str, Any], steps: list[Step]) -> None:
     steps.append(Step("USIM ahead of HSS: AUTS, resync over Zh, new challenge", ok, lines))
 
 
+def _log_lines(lab_dir: Path) -> list[str]:
+    """The Diameter and HTTP events each process logged (no key material is logged)."""
+    lines = []
+    for function in ("hss", "bsf", "naf"):
+        path = lab_dir / f"{function}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        for line in text.splitlines():
+            if any(tag in line for tag in ("Zh ", "Zn", "Ub:", "Ua:", "PSK-TLS")):
+                lines.append(f"{function.upper()}: " + line.split(": ", 1)[-1])
+    return lines
+
+
 def run(lab_dir: Path | None = None) -> list[Step]:
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="gba-demo-") as tmp:
@@ -99,6 +111,8 @@ def run(lab_dir: Path | None = None) -> list[Step]:
             steps.append(Step("provision subscriber in the HSS", True,
                               [f"IMPI {IMPI}, K/OPc of TS 35.208 test set 1, SQN 0"]))
             asyncio.run(_flow(info, steps))
+            steps.append(Step("what the network functions logged (Zh, Zn, Ub)", True,
+                              _log_lines(where)))
         finally:
             stopped = lab.down(where)
             steps.append(Step("stop the network", all(stopped.values()),

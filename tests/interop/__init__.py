@@ -1,0 +1,1 @@
+"""Interop tests: outside tools (curl, openssl) against our services over real sockets."""
