@@ -73,6 +73,8 @@ class BsfConfig:
     challenge_lifetime_s: int
     nafs: tuple[NafAuthorisation, ...]
     zn_tls: bool = False
+    zn_tls_cert: str = "zn-tls/bsf-cert.pem"
+    zn_tls_key: str = "zn-tls/bsf-key.pem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class NafConfig:
     store: str
     gaa_service_id: str | None = None
     zn_tls: bool = False
+    zn_tls_ca: str = "zn-tls/ca.pem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,11 @@ class NetworkConfig:
     bsf: BsfConfig
     naf: NafConfig
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def file(self, path: str) -> Path:
+        """A path from the config, relative to the config file's directory."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.path.parent / p).resolve()
 
     def store_url(self, url: str) -> str:
         """A store URL with a relative SQLite path made absolute (relative to this file)."""
@@ -156,6 +164,8 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
             challenge_lifetime_s=int(b.get("challenge_lifetime_s", 120)),
             nafs=tuple(nafs),
             zn_tls=bool(b.get("zn_tls", False)),
+            zn_tls_cert=str(b.get("zn_tls_cert", "zn-tls/bsf-cert.pem")),
+            zn_tls_key=str(b.get("zn_tls_key", "zn-tls/bsf-key.pem")),
         ),
         naf=NafConfig(
             fqdn=_get(n, "fqdn", "naf"),
@@ -166,6 +176,7 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
             store=_get(n, "store", "naf"),
             gaa_service_id=n.get("gaa_service_id"),
             zn_tls=bool(n.get("zn_tls", False)),
+            zn_tls_ca=str(n.get("zn_tls_ca", "zn-tls/ca.pem")),
         ),
         raw=raw,
     )
@@ -226,7 +237,8 @@ def dump(cfg: NetworkConfig) -> str:
         f"hss = {q(str(cfg.bsf.hss))}", f"store = {store(cfg.bsf.store)}",
         f"key_lifetime_s = {cfg.bsf.key_lifetime_s}",
         f"challenge_lifetime_s = {cfg.bsf.challenge_lifetime_s}",
-        f"zn_tls = {'true' if cfg.bsf.zn_tls else 'false'}", "",
+        f"zn_tls = {'true' if cfg.bsf.zn_tls else 'false'}",
+        f"zn_tls_cert = {q(cfg.bsf.zn_tls_cert)}", f"zn_tls_key = {q(cfg.bsf.zn_tls_key)}", "",
     ]
     for naf in cfg.bsf.nafs:
         lines += ["[[bsf.naf]]", f"diameter_host = {q(naf.diameter_host)}",
@@ -240,6 +252,7 @@ def dump(cfg: NetworkConfig) -> str:
         f"psk_tls_listen = {q(str(cfg.naf.psk_tls_listen))}", f"bsf = {q(str(cfg.naf.bsf))}",
         f"store = {store(cfg.naf.store)}",
         f"zn_tls = {'true' if cfg.naf.zn_tls else 'false'}",
+        f"zn_tls_ca = {q(cfg.naf.zn_tls_ca)}",
     ]
     if cfg.naf.gaa_service_id is not None:
         lines.append(f"gaa_service_id = {q(cfg.naf.gaa_service_id)}")

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import AsyncIterator
 
 import pytest
+import sslpsk3.sslpsk3
 
 from gba.crypto.kdf import btid
 from gba.crypto.ua_protocols import (
@@ -328,6 +329,17 @@ async def test_silent_connection_is_dropped_after_handshake_timeout() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
         writer.close()
+
+
+async def test_sslpsk3_table_does_not_grow_per_connection() -> None:
+    before = len(sslpsk3.sslpsk3.psk_contexts)
+    async with serving() as server:
+        for key in (KEY, WRONG_KEY, KEY):
+            with contextlib.suppress(AuthError):
+                await psk_tls_request("127.0.0.1", server.port, psk_identity_for(BTID), key,
+                                      REQUEST)
+        await s_client(server.port, psk_identity_for(BTID), KEY)
+    assert len(sslpsk3.sslpsk3.psk_contexts) == before
 
 
 async def test_port_zero_binds_a_real_port() -> None:

@@ -56,7 +56,16 @@ def _prepare_config(lab_dir: Path, config_file: Path | None) -> NetworkConfig:
                       naf=replace(cfg.naf, store=cfg.store_url(cfg.naf.store)))
     target = lab_dir / "network.toml"
     target.write_text(config.dump(cfg), encoding="utf-8")
-    return config.load(target)
+    cfg = config.load(target)
+    if cfg.bsf.zn_tls and not cfg.file(cfg.bsf.zn_tls_cert).exists():
+        from gba.nf.tls import make_lab_pki
+
+        ca, cert, key = make_lab_pki(lab_dir / "zn-tls", cfg.bsf.diameter.host)
+        cfg = replace(cfg, bsf=replace(cfg.bsf, zn_tls_cert=str(cert), zn_tls_key=str(key)),
+                      naf=replace(cfg.naf, zn_tls_ca=str(ca)))
+        target.write_text(config.dump(cfg), encoding="utf-8")
+        cfg = config.load(target)
+    return cfg
 
 
 def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0) -> dict[str, Any]:
@@ -96,6 +105,8 @@ def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0) ->
         "realm": cfg.realm,
         "bsf_server_name": cfg.bsf.server_name,
         "config": str(cfg.path),
+        "zn_tls": cfg.bsf.zn_tls,
+        "zn_tls_ca": str(cfg.file(cfg.naf.zn_tls_ca)) if cfg.bsf.zn_tls else None,
         "dir": str(lab_dir),
         "pids": pids,
     }
@@ -119,12 +130,17 @@ def _wait_serving(proc: subprocess.Popen[bytes], function: str, addrs: list[Addr
 
 
 def _alive(pid: int) -> bool:
+    """True while *pid* runs; a zombie (exited, not yet reaped by its new parent) is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+            return False
     with contextlib.suppress(ChildProcessError):
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:

@@ -9,8 +9,9 @@ TLS socket is made non-blocking and driven from the event loop (:class:`PskTlsCo
 
 The key depends on the negotiated ciphersuite (NAF_Id ends in ``01 00 01 yy zz``,
 TS 33.220 Annex H). Inside the server PSK callback the ssl module does not show it
-(``SSLSocket.cipher()`` is None until the handshake ends), so a server offers exactly one
-suite and hands its code to the lookup.
+(``SSLSocket.cipher()`` is None until the handshake ends; only CPython's private
+``SSLContext._msg_callback`` sees the ServerHello), so a server offers exactly one suite
+and hands its code to the lookup.
 
 A resumed TLS session completes without a PSK callback, so without an identity; session
 tickets are off and a resumed session (OpenSSL's session-ID cache cannot be switched off
@@ -32,6 +33,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import sslpsk3
+import sslpsk3.sslpsk3 as _sslpsk3_impl
 
 from gba.errors import AuthError, CodecError, InvalidInput, ProtocolError
 from gba.protocols.ua_psk import (
@@ -86,9 +88,41 @@ def _tls12(ctx: Any, cipher: str) -> None:
     ctx.options |= ssl.OP_NO_TICKET | ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
 
 
+class _PskContext(sslpsk3.SSLPSKContext):  # type: ignore[misc]  # sslpsk3 is untyped
+    """sslpsk3's context without its leak.
+
+    sslpsk3 (2.1.0) files every connection's SSL* in the module dict ``psk_contexts``, for
+    its C callback to find the context, and never removes it: with one context per request
+    that keeps every context alive. This is its ``setup_psk_callbacks`` keeping the id on
+    the socket, so that :func:`_release` can drop the entry once the handshake is over.
+    On Python 3.13+ sslpsk3 uses the ssl module's own callbacks and files nothing.
+    """
+
+    def setup_psk_callbacks(self, sock: Any) -> None:
+        c = _sslpsk3_impl._sslpsk3
+        if self.psk_client_callback and not sock.server_side:
+            ssl_id = c.sslpsk3_set_psk_client_callback(_sslpsk3_impl.get_ssl_socket(sock))
+        elif self.psk_server_callback and sock.server_side:
+            handle = _sslpsk3_impl.get_ssl_socket(sock)
+            ssl_id = c.sslpsk3_set_accept_state(handle)
+            c.sslpsk3_set_psk_server_callback(handle)
+            c.sslpsk3_use_psk_identity_hint(handle, self.psk_server_hint or "")
+        else:
+            return
+        _sslpsk3_impl.psk_contexts[ssl_id] = self
+        sock.gba_ssl_id = ssl_id
+
+
+def _release(tls: ssl.SSLSocket) -> None:
+    """Forget the socket in sslpsk3's table; only while its SSL* is alive (ids are reused)."""
+    ssl_id = getattr(tls, "gba_ssl_id", None)
+    if ssl_id is not None:
+        _sslpsk3_impl.psk_contexts.pop(ssl_id, None)
+
+
 def _server_context(cipher: str, hint: str, callback: Callable[[str | None], bytes]
                     ) -> ssl.SSLContext:
-    ctx: Any = sslpsk3.SSLPSKContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx: Any = _PskContext(ssl.PROTOCOL_TLS_SERVER)
     _tls12(ctx, cipher)
     ctx.set_psk_server_callback(callback, hint)
     assert isinstance(ctx, ssl.SSLContext)
@@ -96,7 +130,7 @@ def _server_context(cipher: str, hint: str, callback: Callable[[str | None], byt
 
 
 def _client_context(cipher: str, identity: str, psk: bytes) -> ssl.SSLContext:
-    ctx: Any = sslpsk3.SSLPSKContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx: Any = _PskContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     _tls12(ctx, cipher)
@@ -480,11 +514,15 @@ class PskTlsServer:
         raw.settimeout(self._handshake_timeout)
         tls = self._ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
         attempt.sock = tls
-        self._local.attempt = attempt
         try:
             if attempt.aborted:
                 raise _Refused("server closing")
-            tls.do_handshake()
+            self._local.attempt = attempt
+            try:
+                tls.do_handshake()
+            finally:
+                self._local.attempt = None
+                _release(tls)
             identity, btid = attempt.identity, attempt.btid
             if tls.session_reused or identity is None or btid is None:
                 raise _Refused("resumed TLS session: no PSK identity to check")
@@ -492,8 +530,6 @@ class PskTlsServer:
         except BaseException:
             tls.close()
             raise
-        finally:
-            self._local.attempt = None
         return tls, identity, btid
 
     def _psk_callback(self, identity: str | None) -> bytes:
@@ -583,6 +619,8 @@ def _request_blocking(host: str, port: int, identity: str, psk: bytes, request: 
         except ssl.SSLError as exc:
             raise AuthError(f"PSK-TLS handshake with {host}:{port} failed: "
                             f"{_reason(exc)}") from None
+        finally:
+            _release(tls)
         tls.sendall(request)
         chunks: list[bytes] = []
         size = 0

@@ -24,6 +24,7 @@ from gba.nf.diameter_node import DiameterClient, DiameterServer, session_id_fact
 from gba.nf.hss import Hss
 from gba.nf.hss_rest import make_app
 from gba.nf.naf import Naf, NafKeys, zn_fetcher
+from gba.nf.tls import client_context, server_context
 from gba.protocols import zh, zn
 from gba.store.factory import open_bsf_store, open_naf_store, open_subscriber_store
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 async def _http(app: web.Application, where: Address) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, where.host, where.port).start()
     return runner
@@ -67,12 +68,14 @@ async def bsf_running(cfg: NetworkConfig) -> AsyncIterator[Bsf]:
                                 session_id_factory(identity.origin_host)),
               identity, cfg.realm, b.server_name, policy,
               timedelta(seconds=b.key_lifetime_s), timedelta(seconds=b.challenge_lifetime_s))
+    zn_tls = (server_context(cfg.file(b.zn_tls_cert), cfg.file(b.zn_tls_key))
+              if b.zn_tls else None)
     zn_server = DiameterServer(identity, [zn.APPLICATION], bsf.zn, b.zn_listen.host,
-                               b.zn_listen.port)
+                               b.zn_listen.port, ssl_context=zn_tls)
     await zn_server.start()
     ub_runner = await _http(bsf.ub_app(), b.ub_listen)
-    log.info("BSF %s: Ub on http://%s, Zn on %s, HSS at %s", b.server_name, b.ub_listen,
-             b.zn_listen, b.hss)
+    log.info("BSF %s: Ub on http://%s, Zn on %s%s, HSS at %s", b.server_name, b.ub_listen,
+             b.zn_listen, " (TLS)" if b.zn_tls else "", b.hss)
     try:
         yield bsf
     finally:
@@ -87,7 +90,9 @@ async def naf_running(cfg: NetworkConfig) -> AsyncIterator[Naf]:
     n = cfg.naf
     store = open_naf_store(cfg.store_url(n.store))
     identity = peer_identity(n.diameter, n.http_listen.host)
-    zn_client = DiameterClient(identity, [zn.APPLICATION], n.bsf.host, n.bsf.port)
+    zn_tls = client_context(cfg.file(n.zn_tls_ca)) if n.zn_tls else None
+    zn_client = DiameterClient(identity, [zn.APPLICATION], n.bsf.host, n.bsf.port,
+                               ssl_context=zn_tls, server_hostname=cfg.bsf.diameter.host)
     await zn_client.start()
     keys = NafKeys(store, zn_fetcher(zn_client, identity, cfg.bsf.diameter.realm,
                                      session_id_factory(identity.origin_host)),
