@@ -9,6 +9,7 @@ import pytest
 
 from e2e.labctl import LabFactory
 from gba import config
+from gba.crypto import ua_protocols
 from gba.nf.common import peer_identity
 from gba.nf.diameter_node import DiameterClient, DiameterUnavailable, session_id_factory
 from gba.nf.tls import client_context
@@ -60,7 +61,8 @@ async def test_plain_tcp_diameter_peer_cannot_open_tls_zn(lab_factory: LabFactor
         assert peer.peer_identity == cfg.bsf.diameter.host
         answer = await secured.request(zn.build_bir(
             identity, cfg.bsf.diameter.realm, session_id_factory("t")(),
-            zn.KeyRequest("AAAAAAAAAAAAAAAAAAAAAA==@nowhere", b"naf.example.org\x01\x00\x00\x00\x02")))
+            zn.KeyRequest("AAAAAAAAAAAAAAAAAAAAAA==@nowhere",
+                          b"naf.example.org" + ua_protocols.HTTP_DIGEST)))
         assert answer.result_code == 5403
     finally:
         await secured.close()
