@@ -58,6 +58,8 @@ class NafAuthorisation:
     diameter_host: str
     hostnames: tuple[str, ...]
     gaa_service_ids: tuple[str, ...] = ()
+    naf_group: str | None = None
+    """The NAF group whose USSs this NAF receives (TS 29.109 Annex A nafGroup)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,7 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
         nafs.append(NafAuthorisation(
             _get(item, "diameter_host", where),
             tuple(_get(item, "hostnames", where, list)),
-            tuple(item.get("gaa_service_ids", []))))
+            tuple(item.get("gaa_service_ids", [])), item.get("naf_group")))
     return NetworkConfig(
         path=path,
         realm=_get(net, "realm", "network"),
@@ -243,8 +245,10 @@ def dump(cfg: NetworkConfig) -> str:
     for naf in cfg.bsf.nafs:
         lines += ["[[bsf.naf]]", f"diameter_host = {q(naf.diameter_host)}",
                   "hostnames = [" + ", ".join(q(h) for h in naf.hostnames) + "]",
-                  "gaa_service_ids = [" + ", ".join(q(g) for g in naf.gaa_service_ids) + "]",
-                  ""]
+                  "gaa_service_ids = [" + ", ".join(q(g) for g in naf.gaa_service_ids) + "]"]
+        if naf.naf_group is not None:
+            lines.append(f"naf_group = {q(naf.naf_group)}")
+        lines.append("")
     lines += [
         "[naf]", f"fqdn = {q(cfg.naf.fqdn)}", f"diameter_host = {q(cfg.naf.diameter.host)}",
         f"diameter_realm = {q(cfg.naf.diameter.realm)}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aiohttp import web
@@ -44,9 +44,13 @@ class NafPolicy:
     """Which NAFs may ask for keys on Zn (TS 33.220 §4.5.3: the BSF checks authorisation)."""
 
     hostnames_by_origin: dict[str, frozenset[str]]
+    group_by_origin: dict[str, str] = field(default_factory=dict)
 
     def allows(self, origin_host: str, naf_fqdn: str) -> bool:
         return naf_fqdn in self.hostnames_by_origin.get(origin_host, frozenset())
+
+    def naf_group(self, origin_host: str) -> str | None:
+        return self.group_by_origin.get(origin_host)
 
 
 class Bsf:
@@ -196,7 +200,8 @@ class Bsf:
             try:
                 settings = guss_xml.decode_guss(ctx.guss)
                 uss = tuple(guss_xml.encode_uss(u) for sid in req.gaa_service_ids
-                            for u in settings.for_service(sid.decode("utf-8", "replace")))
+                            for u in settings.for_service(sid.decode("utf-8", "replace"),
+                                                          self.policy.naf_group(peer)))
             except CodecError as exc:
                 log.warning("Zn: GUSS of %s unreadable: %s", ctx.impi, exc)
         log.info("Zn: Ks_NAF for %s to NAF %s (%s)", ctx.btid, peer, fqdn)

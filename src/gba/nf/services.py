@@ -63,7 +63,8 @@ async def bsf_running(cfg: NetworkConfig) -> AsyncIterator[Bsf]:
     identity = peer_identity(b.diameter, b.zn_listen.host)
     zh_client = DiameterClient(identity, [zh.APPLICATION], b.hss.host, b.hss.port)
     await zh_client.start()
-    policy = NafPolicy({n.diameter_host: frozenset(n.hostnames) for n in b.nafs})
+    policy = NafPolicy({n.diameter_host: frozenset(n.hostnames) for n in b.nafs},
+                       {n.diameter_host: n.naf_group for n in b.nafs if n.naf_group})
     bsf = Bsf(store, zh_fetcher(zh_client, identity, cfg.hss.diameter.realm,
                                 session_id_factory(identity.origin_host)),
               identity, cfg.realm, b.server_name, policy,

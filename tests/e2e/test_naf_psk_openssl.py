@@ -1,0 +1,56 @@
+"""The NAF's PSK-TLS endpoint against OpenSSL's s_client (TS 33.222 §5.4), across processes.
+
+The UE bootstraps with our client; s_client then presents identity
+"3GPP-bootstrapping.<B-TID>" and PSK = Ks_NAF for NAF_Id = FQDN || 01 00 01 00 8C, the
+same key `gba ue naf-key` prints for that Ua protocol identifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+
+import pytest
+from e2e.labctl import LabFactory
+
+from gba.crypto import ua_protocols
+from gba.ue.client import GbaClient
+
+pytestmark = pytest.mark.interop
+
+
+async def s_client(port: int, identity: str, psk_hex: str, request: bytes) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        "openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_2",
+        "-cipher", "PSK-AES128-CBC-SHA", "-psk_identity", identity, "-psk", psk_hex,
+        "-ign_eof", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(request), 30)
+    return proc.returncode or 0, out.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl binary not installed")
+async def test_openssl_reaches_naf_with_ks_naf_and_is_refused_with_another_key(
+        lab_factory: LabFactory) -> None:
+    lab = lab_factory(["psk-user"])
+    info = json.loads((lab.dir / "lab.json").read_text())
+    sub = lab.subscriber("psk-user")
+    async with GbaClient(sub.impi, sub.usim(), lab.bsf_url) as ue:
+        key = await ue.bootstrap_authentication(
+            lab.naf_fqdn, ua_protocols.psk_tls(ua_protocols.TLS_PSK_WITH_AES_128_CBC_SHA))
+    request = f"GET /openssl HTTP/1.1\r\nHost: {lab.naf_fqdn}\r\n\r\n".encode()
+    identity = "3GPP-bootstrapping." + key.btid
+
+    code, out = await s_client(info["naf_psk_tls_port"], identity, key.key.hex(), request)
+    assert code == 0, out[-2000:]
+    assert "PSK identity hint: 3GPP-bootstrapping" in out
+    assert "HTTP/1.1 200 OK" in out
+    assert f"hello {sub.impi}: /openssl" in out
+
+    digest_key = ue.naf_key(lab.naf_fqdn, ua_protocols.HTTP_DIGEST).key
+    _, refused = await s_client(info["naf_psk_tls_port"], identity, digest_key.hex(), request)
+    assert "HTTP/1.1 200 OK" not in refused
+
+    _, again = await s_client(info["naf_psk_tls_port"], identity, key.key.hex(), request)
+    assert "HTTP/1.1 200 OK" in again
