@@ -12,8 +12,8 @@ import json
 import shutil
 
 import pytest
-from e2e.labctl import LabFactory
 
+from e2e.labctl import LabFactory
 from gba.crypto import ua_protocols
 from gba.ue.client import GbaClient
 
