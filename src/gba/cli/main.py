@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from gba.cli import bench_cmd, crypto_cmd, demo_cmd, network_cmd, ue_cmd
+from gba.cli import bench_cmd, crypto_cmd, demo_cmd, fuzz_cmd, network_cmd, ue_cmd
 from gba.errors import GbaError
 
 app = typer.Typer(help="gba: 3GPP Generic Bootstrapping Architecture (TS 33.220).",
@@ -15,6 +15,7 @@ app.add_typer(crypto_cmd.app, name="crypto")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(demo_cmd.app, name="demo")
 app.command("serve")(network_cmd.serve)
+app.command("fuzz")(fuzz_cmd.fuzz)
 app.add_typer(network_cmd.hss_app, name="hss")
 app.add_typer(network_cmd.bsf_app, name="bsf")
 app.add_typer(network_cmd.lab_app, name="lab")

@@ -18,7 +18,7 @@ def parse_xml(data: bytes | str, what: str) -> Element:
         raise CodecError(f"{what}: {len(data)} octets exceeds {MAX_XML}")
     try:
         root: Element = safe_et.fromstring(data)
-    except (ParseError, DefusedXmlException, ValueError) as exc:
+    except (ParseError, DefusedXmlException, ValueError, LookupError) as exc:
         raise CodecError(f"{what}: malformed XML ({type(exc).__name__}: {exc})") from None
     return root
 

@@ -1,0 +1,139 @@
+"""``gba fuzz``: mutation fuzzing of every parser that reads bytes from the network.
+
+Each target takes untrusted input and must either succeed or raise a
+:class:`~gba.errors.GbaError`; anything else (IndexError, UnicodeDecodeError, a hang)
+is a finding. Seeds are valid messages; mutations flip bits, cut, splice, repeat and
+insert interesting bytes. Long runs belong here, not in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from gba.crypto import digest, kdf
+from gba.errors import GbaError
+from gba.protocols import guss, ub, ua_psk, zh, zn
+from gba.protocols.diameter import Message, PeerConnection, PeerIdentity, Role
+from gba.protocols.diameter.bench import sample_bia, sample_maa
+from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
+
+Target = Callable[[bytes], object]
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _peer(data: bytes) -> object:
+    from ipaddress import ip_address
+
+    conn = PeerConnection(PeerIdentity("fuzz", "fuzz", (ip_address("127.0.0.1"),)),
+                          Role.RESPONDER, [(10415, 16777220)])
+    conn.connection_made(0.0)
+    return conn.receive_data(data, 1.0)
+
+
+def _diameter_app(data: bytes) -> object:
+    msg = Message.decode(data)
+    for parse in (zh.parse_mar, zh.parse_maa, zn.parse_bir, zn.parse_bia):
+        try:
+            parse(msg)
+        except GbaError:
+            pass
+    return msg
+
+
+def _seeds() -> dict[str, tuple[Target, list[bytes]]]:
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    challenge = Challenge("realm", digest.aka_nonce(bytes(16), bytes(16)), "AKAv1-MD5",
+                          ("auth-int",)).to_header().encode()
+    creds = Credentials("user@realm", "realm", "bm9uY2U=", "/", "0" * 32, "AKAv1-MD5",
+                        "auth-int", "00000001", "abc", auts="AAAAAAAAAAAAAAAAAAA=").to_header()
+    return {
+        "diameter": (_diameter_app, [sample_bia().encode(), sample_maa().encode()]),
+        "diameter-peer": (_peer, [sample_bia().encode() + sample_maa().encode()]),
+        "digest-challenge": (lambda d: Challenge.from_header(_text(d)), [challenge]),
+        "digest-credentials": (lambda d: Credentials.from_header(_text(d)), [creds.encode()]),
+        "authentication-info": (lambda d: AuthenticationInfo.from_header(_text(d)),
+                                [b'rspauth="abc", qop=auth-int, nc=00000001, cnonce="x"']),
+        "bootstrapping-info": (ub.BootstrappingInfo.decode,
+                               [ub.BootstrappingInfo("a@b", now).encode()]),
+        "guss": (guss.decode_guss, [guss.encode_guss(guss.Guss(
+            "GBA_U", 3600, (guss.Uss("1", "2", "g", ("sip:a@b",), ("1",)),))).encode()]),
+        "btid": (lambda d: kdf.parse_btid(_text(d)), [kdf.btid(bytes(16), "bsf.x").encode()]),
+        "aka-nonce": (lambda d: digest.parse_aka_nonce(_text(d)),
+                      [digest.aka_nonce(bytes(16), bytes(16), b"x").encode()]),
+        "psk-identity": (ua_psk.btid_from_psk_identity,
+                         [ua_psk.psk_identity_for(kdf.btid(bytes(16), "bsf.x")).encode()]),
+    }
+
+
+TARGETS = tuple(_seeds())
+
+_INTERESTING = [b"\x00", b"\xff", b"\x7f", b"\x80", b"\xff\xff\xff\xff", b"\x00\x00\x00\x00",
+                b'"', b"\\", b",", b"=", b"<", b"&", b"\r\n", b"@", b"=="]
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    buf = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randrange(6)
+        if op == 0 and buf:
+            i = rng.randrange(len(buf))
+            buf[i] ^= 1 << rng.randrange(8)
+        elif op == 1 and buf:
+            del buf[rng.randrange(len(buf)):]
+        elif op == 2:
+            i = rng.randrange(len(buf) + 1)
+            buf[i:i] = rng.choice(_INTERESTING)
+        elif op == 3 and buf:
+            i, j = sorted(rng.randrange(len(buf)) for _ in range(2))
+            buf[i:i] = buf[i:j + 1] * rng.randint(1, 3)
+        elif op == 4 and buf:
+            i = rng.randrange(len(buf))
+            buf[i] = rng.randrange(256)
+        elif op == 5 and len(buf) > 1:
+            i, j = sorted(rng.randrange(len(buf)) for _ in range(2))
+            del buf[i:j]
+    return bytes(buf)
+
+
+@dataclass
+class FuzzResult:
+    target: str
+    runs: int = 0
+    findings: list[str] = field(default_factory=list)
+
+
+def fuzz(targets: tuple[str, ...] = TARGETS, seconds: float = 10.0, seed: int | None = None
+         ) -> list[FuzzResult]:
+    """Fuzz each target for *seconds*; return runs and findings (tracebacks) per target."""
+    seeds = _seeds()
+    rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
+    results = []
+    for name in targets:
+        target, corpus = seeds[name]
+        result = FuzzResult(name)
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            data = mutate(rng.choice(corpus), rng)
+            result.runs += 1
+            try:
+                target(data)
+            except GbaError:
+                continue
+            except Exception:  # the point of fuzzing: anything untyped is a finding
+                result.findings.append(f"input {data!r}\n{traceback.format_exc(limit=4)}")
+                if len(result.findings) >= 5:
+                    break
+            else:
+                if len(corpus) < 64:
+                    corpus.append(data)
+        results.append(result)
+    return results
