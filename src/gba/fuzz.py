@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from gba.crypto import digest, kdf
 from gba.errors import GbaError
-from gba.protocols import guss, ub, ua_psk, zh, zn
+from gba.protocols import guss, ua_psk, ub, zh, zn
 from gba.protocols.diameter import Message, PeerConnection, PeerIdentity, Role
 from gba.protocols.diameter.bench import sample_bia, sample_maa
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
