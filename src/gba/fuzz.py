@@ -8,6 +8,7 @@ insert interesting bytes. Long runs belong here, not in CI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -42,10 +43,8 @@ def _peer(data: bytes) -> object:
 def _diameter_app(data: bytes) -> object:
     msg = Message.decode(data)
     for parse in (zh.parse_mar, zh.parse_maa, zn.parse_bir, zn.parse_bia):
-        try:
+        with contextlib.suppress(GbaError):
             parse(msg)
-        except GbaError:
-            pass
     return msg
 
 
