@@ -130,6 +130,13 @@ def _get(sec: dict[str, Any], key: str, where: str, kind: type = str) -> Any:
     return value
 
 
+def _int(sec: dict[str, Any], key: str, where: str, default: int) -> int:
+    value = sec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}.{key} should be an integer, got {value!r}")
+    return value
+
+
 def _diameter(sec: dict[str, Any], where: str) -> DiameterNodeConfig:
     return DiameterNodeConfig(_get(sec, "diameter_host", where), _get(sec, "diameter_realm", where))
 
@@ -153,7 +160,7 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
             zh_listen=Address.parse(_get(h, "zh_listen", "hss"), "hss.zh_listen"),
             rest_listen=Address.parse(_get(h, "rest_listen", "hss"), "hss.rest_listen"),
             store=_get(h, "store", "hss"),
-            ind=int(h.get("ind", 0)),
+            ind=_int(h, "ind", "hss", 0),
         ),
         bsf=BsfConfig(
             server_name=_get(b, "server_name", "bsf"),
@@ -162,8 +169,8 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
             zn_listen=Address.parse(_get(b, "zn_listen", "bsf"), "bsf.zn_listen"),
             hss=Address.parse(_get(b, "hss", "bsf"), "bsf.hss"),
             store=_get(b, "store", "bsf"),
-            key_lifetime_s=int(b.get("key_lifetime_s", 3600)),
-            challenge_lifetime_s=int(b.get("challenge_lifetime_s", 120)),
+            key_lifetime_s=_int(b, "key_lifetime_s", "bsf", 3600),
+            challenge_lifetime_s=_int(b, "challenge_lifetime_s", "bsf", 120),
             nafs=tuple(nafs),
             zn_tls=bool(b.get("zn_tls", False)),
             zn_tls_cert=str(b.get("zn_tls_cert", "zn-tls/bsf-cert.pem")),

@@ -20,8 +20,11 @@ from e2e.labctl import Lab, LabFactory, running_lab
 SUBSCRIBERS = (
     "digest", "kdf", "sync", "revoke", "wrong-res", "replay-ub", "bsf-keeps-serving",
     "zn", "zn-unauthorised", "zh-probe", "naf-wrong-password", "naf-replay",
+    "naf-replay-no-qop", "naf-other-uri",
 )
-"""One subscriber per test that bootstraps in the shared lab."""
+"""One subscriber per test that bootstraps in the shared lab (a parametrized test's cases
+share it)."""
+
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
@@ -31,13 +34,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture
 def lab_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabFactory]:
-    """``start(names=(), config=None, lab_dir=None) -> Lab``: a lab of the test's own."""
+    """``start(names=(), config_file=None, lab_dir=None) -> Lab``: a lab of the test's own,
+    brought down when the test ends."""
     with ExitStack() as stack:
 
-        def start(names: Iterable[str] = (), config: Path | None = None,
+        def start(names: Iterable[str] = (), config_file: Path | None = None,
                   lab_dir: Path | None = None) -> Lab:
             where = lab_dir or tmp_path_factory.mktemp("lab")
-            return stack.enter_context(running_lab(where, names, config))
+            return stack.enter_context(running_lab(where, names, config_file))
 
         yield start
 

@@ -119,18 +119,18 @@ class Lab:
 
 
 LabFactory = Callable[..., Lab]
-"""The ``lab_factory`` fixture: ``start(names=(), config=None, lab_dir=None) -> Lab``."""
+"""The ``lab_factory`` fixture: ``start(names=(), config_file=None, lab_dir=None) -> Lab``."""
 
 
 def impi_for(name: str, realm: str) -> str:
     return f"{name}@{realm}"
 
 
-def provision(config: Path, subscribers: Iterable[Subscriber]) -> None:
+def provision(config_file: Path, subscribers: Iterable[Subscriber]) -> None:
     """``gba hss add-subscriber`` for each, run side by side (SQLite serialises writers)."""
     exe = gba_executable()
     running = [(sub, subprocess.Popen(
-        [exe, "hss", "add-subscriber", "--config", str(config), "--impi", sub.impi,
+        [exe, "hss", "add-subscriber", "--config", str(config_file), "--impi", sub.impi,
          "--k", sub.k.hex(), "--opc", sub.opc.hex()],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for sub in subscribers]
     failures = []
@@ -142,10 +142,10 @@ def provision(config: Path, subscribers: Iterable[Subscriber]) -> None:
         raise AssertionError("gba hss add-subscriber failed:\n" + "\n".join(failures))
 
 
-def lab_up(lab_dir: Path, config: Path | None = None) -> None:
+def lab_up(lab_dir: Path, config_file: Path | None = None) -> None:
     args: list[str | Path] = ["lab", "up", "--dir", lab_dir]
-    if config is not None:
-        args += ["--config", config]
+    if config_file is not None:
+        args += ["--config", config_file]
     gba(*args)
 
 
@@ -155,10 +155,11 @@ def lab_down(lab_dir: Path) -> None:
 
 
 @contextmanager
-def running_lab(lab_dir: Path, names: Iterable[str] = (), config: Path | None = None
+def running_lab(lab_dir: Path, names: Iterable[str] = (), config_file: Path | None = None
                 ) -> Iterator[Lab]:
-    """A lab in *lab_dir* with one fresh subscriber per name; always brought down."""
-    lab_up(lab_dir, config)
+    """A lab in *lab_dir* (from *config_file*, else the sample network) with one fresh
+    subscriber per name; always brought down."""
+    lab_up(lab_dir, config_file)
     try:
         started = Lab.read(lab_dir)
         subs = {n: Subscriber.fresh(impi_for(n, started.realm)) for n in names}

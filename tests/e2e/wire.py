@@ -6,6 +6,7 @@ the request it wants (a wrong RES, a replay, garbage) where the UE client would 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import struct
 from collections.abc import AsyncIterator
@@ -83,10 +84,11 @@ def ub_answer(impi: str, challenge: Challenge, res: bytes) -> str:
 
 
 def ua_answer(challenge: Challenge, btid: str, password: str, uri: str = "/",
-              nc: str = "00000001") -> str:
-    """An Authorization for a NAF challenge: username B-TID, qop auth (RFC 7616)."""
+              nc: str = "00000001", qop: str | None = "auth") -> str:
+    """An Authorization for a NAF challenge: username B-TID, qop auth unless told
+    otherwise (``None``: the RFC 2069 form, RFC 7616 §3.4.1)."""
     d = digest.DigestInput(challenge.algorithm, btid, challenge.realm, password, uri,
-                           challenge.nonce, "auth", nc, os.urandom(8).hex())
+                           challenge.nonce, qop, nc, os.urandom(8).hex())
     return Credentials(username=btid, realm=d.realm, nonce=d.nonce, uri=uri,
                        response=digest.response(d, "GET"), algorithm=challenge.algorithm,
                        qop=d.qop, nc=d.nc, cnonce=d.cnonce,
@@ -155,6 +157,12 @@ async def capabilities_exchange(reader: asyncio.StreamReader, writer: asyncio.St
     writer.write(cer.encode())
     await writer.drain()
     return await read_message(reader)
+
+
+async def hang_up(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
 
 
 async def closed_by_server(reader: asyncio.StreamReader) -> tuple[bool, bytes]:

@@ -60,11 +60,18 @@ class NafKeys:
             return None
         key = NafKey(btid=btid, naf_id=naf_id, key=answer.me_key, impi=answer.impi,
                      expires=answer.expiry, created=answer.created,
-                     uss="".join(answer.uss) or None)
+                     uss=_uss_list(answer.uss))
         await self.store.put_key(key)
         log.info("Zn: key for %s (%s) cached until %s", btid, answer.impi,
                  answer.expiry.isoformat())
         return key
+
+
+def _uss_list(uss: tuple[str, ...]) -> str | None:
+    """Keep the USSs of a BIA as one document (TS 29.109 Annex A ussList)."""
+    if not uss:
+        return None
+    return '<ussList xmlns="uri:3gpp-gaa">' + "".join(uss) + "</ussList>"
 
 
 class Naf:

@@ -112,7 +112,7 @@ def decode_guss(data: bytes | str) -> Guss:
                         raise CodecError(f"GUSS uiccType {uicc[:20]!r} is not GBA or GBA_U")
                 elif local(item.tag) == "lifeTime":
                     text = (item.text or "").strip()
-                    if not text.isdigit():
+                    if not (text.isascii() and text.isdigit()):
                         raise CodecError(f"GUSS lifeTime {text[:20]!r} is not a number")
                     lifetime = int(text)
         elif name == "ussList":

@@ -52,11 +52,11 @@ def format_time(moment: datetime) -> str:
 def parse_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise CodecError(f"lifetime {text[:40]!r} is not an xs:dateTime") from None
-    if value.tzinfo is None:
-        raise CodecError("lifetime has no time zone")
-    return value.astimezone(UTC)
+        if value.tzinfo is None:
+            raise CodecError("lifetime has no time zone")
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise CodecError(f"lifetime {text[:40]!r} is not an xs:dateTime in range") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,204 @@
+"""GUSS and USS XML (TS 29.109 Annex A): round trips, selection, hostile documents."""
+
+from __future__ import annotations
+
+import contextlib
+import xml.etree.ElementTree as ET
+
+import defusedxml.ElementTree as safe_et
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gba.errors import CodecError
+from gba.protocols.guss import (
+    UICC_GBA,
+    UICC_GBA_U,
+    Guss,
+    Uss,
+    decode_guss,
+    decode_uss,
+    encode_guss,
+    encode_uss,
+)
+
+# Element text is whitespace-stripped on decode, so generated values carry none; symbols
+# include the XML specials < > & " ' that the encoder must escape.
+words = st.text(st.characters(categories=("L", "N", "P", "S")), min_size=1, max_size=16)
+ussets = st.builds(Uss, id=words, type=words, naf_group=st.none() | words,
+                   uids=st.lists(words, max_size=3).map(tuple),
+                   flags=st.lists(words, max_size=3).map(tuple))
+gusses = st.builds(Guss, uicc_type=st.sampled_from([UICC_GBA, UICC_GBA_U]),
+                   lifetime_s=st.none() | st.integers(min_value=0, max_value=10**9),
+                   uss=st.lists(ussets, max_size=4).map(tuple))
+
+
+def guss_doc(bsf_info: str = "", uss_list: str = "") -> str:
+    return (f'<guss xmlns="uri:3gpp-gaa"><bsfInfo>{bsf_info}</bsfInfo>'
+            f"<ussList>{uss_list}</ussList></guss>")
+
+
+# ------------------------------------------------------------------ round trips
+
+
+@settings(max_examples=80, deadline=None)
+@given(g=gusses)
+def test_guss_round_trips(g: Guss) -> None:
+    assert decode_guss(encode_guss(g)) == g
+
+
+@settings(max_examples=30, deadline=None)
+@given(g=gusses)
+def test_guss_round_trips_from_utf8_bytes(g: Guss) -> None:
+    assert decode_guss(encode_guss(g).encode("utf-8")) == g
+
+
+@settings(max_examples=80, deadline=None)
+@given(u=ussets)
+def test_uss_round_trips(u: Uss) -> None:
+    assert decode_uss(encode_uss(u)) == u
+
+
+def test_encoded_guss_uses_the_annex_a_element_names_and_namespace() -> None:
+    g = Guss(UICC_GBA_U, 7200, (Uss("1", "svc", "grp", ("sip:a@x",), ("f",)),))
+    root: ET.Element = safe_et.fromstring(encode_guss(g))
+    ns = "{uri:3gpp-gaa}"
+    assert root.tag == f"{ns}guss"
+    assert root.findtext(f"{ns}bsfInfo/{ns}uiccType") == "GBA_U"
+    assert root.findtext(f"{ns}bsfInfo/{ns}lifeTime") == "7200"
+    uss = root.find(f"{ns}ussList/{ns}uss")
+    assert uss is not None
+    assert uss.attrib == {"id": "1", "type": "svc", "nafGroup": "grp"}
+    assert uss.findtext(f"{ns}uids/{ns}uid") == "sip:a@x"
+    assert uss.findtext(f"{ns}flags/{ns}flag") == "f"
+
+
+def test_empty_guss_decodes_to_the_defaults() -> None:
+    assert decode_guss('<guss xmlns="uri:3gpp-gaa"/>') == Guss(UICC_GBA, None, ())
+
+
+def test_guss_without_namespace_is_read_too() -> None:
+    assert decode_guss("<guss><bsfInfo><uiccType>GBA_U</uiccType></bsfInfo></guss>") == Guss(
+        UICC_GBA_U)
+
+
+# ------------------------------------------------------------------ selection
+
+SELECTION = Guss(uss=(
+    Uss("any-1", "1"),
+    Uss("a-1", "1", "A"),
+    Uss("b-1", "1", "B"),
+    Uss("a-2", "2", "A"),
+    Uss("b-2", "2", "B"),
+))
+
+
+def ids(selected: tuple[Uss, ...]) -> list[str]:
+    return [u.id for u in selected]
+
+
+def test_for_service_keeps_only_the_requested_type() -> None:
+    assert ids(SELECTION.for_service("2")) == ["a-2", "b-2"]
+
+
+def test_for_service_with_a_naf_group_keeps_that_group_and_ungrouped_uss() -> None:
+    assert ids(SELECTION.for_service("1", "B")) == ["any-1", "b-1"]
+
+
+def test_for_service_with_a_naf_group_and_type_selects_one() -> None:
+    assert ids(SELECTION.for_service("2", "A")) == ["a-2"]
+
+
+def test_for_service_of_an_unknown_type_is_empty() -> None:
+    assert SELECTION.for_service("3", "A") == ()
+
+
+def test_for_service_of_a_group_with_no_uss_leaves_only_ungrouped_ones() -> None:
+    assert ids(SELECTION.for_service("1", "C")) == ["any-1"]
+
+
+# ------------------------------------------------------------------ bad documents
+
+
+@pytest.mark.parametrize("text", ["", "<guss", "<guss></gus>", "not xml", "<guss>&bogus;</guss>"])
+def test_malformed_xml_raises_codec_error(text: str) -> None:
+    with pytest.raises(CodecError, match="malformed"):
+        decode_guss(text)
+
+
+def test_wrong_root_element_raises_codec_error() -> None:
+    with pytest.raises(CodecError, match="root element"):
+        decode_guss('<uss xmlns="uri:3gpp-gaa" id="1" type="1"/>')
+
+
+def test_uss_with_wrong_root_element_raises_codec_error() -> None:
+    with pytest.raises(CodecError, match="root element"):
+        decode_uss(guss_doc())
+
+
+@pytest.mark.parametrize("lifetime", ["", "abc", "-5", "1.5", "1e3", "\u00b2", "\u0661\u0662"])
+def test_bad_lifetime_raises_codec_error(lifetime: str) -> None:
+    with pytest.raises(CodecError, match="lifeTime"):
+        decode_guss(guss_doc(f"<lifeTime>{lifetime}</lifeTime>"))
+
+
+@pytest.mark.parametrize("uicc", ["", "SIM", "gba", "GBA_ME", "GBA GBA_U"])
+def test_bad_uicc_type_raises_codec_error(uicc: str) -> None:
+    with pytest.raises(CodecError, match="uiccType"):
+        decode_guss(guss_doc(f"<uiccType>{uicc}</uiccType>"))
+
+
+@pytest.mark.parametrize("attrs", ['type="1"', 'id="1"', ""])
+def test_uss_lacking_id_or_type_raises_codec_error(attrs: str) -> None:
+    with pytest.raises(CodecError, match="lacks id or type"):
+        decode_guss(guss_doc(uss_list=f"<uss {attrs}/>"))
+
+
+def _laugh(level: int) -> str:
+    inner = "&lol;" if level == 1 else f"&lol{level - 1};"
+    return f'<!ENTITY lol{level} "{inner * 10}">'
+
+
+def test_billion_laughs_raises_codec_error() -> None:
+    entities = "\n".join(_laugh(level) for level in range(1, 10))
+    bomb = (f'<?xml version="1.0"?>\n<!DOCTYPE guss [\n<!ENTITY lol "lol">\n{entities}\n]>\n'
+            '<guss xmlns="uri:3gpp-gaa"><ussList><uss id="&lol9;" type="1"/></ussList></guss>')
+    assert len(bomb) < 2000  # tiny on the wire, 3 * 10^9 characters once expanded
+    with pytest.raises(CodecError, match="malformed"):
+        decode_guss(bomb)
+
+
+def test_external_entity_raises_codec_error() -> None:
+    xxe = ('<?xml version="1.0"?><!DOCTYPE guss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           '<guss xmlns="uri:3gpp-gaa"><ussList><uss id="&x;" type="1"/></ussList></guss>')
+    with pytest.raises(CodecError):
+        decode_guss(xxe)
+
+
+def test_oversized_document_raises_codec_error() -> None:
+    uss = '<uss id="1" type="1"/>' * 4000
+    with pytest.raises(CodecError, match="exceeds"):
+        decode_guss(guss_doc(uss_list=uss))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=200) | st.text(max_size=200))
+def test_garbage_decodes_or_raises_codec_error(data: bytes | str) -> None:
+    with contextlib.suppress(CodecError):
+        decode_guss(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lifetime=st.text(max_size=12), uicc=st.text(max_size=8))
+def test_any_bsf_info_text_decodes_or_raises_codec_error(lifetime: str, uicc: str) -> None:
+    doc = ET.Element("guss")
+    info = ET.SubElement(doc, "bsfInfo")
+    ET.SubElement(info, "uiccType").text = uicc
+    ET.SubElement(info, "lifeTime").text = lifetime
+    try:
+        g = decode_guss(ET.tostring(doc, encoding="unicode"))
+    except CodecError:
+        return
+    assert g.uicc_type in (UICC_GBA, UICC_GBA_U)
+    assert g.lifetime_s is not None
+    assert g.lifetime_s >= 0
