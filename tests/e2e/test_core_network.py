@@ -354,9 +354,6 @@ async def test_naf_refuses_a_replayed_authorization(
     assert btid.encode() not in replayed.body
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: Naf.ua_digest (src/gba/nf/naf.py) checks "
-                   "the nonce count only when qop is present, so an Authorization without "
-                   "qop can be replayed for the nonce's whole lifetime")
 async def test_naf_refuses_a_replayed_authorization_without_qop(
         lab: Lab, http: aiohttp.ClientSession) -> None:
     challenge, btid, key = await _naf_challenge_and_key(lab, http, "naf-replay-no-qop")
@@ -366,8 +363,6 @@ async def test_naf_refuses_a_replayed_authorization_without_qop(
     assert statuses.count(200) <= 1, f"the same Authorization was accepted twice: {statuses}"
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: Naf.ua_digest (src/gba/nf/naf.py) never "
-                   "compares the Digest uri with the request target (RFC 7616 §3.4.6)")
 async def test_naf_refuses_credentials_made_for_another_uri(
         lab: Lab, http: aiohttp.ClientSession) -> None:
     challenge, btid, key = await _naf_challenge_and_key(lab, http, "naf-other-uri")

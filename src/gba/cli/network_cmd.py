@@ -87,7 +87,9 @@ def list_subscribers(config_file: ConfigOpt) -> None:
 
 @bsf_app.command("revoke")
 def revoke(config_file: ConfigOpt, btid: Annotated[str, typer.Option(help="B-TID")]) -> None:
-    """Delete a bootstrapping context: NAFs then get 5403 and the UE must re-bootstrap."""
+    """Delete a bootstrapping context: a NAF asking for it over Zn now gets 5403, so the UE
+    must bootstrap again there; a NAF that already cached Ks_NAF keeps it until its expiry
+    (TS 33.220 §4.5.3: the key lifetime bounds its use)."""
     from gba.store.factory import open_bsf_store
 
     async def run() -> bool:

@@ -101,9 +101,18 @@ class Naf:
             creds = Credentials.from_header(header)
             if creds.realm != self.realm:
                 raise CodecError(f"realm {creds.realm!r} is not {self.realm!r}")
+            if creds.qop not in ("auth", "auth-int"):
+                # we offer qop, so the client must use it; without it there is no nonce count
+                # and an Authorization could be replayed (RFC 7616 §3.4, §5.4)
+                raise CodecError("credentials without qop=auth or auth-int")
+            if creds.uri not in (request.raw_path, request.path, request.path_qs):
+                raise CodecError(f"Digest uri {creds.uri[:80]!r} is not the request target "
+                                 "(RFC 7616 §3.4.6)")
             expires = self.nonces.check(creds.nonce, self.clock())
         except CodecError as exc:
             log.info("Ua: rejected credentials from %s: %s", request.remote, exc)
+            if "request target" in str(exc):
+                return web.Response(status=400, text="Digest uri does not match the request\n")
             return self.challenge(stale="stale" in str(exc))
         nc_text = creds.nc or "00000000"
         try:
@@ -129,8 +138,7 @@ class Naf:
         if not digest.verify(expected, creds.response):
             log.warning("Ua: wrong Digest response for %s", creds.username)
             return self.challenge()
-        if creds.qop is not None and not await self.keys.store.check_nonce_count(
-                creds.nonce, nc, expires):
+        if not await self.keys.store.check_nonce_count(creds.nonce, nc, expires):
             log.warning("Ua: replayed nonce count %s for %s", nc_text, creds.username)
             return self.challenge(stale=True)
         out = self.resource(key, request.path).encode("utf-8")
