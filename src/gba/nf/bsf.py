@@ -18,7 +18,7 @@ from aiohttp import web
 from gba.crypto import digest, kdf
 from gba.errors import CodecError, GbaError, UnknownAlgorithm
 from gba.nf.common import Clock, utc_now
-from gba.nf.diameter_node import DiameterClient
+from gba.nf.diameter_node import DiameterClient, ask
 from gba.protocols import guss as guss_xml
 from gba.protocols import ub, zh, zn
 from gba.protocols.diameter import (
@@ -215,10 +215,7 @@ def zh_fetcher(client: DiameterClient, identity: PeerIdentity, hss_realm: str,
     """A :data:`FetchVector` over a Diameter Zh client (TS 29.109 §4.2)."""
 
     async def fetch(req: zh.VectorRequest) -> zh.VectorAnswer | int:
-        answer = await client.request(zh.build_mar(identity, hss_realm, session_id(), req))
-        code = answer.result_code
-        if code != ResultCode.SUCCESS:
-            return code if code is not None else ResultCode.UNABLE_TO_COMPLY
-        return zh.parse_maa(answer)
+        return await ask(client, zh.build_mar(identity, hss_realm, session_id(), req),
+                         zh.parse_maa)
 
     return fetch

@@ -18,6 +18,7 @@ import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from gba.errors import GbaError, ProtocolError
 from gba.protocols.diameter import (
@@ -38,6 +39,7 @@ from gba.protocols.diameter.capabilities import error_answer
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Handler = Callable[[Message, str], Awaitable[Message]]
 """An application handler: (request, peer Origin-Host) -> answer."""
 
@@ -303,3 +305,14 @@ def session_id_factory(origin_host: str) -> Callable[[], str]:
     high = int(time.time()) & 0xFFFFFFFF
     counter = counter_ids(int.from_bytes(os.urandom(2), "big"))
     return lambda: f"{origin_host};{high};{counter()}"
+
+
+async def ask(client: DiameterClient, request: Message, parse: Callable[[Message], T]
+              ) -> T | int:
+    """Send *request*; the parsed answer on DIAMETER_SUCCESS, else the result code
+    (Result-Code or Experimental-Result-Code, RFC 6733 §7.1; 5012 when it has neither)."""
+    answer = await client.request(request)
+    code = answer.result_code
+    if code != d.ResultCode.SUCCESS:
+        return code if code is not None else d.ResultCode.UNABLE_TO_COMPLY
+    return parse(answer)

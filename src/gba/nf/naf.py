@@ -18,9 +18,9 @@ from aiohttp import web
 from gba.crypto import digest, ua_protocols
 from gba.errors import CodecError, GbaError
 from gba.nf.common import Clock, utc_now
-from gba.nf.diameter_node import DiameterClient
+from gba.nf.diameter_node import DiameterClient, ask
 from gba.protocols import ua, zn
-from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity, ResultCode
+from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.store.base import NafKey, NafStore
 
@@ -162,10 +162,7 @@ def zn_fetcher(client: DiameterClient, identity: PeerIdentity, bsf_realm: str,
     """A :data:`FetchKey` over a Diameter Zn client (TS 29.109 §4.4)."""
 
     async def fetch(req: zn.KeyRequest) -> zn.KeyAnswer | int:
-        answer = await client.request(zn.build_bir(identity, bsf_realm, session_id(), req))
-        code = answer.result_code
-        if code != ResultCode.SUCCESS:
-            return code if code is not None else ResultCode.UNABLE_TO_COMPLY
-        return zn.parse_bia(answer)
+        return await ask(client, zn.build_bir(identity, bsf_realm, session_id(), req),
+                         zn.parse_bia)
 
     return fetch
