@@ -36,6 +36,7 @@ import sslpsk3
 import sslpsk3.sslpsk3 as _sslpsk3_impl
 
 from gba.errors import AuthError, CodecError, InvalidInput, ProtocolError
+from gba.nf.psk_tls_io import PskTlsConnection, wake_future
 from gba.protocols.ua_psk import (
     PSK_IDENTITY_HINT,
     PSK_IDENTITY_HINT_UICC,
@@ -143,155 +144,6 @@ def _client_context(cipher: str, identity: str, psk: bytes) -> ssl.SSLContext:
     return ctx
 
 
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-class _FdWaiter:
-    """Readiness of one file descriptor for any number of waiting tasks."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        self._loop = loop
-        self._fd = fd
-        self._waiting: dict[bool, list[asyncio.Future[None]]] = {True: [], False: []}
-
-    async def wait(self, readable: bool, timeout: float | None) -> None:
-        waiters = self._waiting[readable]
-        if not waiters:
-            if readable:
-                self._loop.add_reader(self._fd, self._ready, True)
-            else:
-                self._loop.add_writer(self._fd, self._ready, False)
-        future: asyncio.Future[None] = self._loop.create_future()
-        waiters.append(future)
-        try:
-            async with asyncio.timeout(timeout):
-                await future
-        finally:
-            if future in waiters:
-                waiters.remove(future)
-                if not waiters:
-                    self._unwatch(readable)
-
-    def _ready(self, readable: bool) -> None:
-        waiters = self._waiting[readable]
-        self._unwatch(readable)
-        for future in waiters:
-            _wake(future)
-        waiters.clear()
-
-    def _unwatch(self, readable: bool) -> None:
-        if readable:
-            self._loop.remove_reader(self._fd)
-        else:
-            self._loop.remove_writer(self._fd)
-
-    def close(self) -> None:
-        for readable, waiters in self._waiting.items():
-            if waiters:
-                self._unwatch(readable)
-            for future in waiters:
-                if not future.done():
-                    future.set_exception(ConnectionError("PSK-TLS connection closed"))
-            waiters.clear()
-
-
-class PskTlsConnection:
-    """An established PSK-TLS connection, read and written from the event loop.
-
-    The TLS socket is non-blocking: an operation that OpenSSL cannot finish raises
-    SSLWantRead/WriteError and we wait for the socket on the loop, then retry the same
-    call (OpenSSL requires a retried write to pass the same bytes). Each of *read* and
-    *write* is serialised by its own lock, so a reader and a writer may run at once.
-    """
-
-    def __init__(self, tls: ssl.SSLSocket, *, psk_identity: str, btid: str, ciphersuite: int,
-                 peer: str, timeout: float | None = 60.0) -> None:
-        self.psk_identity = psk_identity
-        self.btid = btid
-        self.ciphersuite = ciphersuite
-        self.peer = peer
-        self.timeout = timeout
-        self._tls = tls
-        self._io = _FdWaiter(asyncio.get_running_loop(), tls.fileno())
-        self._buffer = bytearray()
-        self._read_lock = asyncio.Lock()
-        self._write_lock = asyncio.Lock()
-        self._closed = False
-
-    def __repr__(self) -> str:
-        return (f"PskTlsConnection(peer={self.peer}, btid={self.btid!r}, "
-                f"ciphersuite=0x{self.ciphersuite:04x})")
-
-    async def read(self, n: int = 65536) -> bytes:
-        """Up to *n* octets; b"" at end of stream."""
-        if n <= 0:
-            return b""
-        async with self._read_lock:
-            if self._buffer:
-                data = bytes(self._buffer[:n])
-                del self._buffer[:n]
-                return data
-            return await self._recv(n)
-
-    async def readline(self, limit: int = 65536) -> bytes:
-        """One line with its b"\\n"; what is left at end of stream; ProtocolError past *limit*."""
-        async with self._read_lock:
-            while True:
-                end = self._buffer.find(b"\n")
-                if end >= 0 or len(self._buffer) >= limit:
-                    if end < 0 or end + 1 > limit:
-                        raise ProtocolError(f"line from {self.peer} longer than {limit} octets")
-                    line = bytes(self._buffer[:end + 1])
-                    del self._buffer[:end + 1]
-                    return line
-                chunk = await self._recv(65536)
-                if not chunk:
-                    line = bytes(self._buffer)
-                    self._buffer.clear()
-                    return line
-                self._buffer += chunk
-
-    async def write(self, data: bytes) -> None:
-        """Send all of *data*."""
-        async with self._write_lock:
-            view = memoryview(data)
-            while view:
-                self._check_open()
-                try:
-                    view = view[self._tls.send(view):]
-                except ssl.SSLWantWriteError:
-                    await self._io.wait(False, self.timeout)
-                except ssl.SSLWantReadError:
-                    await self._io.wait(True, self.timeout)
-
-    async def close(self) -> None:
-        """Send close_notify (best effort) and close the socket; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._io.close()
-        # unwrap() sends our close_notify, then wants the peer's: WantRead is expected.
-        with contextlib.suppress(ssl.SSLError, OSError, ValueError):
-            self._tls.unwrap()
-        self._tls.close()
-
-    async def _recv(self, n: int) -> bytes:
-        while True:
-            self._check_open()
-            try:
-                return self._tls.recv(n)
-            except ssl.SSLWantReadError:
-                await self._io.wait(True, self.timeout)
-            except ssl.SSLWantWriteError:
-                await self._io.wait(False, self.timeout)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ConnectionError(f"PSK-TLS connection with {self.peer} is closed")
-
-
 KeyLookup = Callable[[str, int], Awaitable[bytes | None]]
 """``key_for(psk_identity, ciphersuite)``: the PSK, or None when the identity is unknown."""
 Handler = Callable[[PskTlsConnection], Awaitable[None]]
@@ -315,6 +167,16 @@ def _peer_name(addr: Any) -> str:
         host, port = addr[0], addr[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return str(addr)
+
+
+def _closed_before_hello(raw: socket.socket) -> bool:
+    """True when the peer closed without sending anything (a port probe, not a client)."""
+    try:
+        return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
 
 
 class _Refused(Exception):
@@ -469,7 +331,7 @@ class PskTlsServer:
         # A connection that never says ClientHello must not hold a worker thread.
         fd = raw.fileno()
         hello: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, _wake, hello)
+        loop.add_reader(fd, wake_future, hello)
         try:
             try:
                 async with asyncio.timeout(self._handshake_timeout):
@@ -484,6 +346,10 @@ class PskTlsServer:
         except BaseException:
             raw.close()
             raise
+        if _closed_before_hello(raw):
+            log.debug("PSK-TLS connection from %s closed before a ClientHello", peer)
+            raw.close()
+            return None
         attempt = _Attempt(loop)
         self._attempts.add(attempt)
         work = self._pool.submit(self._handshake_blocking, raw, attempt)
