@@ -49,6 +49,8 @@ class HssConfig:
     rest_listen: Address
     store: str
     ind: int = 0
+    bsf_hosts: tuple[str, ...] = ()
+    """Origin-Hosts of the BSFs allowed on Zh (default: the [bsf] section's host)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +132,12 @@ def _get(sec: dict[str, Any], key: str, where: str, kind: type = str) -> Any:
     return value
 
 
-def _int(sec: dict[str, Any], key: str, where: str, default: int) -> int:
+def _int(sec: dict[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
     value = sec.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{where}.{key} should be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{where}.{key} = {value} is outside {lo}..{hi}")
     return value
 
 
@@ -160,7 +164,8 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
             zh_listen=Address.parse(_get(h, "zh_listen", "hss"), "hss.zh_listen"),
             rest_listen=Address.parse(_get(h, "rest_listen", "hss"), "hss.rest_listen"),
             store=_get(h, "store", "hss"),
-            ind=_int(h, "ind", "hss", 0),
+            ind=_int(h, "ind", "hss", 0, 0, 31),
+            bsf_hosts=tuple(h.get("bsf_hosts", [b.get("diameter_host", "")])),
         ),
         bsf=BsfConfig(
             server_name=_get(b, "server_name", "bsf"),
@@ -169,8 +174,8 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
             zn_listen=Address.parse(_get(b, "zn_listen", "bsf"), "bsf.zn_listen"),
             hss=Address.parse(_get(b, "hss", "bsf"), "bsf.hss"),
             store=_get(b, "store", "bsf"),
-            key_lifetime_s=_int(b, "key_lifetime_s", "bsf", 3600),
-            challenge_lifetime_s=_int(b, "challenge_lifetime_s", "bsf", 120),
+            key_lifetime_s=_int(b, "key_lifetime_s", "bsf", 3600, 1, 366 * 86400),
+            challenge_lifetime_s=_int(b, "challenge_lifetime_s", "bsf", 120, 1, 3600),
             nafs=tuple(nafs),
             zn_tls=bool(b.get("zn_tls", False)),
             zn_tls_cert=str(b.get("zn_tls_cert", "zn-tls/bsf-cert.pem")),
@@ -238,7 +243,8 @@ def dump(cfg: NetworkConfig) -> str:
         "[hss]", f"diameter_host = {q(cfg.hss.diameter.host)}",
         f"diameter_realm = {q(cfg.hss.diameter.realm)}",
         f"zh_listen = {q(str(cfg.hss.zh_listen))}", f"rest_listen = {q(str(cfg.hss.rest_listen))}",
-        f"store = {store(cfg.hss.store)}", f"ind = {cfg.hss.ind}", "",
+        f"store = {store(cfg.hss.store)}", f"ind = {cfg.hss.ind}",
+        "bsf_hosts = [" + ", ".join(q(h) for h in cfg.hss.bsf_hosts) + "]", "",
         "[bsf]", f"server_name = {q(cfg.bsf.server_name)}",
         f"diameter_host = {q(cfg.bsf.diameter.host)}",
         f"diameter_realm = {q(cfg.bsf.diameter.realm)}",

@@ -117,6 +117,18 @@ def resync_sqn(milenage: Milenage, rand: bytes, auts: bytes) -> int:
     return int.from_bytes(sqn_ms, "big")
 
 
+def sqn_after_resync(sqn_he: int, sqn_ms: int, delta: int = DEFAULT_DELTA) -> int:
+    """Where the HSS continues after a verified AUTS (TS 33.102 §6.3.5).
+
+    SQN_HE is kept when its next vector would be accepted by the USIM (SEQ_HE + 1 is above
+    SEQ_MS and within Δ of it); otherwise SQN_HE is reset to SQN_MS, which also pulls back
+    an HSS that ran too far ahead.
+    """
+    seq_he, _ = split_sqn(sqn_he)
+    seq_ms, _ = split_sqn(sqn_ms)
+    return sqn_he if seq_ms < seq_he + 1 <= seq_ms + delta else sqn_ms
+
+
 @dataclass(frozen=True, slots=True)
 class AkaSuccess:
     """The USIM accepted the challenge (TS 33.102 §6.3.3)."""

@@ -33,10 +33,13 @@ DEFAULT_GUSS = guss_xml.encode_guss(guss_xml.Guss())
 class Hss:
     """The Zh application logic of the HSS; transport-free, driven by a Diameter server."""
 
-    def __init__(self, store: SubscriberStore, identity: PeerIdentity, ind: int = 0) -> None:
+    def __init__(self, store: SubscriberStore, identity: PeerIdentity, ind: int = 0,
+                 allowed_peers: frozenset[str] | None = None) -> None:
         self.store = store
         self.identity = identity
         self.ind = ind
+        self.allowed_peers = allowed_peers
+        """Origin-Hosts of the BSFs this HSS serves; None serves every peer (unit tests)."""
         self._milenage: dict[str, tuple[bytes, bytes, Milenage]] = {}
 
     def _cipher(self, sub: Subscriber) -> Milenage:
@@ -50,6 +53,9 @@ class Hss:
         """Answer one Zh request (TS 29.109 §4.2)."""
         if request.command_code != CMD_MULTIMEDIA_AUTH:
             return error_answer(request, self.identity, ResultCode.COMMAND_UNSUPPORTED)
+        if self.allowed_peers is not None and peer not in self.allowed_peers:
+            log.warning("Zh MAR from %s refused: not a BSF this HSS serves", peer)
+            return error_answer(request, self.identity, ResultCode.UNKNOWN_PEER)
         try:
             req = zh.parse_mar(request)
         except CodecError as exc:
@@ -69,8 +75,11 @@ class Hss:
                 log.warning("Zh resync for %s rejected: %s", req.impi, exc)
                 return zh.build_maa_error(request, self.identity,
                                           ResultCode.AUTHENTICATION_REJECTED, experimental=False)
-            await self.store.raise_sqn(req.impi, sqn_ms)
-            log.info("Zh resync for %s: SQN_MS SEQ=%d IND=%d", req.impi, *aka.split_sqn(sqn_ms))
+            target = aka.sqn_after_resync(sub.sqn, sqn_ms)
+            if target != sub.sqn:
+                await self.store.set_sqn(req.impi, target)
+            log.info("Zh resync for %s: SQN_MS SEQ=%d IND=%d, continuing from SEQ=%d",
+                     req.impi, *aka.split_sqn(sqn_ms), aka.split_sqn(target)[0])
         sub, sqn = await self.store.issue_sqn(req.impi, self.ind)
         vector = aka.generate_vector(mil, sqn, sub.amf)
         log.info("Zh vector for %s to %s: SEQ=%d IND=%d", req.impi, peer, *aka.split_sqn(sqn))

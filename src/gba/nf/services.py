@@ -42,7 +42,7 @@ async def _http(app: web.Application, where: Address) -> web.AppRunner:
 async def hss_running(cfg: NetworkConfig) -> AsyncIterator[Hss]:
     store = open_subscriber_store(cfg.store_url(cfg.hss.store))
     identity = peer_identity(cfg.hss.diameter, cfg.hss.zh_listen.host)
-    hss = Hss(store, identity, cfg.hss.ind)
+    hss = Hss(store, identity, cfg.hss.ind, frozenset(cfg.hss.bsf_hosts))
     server = DiameterServer(identity, [zh.APPLICATION], hss.handle, cfg.hss.zh_listen.host,
                             cfg.hss.zh_listen.port)
     await server.start()

@@ -18,6 +18,8 @@ from gba.protocols.xmlutil import local, parse_xml
 NAMESPACE = "uri:3gpp-gaa"
 UICC_GBA = "GBA"
 UICC_GBA_U = "GBA_U"
+MAX_LIFETIME_S = 366 * 86400
+"""No key lives longer than a year here; larger values are refused, not overflowed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,8 @@ def decode_guss(data: bytes | str) -> Guss:
                     if not (text.isascii() and text.isdigit()):
                         raise CodecError(f"GUSS lifeTime {text[:20]!r} is not a number")
                     lifetime = int(text)
+                    if lifetime > MAX_LIFETIME_S:
+                        raise CodecError(f"GUSS lifeTime {lifetime} s exceeds {MAX_LIFETIME_S}")
         elif name == "ussList":
             uss.extend(_parse_uss(u) for u in child if local(u.tag) == "uss")
     return Guss(uicc, lifetime, tuple(uss))

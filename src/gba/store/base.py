@@ -96,7 +96,10 @@ class SubscriberStore(Protocol):
         """Atomically step SEQ by one with IND *ind*, commit, return (subscriber, new SQN)."""
 
     async def raise_sqn(self, impi: str, sqn: int) -> None:
-        """After a resync: set SQN to *sqn* if that is higher than the stored one."""
+        """Set SQN to *sqn* if that is higher than the stored one."""
+
+    async def set_sqn(self, impi: str, sqn: int) -> None:
+        """Set SQN to *sqn* (resynchronisation may lower it, TS 33.102 §6.3.5)."""
 
     async def close(self) -> None: ...
 

@@ -197,6 +197,14 @@ class SqliteSubscriberStore:
                 if exists is None:
                     raise NotFound(f"no subscriber {impi!r}")
 
+    async def set_sqn(self, impi: str, sqn: int) -> None:
+        """Set SQN_HE to *sqn*, lower or higher (resync to SQN_MS, TS 33.102 §6.3.5)."""
+        if not 0 <= sqn <= SQN_MAX:
+            raise StoreError(f"SQN {sqn} for {impi!r} outside 0..{SQN_MAX}")
+        with self._db.write(f"set SQN for {impi!r}") as c:
+            if not c.execute("UPDATE subscriber SET sqn = ? WHERE impi = ?", (sqn, impi)).rowcount:
+                raise NotFound(f"no subscriber {impi!r}")
+
     async def close(self) -> None:
         self._db.close()
 

@@ -167,3 +167,24 @@ def test_out_of_range_sqn_and_ind_raise() -> None:
         aka.generate_vector(Milenage(K, OPC), 1 << 48, GBA_AMF)
     with pytest.raises(InvalidInput):
         aka.join_sqn(1, 32)
+
+
+@pytest.mark.parametrize(
+    ("seq_he", "seq_ms", "kept"),
+    [(10, 10, True), (10, 9, True), (10, 11, False), (10_000, 10, True), (2**28 + 11, 10, False)],
+)
+def test_sqn_after_resync_keeps_or_resets_sqn_he(seq_he: int, seq_ms: int, kept: bool) -> None:
+    sqn_he, sqn_ms = aka.join_sqn(seq_he, 3), aka.join_sqn(seq_ms, 0)
+    assert aka.sqn_after_resync(sqn_he, sqn_ms) == (sqn_he if kept else sqn_ms)
+
+
+def test_hss_far_ahead_of_a_strict_usim_recovers_after_one_resync() -> None:
+    hss = Milenage(K, OPC)
+    usim = aka.Usim(K, OPC, aka.SqnArray(seq=[10] * aka.IND_COUNT, delta=100))
+    sqn_he = aka.join_sqn(1000, 0)
+    v = aka.generate_vector(hss, aka.next_sqn(sqn_he), GBA_AMF)
+    result = usim.authenticate(v.rand, v.autn)
+    assert isinstance(result, aka.AkaSyncFailure)
+    sqn_he = aka.sqn_after_resync(sqn_he, aka.resync_sqn(hss, v.rand, result.auts), delta=100)
+    fresh = aka.generate_vector(hss, aka.next_sqn(sqn_he), GBA_AMF)
+    assert isinstance(usim.authenticate(fresh.rand, fresh.autn), aka.AkaSuccess)

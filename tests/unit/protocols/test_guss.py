@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from gba.errors import CodecError
 from gba.protocols.guss import (
+    MAX_LIFETIME_S,
     UICC_GBA,
     UICC_GBA_U,
     Guss,
@@ -29,7 +30,7 @@ ussets = st.builds(Uss, id=words, type=words, naf_group=st.none() | words,
                    uids=st.lists(words, max_size=3).map(tuple),
                    flags=st.lists(words, max_size=3).map(tuple))
 gusses = st.builds(Guss, uicc_type=st.sampled_from([UICC_GBA, UICC_GBA_U]),
-                   lifetime_s=st.none() | st.integers(min_value=0, max_value=10**9),
+                   lifetime_s=st.none() | st.integers(min_value=0, max_value=MAX_LIFETIME_S),
                    uss=st.lists(ussets, max_size=4).map(tuple))
 
 
@@ -202,3 +203,8 @@ def test_any_bsf_info_text_decodes_or_raises_codec_error(lifetime: str, uicc: st
     assert g.uicc_type in (UICC_GBA, UICC_GBA_U)
     assert g.lifetime_s is not None
     assert g.lifetime_s >= 0
+
+
+def test_lifetime_beyond_a_year_is_refused_not_overflowed() -> None:
+    with pytest.raises(CodecError, match="exceeds"):
+        decode_guss(guss_doc(f"<lifeTime>{10**20}</lifeTime>"))
