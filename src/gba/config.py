@@ -62,6 +62,8 @@ class NafAuthorisation:
     gaa_service_ids: tuple[str, ...] = ()
     naf_group: str | None = None
     """The NAF group whose USSs this NAF receives (TS 29.109 Annex A nafGroup)."""
+    addresses: tuple[str, ...] = ()
+    """IP addresses this NAF connects from; empty accepts any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,7 @@ class BsfConfig:
     zn_tls: bool = False
     zn_tls_cert: str = "zn-tls/bsf-cert.pem"
     zn_tls_key: str = "zn-tls/bsf-key.pem"
+    zn_tls_client_ca: str = "zn-tls/ca.pem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,8 @@ class NafConfig:
     gaa_service_id: str | None = None
     zn_tls: bool = False
     zn_tls_ca: str = "zn-tls/ca.pem"
+    zn_tls_cert: str = "zn-tls/naf-cert.pem"
+    zn_tls_key: str = "zn-tls/naf-key.pem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +160,8 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
         nafs.append(NafAuthorisation(
             _get(item, "diameter_host", where),
             tuple(_get(item, "hostnames", where, list)),
-            tuple(item.get("gaa_service_ids", [])), item.get("naf_group")))
+            tuple(item.get("gaa_service_ids", [])), item.get("naf_group"),
+            tuple(item.get("addresses", []))))
     return NetworkConfig(
         path=path,
         realm=_get(net, "realm", "network"),
@@ -180,6 +186,7 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
             zn_tls=bool(b.get("zn_tls", False)),
             zn_tls_cert=str(b.get("zn_tls_cert", "zn-tls/bsf-cert.pem")),
             zn_tls_key=str(b.get("zn_tls_key", "zn-tls/bsf-key.pem")),
+            zn_tls_client_ca=str(b.get("zn_tls_client_ca", "zn-tls/ca.pem")),
         ),
         naf=NafConfig(
             fqdn=_get(n, "fqdn", "naf"),
@@ -191,6 +198,8 @@ def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
             gaa_service_id=n.get("gaa_service_id"),
             zn_tls=bool(n.get("zn_tls", False)),
             zn_tls_ca=str(n.get("zn_tls_ca", "zn-tls/ca.pem")),
+            zn_tls_cert=str(n.get("zn_tls_cert", "zn-tls/naf-cert.pem")),
+            zn_tls_key=str(n.get("zn_tls_key", "zn-tls/naf-key.pem")),
         ),
         raw=raw,
     )
@@ -253,7 +262,8 @@ def dump(cfg: NetworkConfig) -> str:
         f"key_lifetime_s = {cfg.bsf.key_lifetime_s}",
         f"challenge_lifetime_s = {cfg.bsf.challenge_lifetime_s}",
         f"zn_tls = {'true' if cfg.bsf.zn_tls else 'false'}",
-        f"zn_tls_cert = {q(cfg.bsf.zn_tls_cert)}", f"zn_tls_key = {q(cfg.bsf.zn_tls_key)}", "",
+        f"zn_tls_cert = {q(cfg.bsf.zn_tls_cert)}", f"zn_tls_key = {q(cfg.bsf.zn_tls_key)}",
+        f"zn_tls_client_ca = {q(cfg.bsf.zn_tls_client_ca)}", "",
     ]
     for naf in cfg.bsf.nafs:
         lines += ["[[bsf.naf]]", f"diameter_host = {q(naf.diameter_host)}",
@@ -261,6 +271,8 @@ def dump(cfg: NetworkConfig) -> str:
                   "gaa_service_ids = [" + ", ".join(q(g) for g in naf.gaa_service_ids) + "]"]
         if naf.naf_group is not None:
             lines.append(f"naf_group = {q(naf.naf_group)}")
+        if naf.addresses:
+            lines.append("addresses = [" + ", ".join(q(a) for a in naf.addresses) + "]")
         lines.append("")
     lines += [
         "[naf]", f"fqdn = {q(cfg.naf.fqdn)}", f"diameter_host = {q(cfg.naf.diameter.host)}",
@@ -269,7 +281,8 @@ def dump(cfg: NetworkConfig) -> str:
         f"psk_tls_listen = {q(str(cfg.naf.psk_tls_listen))}", f"bsf = {q(str(cfg.naf.bsf))}",
         f"store = {store(cfg.naf.store)}",
         f"zn_tls = {'true' if cfg.naf.zn_tls else 'false'}",
-        f"zn_tls_ca = {q(cfg.naf.zn_tls_ca)}",
+        f"zn_tls_ca = {q(cfg.naf.zn_tls_ca)}", f"zn_tls_cert = {q(cfg.naf.zn_tls_cert)}",
+        f"zn_tls_key = {q(cfg.naf.zn_tls_key)}",
     ]
     if cfg.naf.gaa_service_id is not None:
         lines.append(f"gaa_service_id = {q(cfg.naf.gaa_service_id)}")

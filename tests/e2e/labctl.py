@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +22,7 @@ from typing import Any
 from gba import config
 from gba.config import NetworkConfig
 from gba.crypto import aka
+from gba.nf.tls import client_context
 
 CLI_TIMEOUT = 60.0
 """Seconds one ``gba`` command may take; ``lab up`` waits for readiness itself."""
@@ -110,6 +112,14 @@ class Lab:
     def network(self) -> NetworkConfig:
         """The resolved network config the lab runs with (DIR/network.toml)."""
         return config.load(self.config)
+
+    def zn_tls(self) -> ssl.SSLContext | None:
+        """A client context presenting the lab NAF's certificate, when Zn runs over TLS."""
+        cfg = self.network()
+        if not cfg.bsf.zn_tls:
+            return None
+        return client_context(cfg.file(cfg.naf.zn_tls_ca), cfg.file(cfg.naf.zn_tls_cert),
+                              cfg.file(cfg.naf.zn_tls_key))
 
     def hss_rows(self) -> dict[str, dict[str, Any]]:
         """``gba hss list``: one row per subscriber (no key material), by IMPI."""

@@ -25,6 +25,7 @@ from e2e.wire import (
     frame,
     get,
     hang_up,
+    open_raw,
     read_message,
     ua_answer,
     ub_answer,
@@ -226,19 +227,27 @@ async def test_zn_gives_the_authorised_naf_the_ues_key(lab: Lab) -> None:
     assert keys[ua_protocols.HTTP_DIGEST].key != keys[ua_protocols.PKI_PORTAL].key
 
 
-@pytest.mark.parametrize("who", ["unknown-origin-host", "foreign-naf-hostname"])
-async def test_zn_refuses_an_unauthorised_naf_with_5402(lab: Lab, who: str) -> None:
+async def test_zn_refuses_a_naf_asking_for_another_host_with_5402(lab: Lab) -> None:
     sub = lab.subscriber("zn-unauthorised")
     async with GbaClient(sub.impi, sub.usim(), lab.bsf_url) as ue:
         boot = await ue.bootstrap()
-    if who == "unknown-origin-host":  # the NAF-Id is the lab NAF's, the asker is not
-        node, naf_id = ROGUE, kdf.naf_id(lab.naf_fqdn, ua_protocols.HTTP_DIGEST)
-    else:  # the lab NAF asks for a host name it is not authorised for
-        node = lab.network().naf.diameter
-        naf_id = kdf.naf_id("other.example.org", ua_protocols.HTTP_DIGEST)
-    answer = await zn_request(lab, node, boot.btid, naf_id)
+    naf_id = kdf.naf_id("other.example.org", ua_protocols.HTTP_DIGEST)
+    answer = await zn_request(lab, lab.network().naf.diameter, boot.btid, naf_id)
     assert answer.result_code == ExperimentalResultCode.NOT_AUTHORIZED
     assert answer.find(405, VENDOR_3GPP) is None, "ME-Key-Material leaked to an unauthorised NAF"
+
+
+async def test_zn_refuses_an_origin_host_its_certificate_does_not_name(lab: Lab) -> None:
+    """A peer with the lab NAF's certificate claiming another Origin-Host gets CEA 3010."""
+    reader, writer = await open_raw(lab, lab.bsf_zn)
+    try:
+        cea = await capabilities_exchange(reader, writer, ROGUE, zn.APPLICATION)
+        closed, received = await closed_by_server(reader)
+    finally:
+        await hang_up(writer)
+    assert cea.result_code == ResultCode.UNKNOWN_PEER
+    assert closed
+    assert received == b""
 
 
 async def test_zn_answers_5403_for_an_unknown_btid(lab: Lab) -> None:
@@ -286,7 +295,7 @@ async def _proper_client_is_served(lab: Lab, name: str) -> None:
 async def test_garbage_before_cer_closes_the_connection(lab: Lab, name: str, garbage: str
                                                         ) -> None:
     address, *_ = _target(lab, name)
-    reader, writer = await asyncio.open_connection(*address)
+    reader, writer = await open_raw(lab, address)
     try:
         writer.write(GARBAGE[garbage])
         await writer.drain()
@@ -302,7 +311,7 @@ async def test_garbage_before_cer_closes_the_connection(lab: Lab, name: str, gar
 async def test_undecodable_request_after_cer_gets_an_error_answer(lab: Lab, name: str
                                                                   ) -> None:
     address, application, command, app_id = _target(lab, name)
-    reader, writer = await asyncio.open_connection(*address)
+    reader, writer = await open_raw(lab, address)
     try:
         cea = await capabilities_exchange(reader, writer, lab.network().naf.diameter,
                                           application)

@@ -1,11 +1,9 @@
-"""Zn over TLS (TS 33.220 §4.3: Zn is protected): a lab whose BSF only speaks TLS on Zn."""
+"""Zn over mutual TLS (TS 33.220 §4.3: Zn is protected), the sample config's default."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pytest
 
 from e2e.labctl import LabFactory
 from gba import config
@@ -17,16 +15,16 @@ from gba.protocols import zn
 from gba.ue.client import GbaClient
 
 
-def tls_config(tmp_path: Path) -> Path:
+def plain_config(tmp_path: Path) -> Path:
     text = config.SAMPLE_CONFIG.read_text(encoding="utf-8").replace(
-        "zn_tls = false", "zn_tls = true")
-    target = tmp_path / "tls.toml"
+        "zn_tls = true", "zn_tls = false")
+    target = tmp_path / "plain.toml"
     target.write_text(text, encoding="utf-8")
     return target
 
 
-async def test_naf_gets_keys_over_tls_zn(lab_factory: LabFactory, tmp_path: Path) -> None:
-    lab = lab_factory(["tls-user"], tls_config(tmp_path))
+async def test_naf_gets_keys_over_mutual_tls_zn(lab_factory: LabFactory) -> None:
+    lab = lab_factory(["tls-user"])
     info = json.loads((lab.dir / "lab.json").read_text())
     assert info["zn_tls"] is True
     sub = lab.subscriber("tls-user")
@@ -39,26 +37,38 @@ async def test_naf_gets_keys_over_tls_zn(lab_factory: LabFactory, tmp_path: Path
     assert "Zn: Ks_NAF for" in bsf_log
 
 
-async def test_plain_tcp_diameter_peer_cannot_open_tls_zn(lab_factory: LabFactory,
-                                                           tmp_path: Path) -> None:
-    lab = lab_factory([], tls_config(tmp_path))
+async def _opens(client: DiameterClient) -> bool:
+    await client.start()
+    try:
+        await client.wait_open(timeout=1.5)
+        return True
+    except DiameterUnavailable:
+        return False
+    finally:
+        await client.close()
+
+
+async def test_only_a_peer_with_a_naf_certificate_opens_zn(lab_factory: LabFactory) -> None:
+    lab = lab_factory([])
     cfg = config.load(lab.config)
     identity = peer_identity(cfg.naf.diameter)
-    plain = DiameterClient(identity, [zn.APPLICATION], *lab.bsf_zn, max_retry_delay=0.2)
-    await plain.start()
-    try:
-        with pytest.raises(DiameterUnavailable):
-            await plain.wait_open(timeout=1.5)
-    finally:
-        await plain.close()
+    host = cfg.bsf.diameter.host
+    ca = cfg.file(cfg.naf.zn_tls_ca)
+
+    assert not await _opens(DiameterClient(identity, [zn.APPLICATION], *lab.bsf_zn,
+                                           max_retry_delay=0.2))
+    assert not await _opens(DiameterClient(identity, [zn.APPLICATION], *lab.bsf_zn,
+                                           ssl_context=client_context(ca),
+                                           server_hostname=host, max_retry_delay=0.2))
 
     secured = DiameterClient(identity, [zn.APPLICATION], *lab.bsf_zn,
-                             ssl_context=client_context(cfg.file(cfg.naf.zn_tls_ca)),
-                             server_hostname=cfg.bsf.diameter.host)
+                             ssl_context=client_context(ca, cfg.file(cfg.naf.zn_tls_cert),
+                                                        cfg.file(cfg.naf.zn_tls_key)),
+                             server_hostname=host)
     await secured.start()
     try:
         peer = await secured.wait_open(timeout=10)
-        assert peer.peer_identity == cfg.bsf.diameter.host
+        assert peer.peer_identity == host
         answer = await secured.request(zn.build_bir(
             identity, cfg.bsf.diameter.realm, session_id_factory("t")(),
             zn.KeyRequest("AAAAAAAAAAAAAAAAAAAAAA==@nowhere",
@@ -66,3 +76,21 @@ async def test_plain_tcp_diameter_peer_cannot_open_tls_zn(lab_factory: LabFactor
         assert answer.result_code == 5403
     finally:
         await secured.close()
+
+
+async def test_plain_tcp_zn_remains_available_when_configured(lab_factory: LabFactory,
+                                                               tmp_path: Path) -> None:
+    lab = lab_factory(["plain-user"], plain_config(tmp_path))
+    sub = lab.subscriber("plain-user")
+    async with GbaClient(sub.impi, sub.usim(), lab.bsf_url) as ue:
+        response = await ue.fetch_digest(lab.naf_url + "/", lab.naf_fqdn)
+    assert response.status == 200
+    assert "(TLS)" not in (lab.dir / "bsf.log").read_text()
+
+
+def test_lab_keys_and_stores_are_private(lab_factory: LabFactory) -> None:
+    lab = lab_factory([])
+    for name in ("zn-tls/naf-key.pem", "zn-tls/bsf-key.pem", "hss.sqlite", "bsf.sqlite"):
+        path = lab.dir / name
+        assert path.exists(), name
+        assert path.stat().st_mode & 0o077 == 0, f"{name} is readable by others"

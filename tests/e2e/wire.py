@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -100,9 +101,11 @@ def ua_answer(challenge: Challenge, btid: str, password: str, uri: str = "/",
 
 @asynccontextmanager
 async def diameter_peer(node: DiameterNodeConfig, application: Application,
-                        address: tuple[str, int]) -> AsyncIterator[DiameterClient]:
+                        address: tuple[str, int], tls: ssl.SSLContext | None = None,
+                        server_hostname: str | None = None) -> AsyncIterator[DiameterClient]:
     """A Diameter client with identity *node*, open to *address* (CER/CEA done)."""
-    client = DiameterClient(peer_identity(node), [application], *address)
+    client = DiameterClient(peer_identity(node), [application], *address, ssl_context=tls,
+                            server_hostname=server_hostname)
     await client.start()
     try:
         await client.wait_open(IO_TIMEOUT)
@@ -114,8 +117,10 @@ async def diameter_peer(node: DiameterNodeConfig, application: Application,
 async def zn_request(lab: Lab, node: DiameterNodeConfig, btid: str, naf_id: bytes
                      ) -> Message:
     """One Bootstrapping-Info-Request to the lab's BSF, sent as Diameter node *node*."""
-    realm = lab.network().bsf.diameter.realm
-    async with diameter_peer(node, zn.APPLICATION, lab.bsf_zn) as client:
+    cfg = lab.network()
+    realm = cfg.bsf.diameter.realm
+    async with diameter_peer(node, zn.APPLICATION, lab.bsf_zn, lab.zn_tls(),
+                             cfg.bsf.diameter.host) as client:
         bir = zn.build_bir(client.identity, realm, session_id_factory(node.host)(),
                            zn.KeyRequest(btid, naf_id))
         return await client.request(bir, IO_TIMEOUT)
@@ -157,6 +162,16 @@ async def capabilities_exchange(reader: asyncio.StreamReader, writer: asyncio.St
     writer.write(cer.encode())
     await writer.drain()
     return await read_message(reader)
+
+
+async def open_raw(lab: Lab, address: tuple[str, int]
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw connection to a Diameter port: TLS (with the NAF's certificate) for Zn when
+    the lab runs Zn over TLS, plain TCP otherwise."""
+    if address == lab.bsf_zn and (tls := lab.zn_tls()) is not None:
+        return await asyncio.open_connection(
+            *address, ssl=tls, server_hostname=lab.network().bsf.diameter.host)
+    return await asyncio.open_connection(*address)
 
 
 async def hang_up(writer: asyncio.StreamWriter) -> None:

@@ -139,7 +139,9 @@ def rspauth(d: DigestInput, body: bytes = b"") -> str:
 
 
 def verify(expected: str, received: str) -> bool:
-    """Constant-time comparison of two hex digests (case-insensitive)."""
+    """Constant-time comparison of two hex digests (case-insensitive); False for non-ASCII."""
+    if not received.isascii():
+        return False
     return hmac.compare_digest(expected.lower().encode(), received.lower().encode())
 
 

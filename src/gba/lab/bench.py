@@ -20,8 +20,9 @@ from gba.crypto import aka, ua_protocols
 from gba.demos.crypto import DEMO_K, DEMO_OPC
 from gba.lab import lab
 from gba.nf.common import peer_identity
-from gba.nf.diameter_node import DiameterClient, session_id_factory
+from gba.nf.diameter_node import session_id_factory
 from gba.nf.provisioning import subscriber_from_fields
+from gba.nf.services import zn_client_for
 from gba.protocols import zn
 from gba.store.factory import open_subscriber_store
 from gba.ue.client import GbaClient
@@ -58,7 +59,7 @@ async def _bootstraps(info: dict[str, Any], impis: list[str], seconds: float) ->
 async def _zn_requests(cfg: config.NetworkConfig, btid: str, concurrency: int,
                        seconds: float) -> int:
     identity = peer_identity(cfg.naf.diameter)
-    client = DiameterClient(identity, [zn.APPLICATION], cfg.naf.bsf.host, cfg.naf.bsf.port)
+    client = zn_client_for(cfg, identity)
     await client.start()
     session = session_id_factory(identity.origin_host)
     naf_id = cfg.naf.fqdn.encode() + ua_protocols.HTTP_DIGEST

@@ -60,9 +60,12 @@ def _prepare_config(lab_dir: Path, config_file: Path | None) -> NetworkConfig:
     if cfg.bsf.zn_tls and not cfg.file(cfg.bsf.zn_tls_cert).exists():
         from gba.nf.tls import make_lab_pki
 
-        ca, cert, key = make_lab_pki(lab_dir / "zn-tls", cfg.bsf.diameter.host)
-        cfg = replace(cfg, bsf=replace(cfg.bsf, zn_tls_cert=str(cert), zn_tls_key=str(key)),
-                      naf=replace(cfg.naf, zn_tls_ca=str(ca)))
+        pki = make_lab_pki(lab_dir / "zn-tls", cfg.bsf.diameter.host, cfg.naf.diameter.host)
+        cfg = replace(cfg, bsf=replace(cfg.bsf, zn_tls_cert=str(pki.bsf_cert),
+                                       zn_tls_key=str(pki.bsf_key),
+                                       zn_tls_client_ca=str(pki.ca)),
+                      naf=replace(cfg.naf, zn_tls_ca=str(pki.ca),
+                                  zn_tls_cert=str(pki.naf_cert), zn_tls_key=str(pki.naf_key)))
         target.write_text(config.dump(cfg), encoding="utf-8")
         cfg = config.load(target)
     return cfg
@@ -71,7 +74,7 @@ def _prepare_config(lab_dir: Path, config_file: Path | None) -> NetworkConfig:
 def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0) -> dict[str, Any]:
     """Start HSS, BSF and NAF; wait until each serves; write and return lab.json."""
     lab_dir = lab_dir.resolve()
-    lab_dir.mkdir(parents=True, exist_ok=True)
+    lab_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (lab_dir / LAB_JSON).exists():
         existing = json.loads((lab_dir / LAB_JSON).read_text())
         if any(_alive(pid) for pid in existing.get("pids", {}).values()):
@@ -107,6 +110,8 @@ def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0) ->
         "config": str(cfg.path),
         "zn_tls": cfg.bsf.zn_tls,
         "zn_tls_ca": str(cfg.file(cfg.naf.zn_tls_ca)) if cfg.bsf.zn_tls else None,
+        "zn_tls_naf_cert": str(cfg.file(cfg.naf.zn_tls_cert)) if cfg.bsf.zn_tls else None,
+        "zn_tls_naf_key": str(cfg.file(cfg.naf.zn_tls_key)) if cfg.bsf.zn_tls else None,
         "dir": str(lab_dir),
         "pids": pids,
     }

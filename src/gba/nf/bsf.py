@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -19,6 +20,7 @@ from gba.crypto import digest, kdf
 from gba.errors import CodecError, GbaError, UnknownAlgorithm
 from gba.nf.common import Clock, utc_now
 from gba.nf.diameter_node import DiameterClient, ask
+from gba.nf.tls import certificate_names
 from gba.protocols import guss as guss_xml
 from gba.protocols import ub, zh, zn
 from gba.protocols.diameter import (
@@ -45,6 +47,19 @@ class NafPolicy:
 
     hostnames_by_origin: dict[str, frozenset[str]]
     group_by_origin: dict[str, str] = field(default_factory=dict)
+    addresses_by_origin: dict[str, frozenset[str]] = field(default_factory=dict)
+    require_certificate: bool = False
+    """With Zn over mutual TLS: the NAF's certificate must name its Origin-Host."""
+
+    def check_peer(self, origin: str, cert: dict[str, Any] | None, address: str
+                   ) -> str | None:
+        """Who may open Zn at all (RFC 6733 §13; TS 33.220 §4.3: Zn is protected)."""
+        if self.require_certificate and origin not in certificate_names(cert):
+            return f"TLS certificate does not name Origin-Host {origin!r}"
+        allowed = self.addresses_by_origin.get(origin)
+        if allowed and address not in allowed:
+            return f"Origin-Host {origin!r} connects from {address}, not a configured address"
+        return None
 
     def allows(self, origin_host: str, naf_fqdn: str) -> bool:
         return naf_fqdn in self.hostnames_by_origin.get(origin_host, frozenset())
@@ -91,6 +106,11 @@ class Bsf:
             return await self._challenge(creds.username, gba_u, stale=True)
         if creds.auts is not None:
             return await self._resync(pending, creds, gba_u)
+        if creds.qop != ub.QOP or creds.uri != request.raw_path:
+            log.warning("Ub: %s answered without qop=auth-int or for another uri",
+                        pending.impi)
+            return web.Response(status=400, text="Ub answers need qop=auth-int and the "
+                                "request-uri (TS 24.109 §4.3.2)\n")
         return await self._verify(request.method, body, pending, creds, gba_u)
 
     async def _challenge(self, impi: str, gba_u: bool, stale: bool = False,
@@ -104,7 +124,8 @@ class Bsf:
             return web.Response(status=503, text="HSS unreachable\n")
         if isinstance(answer, int):
             log.info("Ub: HSS refused %s with result %d", impi, answer)
-            status = 403 if answer == ExperimentalResultCode.IMPI_UNKNOWN else 503
+            status = 403 if answer in (ExperimentalResultCode.IMPI_UNKNOWN,
+                                       ResultCode.AUTHENTICATION_REJECTED) else 503
             return web.Response(status=status, text=f"HSS refused: {answer}\n")
         nonce = digest.aka_nonce(answer.rand, answer.autn)
         await self.store.put_challenge(PendingChallenge(

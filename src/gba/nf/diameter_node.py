@@ -18,7 +18,7 @@ import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gba.errors import GbaError, ProtocolError
 from gba.protocols.diameter import (
@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Handler = Callable[[Message, str], Awaitable[Message]]
 """An application handler: (request, peer Origin-Host) -> answer."""
+Authorise = Callable[[str, dict[str, Any] | None, str], str | None]
+"""Checks a peer's CER: (Origin-Host, its TLS certificate or None, its IP address) -> None
+to accept, or the reason for a CEA with 3010 (RFC 6733 §13: the TLS identity must match
+the Origin-Host)."""
 
 
 class DiameterUnavailable(GbaError):
@@ -57,11 +61,15 @@ class _Link:
     """One TCP/TLS connection driven by a PeerConnection."""
 
     def __init__(self, conn: PeerConnection, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, handler: Handler | None) -> None:
+                 writer: asyncio.StreamWriter, handler: Handler | None,
+                 authorise: Authorise | None = None) -> None:
         self.conn = conn
         self.reader = reader
         self.writer = writer
         self.handler = handler
+        self.authorise = authorise
+        if authorise is not None:
+            conn.peer_filter = self._refusal
         self.opened: asyncio.Future[PeerOpen] = asyncio.get_running_loop().create_future()
         self.pending: dict[int, asyncio.Future[Message]] = {}
         self.closed = asyncio.Event()
@@ -82,8 +90,10 @@ class _Link:
                 if not data:
                     self._handle(self.conn.connection_lost("peer closed the connection"))
                     break
-                self._handle(self.conn.receive_data(data, loop.time()))
+                events = self.conn.receive_data(data, loop.time())
+                # automatic answers first: a refusing CEA must leave before the close
                 self._write(self.conn.data_to_send())
+                self._handle(events)
                 self._timer_wake.set()
         except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
             self._handle(self.conn.connection_lost(f"transport error: {exc}"))
@@ -123,6 +133,17 @@ class _Link:
             elif isinstance(ev, PeerClosed):
                 log.info("diameter peer %s closed: %s", self.conn.peer_identity, ev.reason)
                 self._shutdown(ev.reason)
+
+    def _refusal(self, origin_host: str) -> str | None:
+        if self.authorise is None:
+            return None
+        cert = self.writer.get_extra_info("peercert")
+        address = self.writer.get_extra_info("peername")
+        host = str(address[0]) if isinstance(address, tuple) and address else ""
+        refusal = self.authorise(origin_host, cert if isinstance(cert, dict) else None, host)
+        if refusal is not None:
+            log.warning("diameter peer %s refused: %s", origin_host, refusal)
+        return refusal
 
     async def _serve(self, request: Message) -> None:
         peer = self.conn.peer_identity or ""
@@ -169,6 +190,8 @@ class _Link:
     async def disconnect(self) -> None:
         if not self.closed.is_set():
             self._write(self.conn.disconnect())
+            self._handle(self.conn.pop_events())  # closed at once if CER/CEA never happened
+        if not self.closed.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), 2.0)
         self._shutdown("closed locally")
@@ -179,10 +202,12 @@ class DiameterServer:
 
     def __init__(self, identity: PeerIdentity, applications: Iterable[Application],
                  handler: Handler, host: str, port: int, *,
-                 ssl_context: ssl.SSLContext | None = None, tw: float = 30.0) -> None:
+                 ssl_context: ssl.SSLContext | None = None, tw: float = 30.0,
+                 authorise: Authorise | None = None) -> None:
         self.identity = identity
         self.applications = frozenset(applications)
         self.handler = handler
+        self.authorise = authorise
         self.host, self._port = host, port
         self.ssl_context = ssl_context
         self.tw = tw
@@ -203,7 +228,7 @@ class DiameterServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = PeerConnection(self.identity, Role.RESPONDER, self.applications, tw=self.tw,
                               end_to_end=counter_ids(_e2e_seed()))
-        link = _Link(conn, reader, writer, self.handler)
+        link = _Link(conn, reader, writer, self.handler, self.authorise)
         self._links.add(link)
         try:
             await link.run()
@@ -211,10 +236,11 @@ class DiameterServer:
             self._links.discard(link)
 
     async def close(self) -> None:
-        for link in list(self._links):
-            await link.disconnect()
+        """Stop accepting, send DPR on every open link at once, wait for them to end."""
         if self._server is not None:
             self._server.close()
+        await asyncio.gather(*(link.disconnect() for link in list(self._links)))
+        if self._server is not None:
             await self._server.wait_closed()
 
 

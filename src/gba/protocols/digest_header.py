@@ -35,6 +35,10 @@ def parse_params(text: str) -> dict[str, str]:
         name = m.group(1).lower()
         quoted = m.group(2)
         value = _ESCAPE.sub(r"\1", quoted) if quoted is not None else m.group(3)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable octets arrive as surrogates
+            raise CodecError(f"Digest parameter {name!r} is not UTF-8 (offset {pos})") from None
         if name in params:
             raise CodecError(f"Digest parameter {name!r} repeated at offset {pos}")
         params[name] = value

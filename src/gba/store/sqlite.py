@@ -9,6 +9,7 @@ before the vector leaves the HSS. The BSF and NAF hold caches and use ``NORMAL``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -43,6 +44,10 @@ class _Db:
     ) -> None:
         self.where = os.fspath(path)
         self._lock = threading.RLock()
+        if self.where != ":memory:" and not os.path.exists(self.where):
+            # key material lives here (K/OPc, Ks, Ks_NAF): owner-only from the first byte
+            with contextlib.suppress(OSError):
+                os.close(os.open(self.where, os.O_CREAT | os.O_WRONLY, 0o600))
         try:
             self._conn = sqlite3.connect(
                 self.where,

@@ -102,8 +102,9 @@ class GbaClient:
         if not force and self.current is not None and not self.current.expired(self.clock()):
             return self.current
         realm = self.impi.partition("@")[2] or self.impi
+        ub_uri = urlsplit(self.bsf_url).path or "/"
         headers = {"User-Agent": ub.user_agent(self.gba_u),
-                   "Authorization": ub.initial_credentials(self.impi, realm).to_header()}
+                   "Authorization": ub.initial_credentials(self.impi, realm, ub_uri).to_header()}
         self.trace(f"UE -> BSF  GET / Authorization: Digest username={self.impi}")
         resp = await self._get_bsf(headers)
         for _ in range(3):  # a challenge, at most one resync, the fresh challenge
@@ -113,7 +114,7 @@ class GbaClient:
             rand, autn, _ = digest.parse_aka_nonce(challenge.nonce)
             self.trace(f"BSF -> UE  401 nonce=base64(RAND {rand.hex()} || AUTN {autn.hex()})")
             result = self.usim.authenticate(rand, autn)  # MacFailure: BSF not authentic
-            d = digest.DigestInput(ub.ALGORITHM, self.impi, challenge.realm, b"", "/",
+            d = digest.DigestInput(ub.ALGORITHM, self.impi, challenge.realm, b"", ub_uri,
                                    challenge.nonce, ub.QOP, "00000001", os.urandom(8).hex())
             if isinstance(result, aka.AkaSyncFailure):
                 creds = self._credentials(d, digest.response(d, "GET"),
@@ -121,7 +122,7 @@ class GbaClient:
                 self.trace("UE         SQN out of range: synchronisation failure, sending AUTS")
                 resp = await self._get_bsf({**headers, "Authorization": creds.to_header()})
                 continue
-            d = digest.DigestInput(ub.ALGORITHM, self.impi, challenge.realm, result.res, "/",
+            d = digest.DigestInput(ub.ALGORITHM, self.impi, challenge.realm, result.res, ub_uri,
                                    challenge.nonce, ub.QOP, d.nc, d.cnonce)
             creds = self._credentials(d, digest.response(d, "GET"))
             self.trace("UE         AUTN verified; UE -> BSF  GET / with response keyed by RES")
@@ -181,7 +182,8 @@ class GbaClient:
         """Fetch a Digest-protected NAF resource (TS 33.222 §5.3), re-bootstrapping once
         when the NAF does not accept the current B-TID."""
         fqdn = naf_fqdn or (urlsplit(url).hostname or "")
-        uri = urlsplit(url).path or "/"
+        parts = urlsplit(url)
+        uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         status, rbody, hdrs = await self._ua(method, url, {}, body)
         for attempt in range(2):
             if status != 401:
@@ -204,7 +206,10 @@ class GbaClient:
                        f"(password = base64(Ks_NAF))")
             status, rbody, hdrs = await self._ua(method, url,
                                                  {"Authorization": creds.to_header()}, body)
-            if status == 200 and "Authentication-Info" in hdrs:
+            if status == 200:
+                if "Authentication-Info" not in hdrs:
+                    raise AuthError("NAF answered 200 without Authentication-Info: it did not "
+                                    "prove it holds Ks_NAF (RFC 7616 §3.5)")
                 info = AuthenticationInfo.from_header(hdrs["Authentication-Info"])
                 if not digest.verify(digest.rspauth(d, rbody), info.rspauth):
                     raise AuthError("NAF rspauth does not verify")

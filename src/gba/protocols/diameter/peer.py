@@ -116,6 +116,9 @@ class PeerConnection:
         self._now = 0.0
         self._deadline: float | None = None
         self._dwr_pending = False
+        self.peer_filter: Callable[[str], str | None] | None = None
+        """Responder only: Origin-Host of a CER -> None to accept, or why it is refused
+        (CEA 3010 DIAMETER_UNKNOWN_PEER, RFC 6733 §5.3; e.g. a TLS identity mismatch)."""
 
     # ----------------------------------------------------------------- owner inputs
 
@@ -356,6 +359,12 @@ class PeerConnection:
             self._answer(caps.build_cea(cer, self.local, self.applications,
                                         d.ResultCode.NO_COMMON_APPLICATION))
             self._close(_In.CER_REJECT, "no common application")
+            return
+        refusal = self.peer_filter(origin.as_str()) if self.peer_filter is not None else None
+        if refusal is not None:
+            self._answer(caps.build_cea(cer, self.local, self.applications,
+                                        d.ResultCode.UNKNOWN_PEER, refusal))
+            self._close(_In.CER_REJECT, f"peer refused: {refusal}")
             return
         self._answer(caps.build_cea(cer, self.local, self.applications, d.ResultCode.SUCCESS))
         was_open = self.state is _S.OPEN

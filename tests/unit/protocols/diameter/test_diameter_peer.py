@@ -321,3 +321,33 @@ def test_any_bytes_after_open_never_raise(chunks: list[bytes]) -> None:
     for chunk in chunks:
         server.receive_data(chunk, 1.0)
         server.data_to_send()
+
+
+def test_peer_filter_refuses_a_cer_with_3010_and_closes() -> None:
+    client, server = _pair()
+    seen: list[str] = []
+
+    def refuse(origin: str) -> str | None:
+        seen.append(origin)
+        return "certificate names someone else"
+
+    server.peer_filter = refuse
+    server.connection_made(0.0)
+    server_events = server.receive_data(client.connection_made(0.0), 0.0)
+    cea = Message.decode(server.data_to_send())
+    assert seen == [BSF.origin_host]
+    assert cea.result_code == ResultCode.UNKNOWN_PEER
+    assert _state(server) is PeerState.CLOSED
+    assert _only(server_events, PeerOpen) == []
+    client.receive_data(cea.encode(), 0.0)
+    assert _state(client) is PeerState.CLOSED
+
+
+def test_peer_filter_accepting_opens_normally() -> None:
+    client, server = _pair()
+    server.peer_filter = lambda origin: None
+    server.connection_made(0.0)
+    server.receive_data(client.connection_made(0.0), 0.0)
+    client.receive_data(server.data_to_send(), 0.0)
+    assert _state(server) is PeerState.OPEN
+    assert _state(client) is PeerState.OPEN
