@@ -101,6 +101,8 @@ class Naf:
             creds = Credentials.from_header(header)
             if creds.realm != self.realm:
                 raise CodecError(f"realm {creds.realm!r} is not {self.realm!r}")
+            if (creds.algorithm or "MD5").upper() != "MD5":
+                raise CodecError(f"algorithm {creds.algorithm!r} was not offered")
             if creds.qop not in ("auth", "auth-int"):
                 # we offer qop, so the client must use it; without it there is no nonce count
                 # and an Authorization could be replayed (RFC 7616 §3.4, §5.4)
