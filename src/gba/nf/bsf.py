@@ -30,7 +30,7 @@ from gba.protocols.diameter import (
     PeerIdentity,
     ResultCode,
 )
-from gba.protocols.diameter.capabilities import error_answer
+from gba.protocols.diameter.capabilities import codec_error_answer, error_answer
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.store.base import BootstrapContext, BsfStore
 from gba.store.base import Challenge as PendingChallenge
@@ -200,7 +200,7 @@ class Bsf:
             req = zn.parse_bir(request)
         except CodecError as exc:
             log.warning("Zn BIR from %s malformed: %s", peer, exc)
-            return error_answer(request, self.identity, ResultCode.INVALID_AVP_VALUE, str(exc))
+            return codec_error_answer(request, self.identity, exc)
         fqdn = req.naf_id[:-5].decode("utf-8", "replace") if len(req.naf_id) > 5 else ""
         if not self.policy.allows(peer, fqdn) or req.origin_host != peer:
             log.warning("Zn: NAF %s not authorised for NAF-Id host %r", peer, fqdn)

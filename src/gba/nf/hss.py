@@ -22,7 +22,7 @@ from gba.protocols.diameter import (
     PeerIdentity,
     ResultCode,
 )
-from gba.protocols.diameter.capabilities import error_answer
+from gba.protocols.diameter.capabilities import codec_error_answer, error_answer
 from gba.store.base import Subscriber, SubscriberStore
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Hss:
             req = zh.parse_mar(request)
         except CodecError as exc:
             log.warning("Zh MAR from %s malformed: %s", peer, exc)
-            return error_answer(request, self.identity, ResultCode.INVALID_AVP_VALUE, str(exc))
+            return codec_error_answer(request, self.identity, exc)
         try:
             sub = await self.store.get_subscriber(req.impi)
         except NotFound:

@@ -19,6 +19,7 @@ from gba.protocols.diameter import (
     VENDOR_3GPP,
     Avp,
     Message,
+    MissingAvp,
     PeerIdentity,
     avp,
     experimental_result,
@@ -61,7 +62,7 @@ class VectorAnswer:
 def _need(msg: Message | Avp, code: int, vendor: int, what: str) -> Avp:
     found = msg.find(code, vendor)
     if found is None:
-        raise CodecError(f"{what}: missing AVP {code}")
+        raise MissingAvp(code, vendor, what)
     return found
 
 

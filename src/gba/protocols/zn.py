@@ -20,6 +20,7 @@ from gba.protocols.diameter import (
     VENDOR_3GPP,
     Avp,
     Message,
+    MissingAvp,
     PeerIdentity,
     avp,
     experimental_result,
@@ -70,8 +71,12 @@ def parse_bir(msg: Message) -> KeyRequest:
     tid = msg.find(401, VENDOR_3GPP)
     naf = msg.find(402, VENDOR_3GPP)
     origin = msg.find(d.ORIGIN_HOST)
-    if tid is None or naf is None or origin is None:
-        raise CodecError("BIR lacks Transaction-Identifier, NAF-Id or Origin-Host")
+    if origin is None:
+        raise MissingAvp(d.ORIGIN_HOST, 0, "BIR")
+    if tid is None:
+        raise MissingAvp(401, VENDOR_3GPP, "BIR")
+    if naf is None:
+        raise MissingAvp(402, VENDOR_3GPP, "BIR")
     try:
         btid = tid.as_bytes().decode("utf-8")
     except UnicodeDecodeError:

@@ -188,12 +188,16 @@ async def test_non_bir_command_gets_3001(bsf: Bsf) -> None:
     assert answer.result_code == 3001
 
 
-async def test_bir_without_naf_id_gets_5004(bsf: Bsf) -> None:
+async def test_bir_without_naf_id_gets_5005_with_the_missing_avp(bsf: Bsf) -> None:
     full = bir()
     request = Message.new(full.command_code, full.application_id,
                           avps=[a for a in full.avps if a.code != 402])
     answer = await ask(bsf, request)
-    assert answer.result_code == 5004
+    assert answer.result_code == 5005
+    failed = answer.find(279)
+    assert failed is not None
+    (example,) = failed.children()
+    assert (example.code, example.vendor) == (402, 10415)
 
 
 # ------------------------------------------------------------------ USS selection

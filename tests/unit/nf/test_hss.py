@@ -158,12 +158,15 @@ async def test_non_mar_command_gets_3001(hss: Hss) -> None:
     assert answer.is_error
 
 
-async def test_mar_without_user_name_gets_5004(hss: Hss) -> None:
+async def test_mar_without_user_name_gets_5005(hss: Hss) -> None:
     full = mar()
     request = Message.new(full.command_code, full.application_id,
                           avps=[a for a in full.avps if a.code != 1])
     answer = await ask(hss, request)
-    assert answer.result_code == 5004
+    assert answer.result_code == 5005
+    failed = answer.find(279)
+    assert failed is not None
+    assert [c.code for c in failed.children()] == [1]
     assert answer.find(612, TGPP) is None
 
 

@@ -21,6 +21,7 @@ from gba.protocols.diameter.codec import (
     Avp,
     DiameterCodecError,
     Message,
+    MissingAvp,
     message_length,
 )
 from gba.protocols.diameter.dictionary import (
@@ -89,6 +90,7 @@ __all__ = [
     "Event",
     "ExperimentalResultCode",
     "Message",
+    "MissingAvp",
     "PeerClosed",
     "PeerConnection",
     "PeerIdentity",

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from gba.protocols.diameter import dictionary as d
-from gba.protocols.diameter.codec import Avp, Message
+from gba.protocols.diameter.codec import Avp, DiameterCodecError, Message, MissingAvp
 from gba.protocols.diameter.events import Application
-from gba.protocols.diameter.values import avp
+from gba.protocols.diameter.values import avp, raw_avp
 
 _PROXY_INFO = 284
 
@@ -100,9 +100,10 @@ def build_dpa(request: Message, local: PeerIdentity) -> Message:
 
 
 def error_answer(request: Message, local: PeerIdentity, result: int,
-                 error_message: str | None = None) -> Message:
+                 error_message: str | None = None, failed: Avp | None = None) -> Message:
     """An answer-message carrying only an error (RFC 6733 §7.2): Session-Id and Proxy-Info
-    copied from the request, E bit set for protocol errors (3xxx, §7.1.3)."""
+    copied from the request, E bit set for protocol errors (3xxx, §7.1.3), and the
+    offending AVP in Failed-AVP when known (§7.5)."""
     avps: list[Avp] = []
     session = request.find(d.SESSION_ID)
     if session is not None:
@@ -110,6 +111,8 @@ def error_answer(request: Message, local: PeerIdentity, result: int,
     avps += [*_origin(local), avp("Result-Code", result)]
     if error_message:
         avps.append(avp("Error-Message", error_message))
+    if failed is not None:
+        avps.append(avp("Failed-AVP", [failed]))
     avps += request.find_all(_PROXY_INFO)
     return request.answer(avps, error=3000 <= result < 4000)
 
@@ -154,3 +157,25 @@ def common_applications(local: Iterable[Application],
     if d.APP_RELAY in remote_ids:
         return frozenset(local)
     return frozenset(a for a in local if a[1] in remote_ids)
+
+
+def missing_avp_example(code: int, vendor: int = 0) -> Avp:
+    """The Failed-AVP content for a missing AVP: the AVP with a zeroed value of its minimum
+    length, vendor included (RFC 6733 §7.5)."""
+    definition = d.find_avp_def(code, vendor)
+    size = {d.AvpType.UNSIGNED32: 4, d.AvpType.INTEGER32: 4, d.AvpType.ENUMERATED: 4,
+            d.AvpType.UNSIGNED64: 8, d.AvpType.INTEGER64: 8, d.AvpType.TIME: 4,
+            d.AvpType.FLOAT32: 4, d.AvpType.FLOAT64: 8}.get(
+        definition.type if definition else d.AvpType.OCTET_STRING, 0)
+    return raw_avp(code, bytes(size), vendor=vendor, mandatory=True)
+
+
+def codec_error_answer(request: Message, local: PeerIdentity, exc: Exception) -> Message:
+    """The error answer for an application request that did not parse: 5005 with the
+    missing AVP in Failed-AVP, the codec's own result code, or 5004 (RFC 6733 §7.1.5)."""
+    if isinstance(exc, MissingAvp):
+        return error_answer(request, local, d.ResultCode.MISSING_AVP, str(exc),
+                            missing_avp_example(exc.code, exc.vendor))
+    if isinstance(exc, DiameterCodecError):
+        return error_answer(request, local, exc.result_code, str(exc))
+    return error_answer(request, local, d.ResultCode.INVALID_AVP_VALUE, str(exc))

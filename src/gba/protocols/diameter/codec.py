@@ -81,6 +81,16 @@ class DiameterCodecError(CodecError):
         self.result_code = result_code
 
 
+class MissingAvp(DiameterCodecError):
+    """A mandatory AVP is absent: answer 5005 with a Failed-AVP example (RFC 6733 §7.5)."""
+
+    def __init__(self, code: int, vendor: int = 0, where: str = "message") -> None:
+        super().__init__(f"{where} lacks AVP {code}" + (f" (vendor {vendor})" if vendor else ""),
+                         result_code=5005)
+        self.code = code
+        self.vendor = vendor
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Avp:
     """One AVP (RFC 6733 §4.1): code, flags (V/M/P), vendor id and raw data octets.
