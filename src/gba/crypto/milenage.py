@@ -90,29 +90,9 @@ class Milenage:
         """Build from OP instead of OPc."""
         return cls(k, opc_from_op(k, op))
 
-    def _blocks(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
-        """The five 16-octet outputs OUT1..OUT5, each already xored with OPc."""
-        if len(rand) != 16 or len(sqn) != 6 or len(amf) != 2:
-            require_length(rand, "RAND", 16)
-            require_length(sqn, "SQN", 6)
-            require_length(amf, "AMF", 2)
-        update = self._update
-        t = update((int.from_bytes(rand, "big") ^ self._opc).to_bytes(16, "big"))
-        tt = t + t
-        half = sqn + amf
-        inputs = (
-            int.from_bytes(tt + tt[4:20] + tt[8:24] + tt[12:28], "big")
-            ^ self._in_mask
-            ^ (int.from_bytes(half + half, "big") << 512)
-        )
-        out = int.from_bytes(update(inputs.to_bytes(80, "big")), "big") ^ self._out_mask
-        return out.to_bytes(80, "big")
-
     def compute(self, rand: bytes, sqn: bytes, amf: bytes) -> MilenageOutput:
-        """Every output for one challenge: two cipher calls (TEMP, then five blocks at once).
-
-        The body of :meth:`_blocks`, inlined: this is the HSS's hot path.
-        """
+        """Every output for one challenge: two cipher calls (TEMP, then OUT1..OUT5 at once,
+        each xored with OPc). Written flat: this is the HSS's hot path."""
         if len(rand) != 16 or len(sqn) != 6 or len(amf) != 2:
             require_length(rand, "RAND", 16)
             require_length(sqn, "SQN", 6)
@@ -129,18 +109,18 @@ class Milenage:
 
     def f1(self, rand: bytes, sqn: bytes, amf: bytes) -> tuple[bytes, bytes]:
         """f1 and f1*: (MAC-A, MAC-S) (TS 35.206 §4.1)."""
-        b = self._blocks(rand, sqn, amf)
-        return b[0:8], b[8:16]
+        out = self.compute(rand, sqn, amf)
+        return out.mac_a, out.mac_s
 
     def f2345(self, rand: bytes) -> tuple[bytes, bytes, bytes, bytes, bytes]:
         """f2, f3, f4, f5 and f5*: (RES, CK, IK, AK, AK*); none depends on SQN or AMF."""
-        b = self._blocks(rand, _NO_SQN, _NO_AMF)
-        return b[24:32], b[32:48], b[48:64], b[16:22], b[64:70]
+        out = self.compute(rand, _NO_SQN, _NO_AMF)
+        return out.res, out.ck, out.ik, out.ak, out.ak_star
 
     def f5(self, rand: bytes) -> bytes:
         """f5: the anonymity key AK (TS 35.206 §4.1)."""
-        return self._blocks(rand, _NO_SQN, _NO_AMF)[16:22]
+        return self.compute(rand, _NO_SQN, _NO_AMF).ak
 
     def f5_star(self, rand: bytes) -> bytes:
         """f5*: the anonymity key used in re-synchronisation (TS 35.206 §4.1)."""
-        return self._blocks(rand, _NO_SQN, _NO_AMF)[64:70]
+        return self.compute(rand, _NO_SQN, _NO_AMF).ak_star
