@@ -22,7 +22,7 @@ from typing import Any
 from gba import config
 from gba.config import NetworkConfig
 from gba.crypto import aka
-from gba.nf.tls import client_context
+from gba.transport.tls import client_context
 
 CLI_TIMEOUT = 60.0
 """Seconds one ``gba`` command may take; ``lab up`` waits for readiness itself."""

@@ -35,10 +35,10 @@ from e2e.wire import (
     zh_request,
     zn_request,
 )
+from gba.clock import utc_now
 from gba.config import DiameterNodeConfig
 from gba.crypto import aka, kdf, ua_protocols
 from gba.crypto.milenage import Milenage
-from gba.nf.common import utc_now
 from gba.protocols import ua, zh, zn
 from gba.protocols.diameter import (
     APP_ZH,

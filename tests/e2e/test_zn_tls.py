@@ -9,9 +9,9 @@ from e2e.labctl import LabFactory
 from gba import config
 from gba.crypto import ua_protocols
 from gba.nf.common import peer_identity
-from gba.nf.diameter_node import DiameterClient, DiameterUnavailable, session_id_factory
-from gba.nf.tls import client_context
 from gba.protocols import zn
+from gba.transport.diameter import DiameterClient, DiameterUnavailable, session_id_factory
+from gba.transport.tls import client_context
 from gba.ue.client import GbaClient
 
 

@@ -20,11 +20,11 @@ from e2e.labctl import Lab
 from gba.config import DiameterNodeConfig
 from gba.crypto import aka, digest
 from gba.nf.common import peer_identity
-from gba.nf.diameter_node import DiameterClient, session_id_factory
 from gba.protocols import ub, zh, zn
 from gba.protocols.diameter import Application, Message, message_length
 from gba.protocols.diameter import capabilities as caps
 from gba.protocols.digest_header import Challenge, Credentials
+from gba.transport.diameter import DiameterClient, session_id_factory
 
 IO_TIMEOUT = 5.0
 """Deadline for one read from a server; every answer here is local and immediate."""

@@ -14,12 +14,12 @@ from aiohttp import web
 from gba.config import DiameterNodeConfig
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
 from gba.nf.common import peer_identity
-from gba.nf.diameter_node import DiameterClient, DiameterServer, session_id_factory
 from gba.nf.hss import Hss
 from gba.nf.naf import Naf, NafKeys, zn_fetcher
 from gba.nf.provisioning import subscriber_from_fields
 from gba.protocols import ua, zh, zn
 from gba.store.factory import open_bsf_store, open_naf_store, open_subscriber_store
+from gba.transport.diameter import DiameterClient, DiameterServer, session_id_factory
 
 K = "465b5ce8b199b49faa5f0a2ee238a6bc"
 OPC = "cd63cb71954a9f4e48a5994e37a02baf"

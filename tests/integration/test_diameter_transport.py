@@ -6,9 +6,9 @@ import pytest
 
 from gba.config import DiameterNodeConfig
 from gba.nf.common import peer_identity
-from gba.nf.diameter_node import DiameterClient, DiameterServer, DiameterUnavailable
 from gba.protocols import zn
 from gba.protocols.diameter import Message
+from gba.transport.diameter import DiameterClient, DiameterServer, DiameterUnavailable
 
 SERVER = peer_identity(DiameterNodeConfig("bsf.test", "test"))
 CLIENT = peer_identity(DiameterNodeConfig("naf.test", "test"))

@@ -24,7 +24,7 @@ from gba.crypto.ua_protocols import (
     TLS_PSK_WITH_AES_256_CBC_SHA,
 )
 from gba.errors import AuthError, InvalidInput
-from gba.nf.psk_tls import (
+from gba.transport.psk_tls import (
     PSK_IDENTITY_HINT,
     PSK_IDENTITY_HINT_UICC,
     Handler,
@@ -138,7 +138,7 @@ async def test_uicc_server_sends_the_uicc_hint() -> None:
 
 async def test_wrong_key_fails_and_the_server_keeps_serving(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="gba.nf.psk_tls")
+    caplog.set_level(logging.DEBUG, logger="gba.transport.psk_tls")
     async with serving() as server:
         code, out, err = await s_client(server.port, psk_identity_for(BTID), WRONG_KEY)
         assert code != 0
@@ -220,7 +220,7 @@ async def test_client_offering_another_suite_is_refused() -> None:
 
 
 async def test_resumed_session_is_refused(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="gba.nf.psk_tls")
+    caplog.set_level(logging.WARNING, logger="gba.transport.psk_tls")
     async with serving() as server:
         await s_client(server.port, psk_identity_for(BTID), KEY, quiet=False,
                        extra=("-reconnect",))

@@ -106,7 +106,7 @@ def revoke(config_file: ConfigOpt, btid: Annotated[str, typer.Option(help="B-TID
 @bsf_app.command("purge")
 def purge(config_file: ConfigOpt) -> None:
     """Remove expired challenges and contexts now."""
-    from gba.nf.common import utc_now
+    from gba.clock import utc_now
     from gba.store.factory import open_bsf_store
 
     async def run() -> int:

@@ -12,9 +12,8 @@ import os
 from gba.crypto import aka, digest, kdf, ua_protocols
 from gba.crypto.milenage import Milenage
 from gba.demos import Step
+from gba.lab.subscribers import DEMO_K, DEMO_OPC
 
-DEMO_K = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")
-DEMO_OPC = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")
 DEMO_IMPI = "001010123456789@ims.mnc001.mcc001.3gppnetwork.org"
 BSF_HOST = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
 NAF_FQDN = "naf.example.org"

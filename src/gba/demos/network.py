@@ -17,8 +17,8 @@ from typing import Any
 from gba import config
 from gba.crypto import aka
 from gba.demos import Step
-from gba.demos.crypto import DEMO_K, DEMO_OPC
 from gba.lab import lab
+from gba.lab.subscribers import DEMO_K, DEMO_OPC
 from gba.nf.provisioning import subscriber_from_fields
 from gba.store.factory import open_subscriber_store
 from gba.ue.client import GbaClient

@@ -17,14 +17,14 @@ from typing import Any
 
 from gba import config
 from gba.crypto import aka, ua_protocols
-from gba.demos.crypto import DEMO_K, DEMO_OPC
 from gba.lab import lab
+from gba.lab.subscribers import DEMO_K, DEMO_OPC
 from gba.nf.common import peer_identity
-from gba.nf.diameter_node import session_id_factory
 from gba.nf.provisioning import subscriber_from_fields
 from gba.nf.services import zn_client_for
 from gba.protocols import zn
 from gba.store.factory import open_subscriber_store
+from gba.transport.diameter import session_id_factory
 from gba.ue.client import GbaClient
 
 

@@ -58,7 +58,7 @@ def _prepare_config(lab_dir: Path, config_file: Path | None) -> NetworkConfig:
     target.write_text(config.dump(cfg), encoding="utf-8")
     cfg = config.load(target)
     if cfg.bsf.zn_tls and not cfg.file(cfg.bsf.zn_tls_cert).exists():
-        from gba.nf.tls import make_lab_pki
+        from gba.transport.tls import make_lab_pki
 
         pki = make_lab_pki(lab_dir / "zn-tls", cfg.bsf.diameter.host, cfg.naf.diameter.host)
         cfg = replace(cfg, bsf=replace(cfg.bsf, zn_tls_cert=str(pki.bsf_cert),

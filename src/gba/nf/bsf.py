@@ -16,11 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
+from gba.clock import Clock, utc_now
 from gba.crypto import digest, kdf
 from gba.errors import CodecError, GbaError, UnknownAlgorithm
-from gba.nf.common import Clock, utc_now
-from gba.nf.diameter_node import DiameterClient, ask
-from gba.nf.tls import certificate_names
 from gba.protocols import guss as guss_xml
 from gba.protocols import ub, zh, zn
 from gba.protocols.diameter import (
@@ -34,6 +32,8 @@ from gba.protocols.diameter.capabilities import codec_error_answer, error_answer
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.store.base import BootstrapContext, BsfStore
 from gba.store.base import Challenge as PendingChallenge
+from gba.transport.diameter import DiameterClient, ask
+from gba.transport.tls import certificate_names
 
 log = logging.getLogger(__name__)
 

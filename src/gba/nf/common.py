@@ -1,22 +1,14 @@
-"""Pieces every network function shares: Diameter identity, clock, logging set-up."""
+"""Pieces every network function shares: Diameter identity, logging set-up."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 from ipaddress import ip_address
 
 from gba.config import DiameterNodeConfig
 from gba.protocols.diameter import PeerIdentity
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def peer_identity(cfg: DiameterNodeConfig, host_ip: str = "127.0.0.1") -> PeerIdentity:

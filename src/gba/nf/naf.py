@@ -3,7 +3,7 @@
 TS 33.220 §4.5.3 and TS 33.222: the UE presents its B-TID; the NAF fetches
 Ks_(ext)_NAF for (B-TID, NAF_Id) from the BSF over Zn (:class:`NafKeys`, cached until
 Key-ExpiryTime) and then checks HTTP Digest (:meth:`Naf.ua_digest`, password =
-base64(Ks_NAF)) or runs PSK-TLS with Ks_NAF as the PSK (:mod:`gba.nf.psk_tls`). An
+base64(Ks_NAF)) or runs PSK-TLS with Ks_NAF as the PSK (:mod:`gba.transport.psk_tls`). An
 unknown or expired B-TID is answered with a fresh challenge so that the UE bootstraps
 again (TS 33.222 §5.3.1).
 """
@@ -15,14 +15,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from gba.clock import Clock, utc_now
 from gba.crypto import digest, ua_protocols
 from gba.errors import CodecError, GbaError
-from gba.nf.common import Clock, utc_now
-from gba.nf.diameter_node import DiameterClient, ask
 from gba.protocols import ua, zn
 from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.store.base import NafKey, NafStore
+from gba.transport.diameter import DiameterClient, ask
 
 log = logging.getLogger(__name__)
 

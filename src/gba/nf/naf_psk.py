@@ -14,8 +14,8 @@ from gba.config import Address
 from gba.crypto import ua_protocols
 from gba.errors import CodecError, GbaError
 from gba.nf.naf import Naf
-from gba.nf.psk_tls import PskTlsConnection, PskTlsServer
 from gba.protocols.ua_psk import btid_from_psk_identity
+from gba.transport.psk_tls import PskTlsConnection, PskTlsServer
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_HEAD = 16 * 1024

@@ -17,18 +17,19 @@ from typing import Protocol
 
 from aiohttp import web
 
+from gba.clock import utc_now
 from gba.config import Address, NetworkConfig
 from gba.errors import ConfigError, GbaError
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
-from gba.nf.common import peer_identity, utc_now
-from gba.nf.diameter_node import DiameterClient, DiameterServer, session_id_factory
+from gba.nf.common import peer_identity
 from gba.nf.hss import Hss
 from gba.nf.hss_rest import make_app
 from gba.nf.naf import Naf, NafKeys, zn_fetcher
-from gba.nf.tls import client_context, server_context
 from gba.protocols import zh, zn
 from gba.protocols.diameter import PeerIdentity
 from gba.store.factory import open_bsf_store, open_naf_store, open_subscriber_store
+from gba.transport.diameter import DiameterClient, DiameterServer, session_id_factory
+from gba.transport.tls import client_context, server_context
 
 log = logging.getLogger(__name__)
 

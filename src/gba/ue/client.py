@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from gba.clock import Clock, utc_now
 from gba.crypto import aka, digest, kdf, ua_protocols
 from gba.errors import AuthError, GbaError, ProtocolError
-from gba.nf.common import Clock, utc_now
 from gba.protocols import ua, ub
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 
@@ -230,7 +230,7 @@ class GbaClient:
                             ciphersuite: int = ua_protocols.TLS_PSK_WITH_AES_128_CBC_SHA
                             ) -> bytes:
         """GET *path* over PSK-TLS keyed with Ks_NAF (TS 33.222 §5.4)."""
-        from gba.nf.psk_tls import psk_identity_for, psk_tls_request
+        from gba.transport.psk_tls import psk_identity_for, psk_tls_request
 
         gba = await self.bootstrap_authentication(naf_fqdn, ua_protocols.psk_tls(ciphersuite))
         request = (f"GET {path} HTTP/1.1\r\nHost: {naf_fqdn}\r\nConnection: close\r\n\r\n"

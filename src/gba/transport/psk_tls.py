@@ -36,13 +36,13 @@ import sslpsk3
 import sslpsk3.sslpsk3 as _sslpsk3_impl
 
 from gba.errors import AuthError, CodecError, InvalidInput, ProtocolError
-from gba.nf.psk_tls_io import PskTlsConnection, wake_future
 from gba.protocols.ua_psk import (
     PSK_IDENTITY_HINT,
     PSK_IDENTITY_HINT_UICC,
     btid_from_psk_identity,
     psk_identity_for,
 )
+from gba.transport.psk_tls_io import PskTlsConnection, wake_future
 
 __all__ = [
     "DEFAULT_CIPHER",

@@ -1,6 +1,6 @@
 """Non-blocking I/O on an established PSK-TLS socket, driven from the event loop.
 
-After the handshake (done in a worker thread, :mod:`gba.nf.psk_tls`) the TLS socket is
+After the handshake (done in a worker thread, :mod:`gba.transport.psk_tls`) the TLS socket is
 switched to non-blocking mode; :class:`PskTlsConnection` waits for readiness with
 ``loop.add_reader``/``add_writer`` instead of holding a thread per connection.
 """
