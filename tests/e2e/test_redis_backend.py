@@ -51,8 +51,8 @@ async def test_bsf_and_naf_keep_their_state_in_redis(
         assert ue.current is not None
         boot = ue.current
         key = ue.naf_key(lab.naf_fqdn, ua_protocols.HTTP_DIGEST)
-    ctx_key = f"gba:bsf:ctx:{boot.btid}"
-    naf_key = f"gba:naf:key:{boot.btid}:{key.naf_id.hex()}"
+    ctx_key = f"gba:v1:bsf:ctx:{boot.btid}"
+    naf_key = f"gba:v1:naf:key:{boot.btid}:{key.naf_id.hex()}"
     try:
         assert reply.status == 200
         assert boot.btid in reply.body.decode()
@@ -61,8 +61,8 @@ async def test_bsf_and_naf_keep_their_state_in_redis(
         ctx_ttl_ms = await raw_redis.pttl(ctx_key)
     finally:
         await raw_redis.delete(ctx_key, naf_key)
-        await raw_redis.zrem("gba:bsf:expiry", ctx_key)
-        await raw_redis.zrem("gba:naf:expiry", naf_key)
+        await raw_redis.zrem("gba:v1:bsf:expiry", ctx_key)
+        await raw_redis.zrem("gba:v1:naf:expiry", naf_key)
     assert stored_ctx is not None, f"no {ctx_key} in Redis"
     ctx = json.loads(stored_ctx)
     assert ctx["impi"] == sub.impi

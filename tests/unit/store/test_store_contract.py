@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -241,6 +242,28 @@ async def test_key_round_trips_every_field(naf: NafBackend, now: datetime) -> No
     assert got == key
     assert got is not None
     assert got.expires.utcoffset() == timedelta(0)
+
+
+async def test_key_with_uicc_key_round_trips(naf: NafBackend, now: datetime) -> None:
+    key = replace(naf_key("AAEC@bsf.example.org", now + HOUR), uicc_key=bytes(range(200, 232)))
+    await naf.put_key(key)
+    got = await naf.get_key(key.btid, NAF_ID, now)
+    assert got == key
+    assert got is not None
+    assert got.uicc_key == bytes(range(200, 232))
+
+
+def test_uicc_key_stays_out_of_repr() -> None:
+    key = NafKey(
+        btid="b",
+        naf_id=b"n",
+        key=b"\x11" * 32,
+        impi="i",
+        expires=datetime.now(UTC),
+        uicc_key=b"\x22" * 32,
+    )
+    assert "2222" not in repr(key)
+    assert "\\x22" not in repr(key)
 
 
 async def test_key_without_created_round_trips(naf: NafBackend, now: datetime) -> None:

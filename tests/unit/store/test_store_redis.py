@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 from gba.errors import StoreError
 from gba.store.base import BootstrapContext, Challenge, NafKey
 from gba.store.redis import RedisBsfStore, RedisNafStore
+from gba.store.redis.bsf import LAYOUT_VERSION as BSF_LAYOUT
+from gba.store.redis.naf import LAYOUT_VERSION as NAF_LAYOUT
 
 pytestmark = pytest.mark.redis
 
@@ -93,7 +95,7 @@ async def test_context_key_expires_with_the_record(
 ) -> None:
     expires = now + HOUR
     await bsf.put_context(context(expires))
-    key = f"{redis_prefix}:bsf:ctx:{BTID}"
+    key = f"{redis_prefix}:v1:bsf:ctx:{BTID}"
     expire_ms = await raw.pexpiretime(key)
     assert abs(expire_ms - expires.timestamp() * 1000) <= 1
 
@@ -102,7 +104,7 @@ async def test_record_is_compact_json_with_base64_octets(
     bsf: RedisBsfStore, raw: Redis, redis_prefix: str, now: datetime
 ) -> None:
     await bsf.put_context(context(now + HOUR))
-    value = await raw.get(f"{redis_prefix}:bsf:ctx:{BTID}")
+    value = await raw.get(f"{redis_prefix}:v1:bsf:ctx:{BTID}")
     assert isinstance(value, bytes)
     assert b" " not in value
     stored = json.loads(value)
@@ -114,14 +116,14 @@ async def test_naf_key_name_carries_naf_id_in_hex(
     naf: RedisNafStore, raw: Redis, redis_prefix: str, now: datetime
 ) -> None:
     await naf.put_key(naf_key(now + HOUR))
-    assert await raw.exists(f"{redis_prefix}:naf:key:{BTID}:{NAF_ID.hex()}") == 1
+    assert await raw.exists(f"{redis_prefix}:v1:naf:key:{BTID}:{NAF_ID.hex()}") == 1
 
 
 async def test_nonce_count_key_expires_with_the_nonce(
     naf: RedisNafStore, raw: Redis, redis_prefix: str, now: datetime
 ) -> None:
     await naf.check_nonce_count("abc", 1, now + HOUR)
-    key = f"{redis_prefix}:naf:nc:abc"
+    key = f"{redis_prefix}:v1:naf:nc:abc"
     assert await raw.hget(key, "nc") == b"1"
     assert abs(await raw.pexpiretime(key) - (now + HOUR).timestamp() * 1000) <= 1
 
@@ -139,6 +141,48 @@ async def test_prefixes_isolate_stores(redis_url: str, redis_prefix: str, now: d
         await b.close()
 
 
+async def test_every_key_carries_the_layout_version(
+    bsf: RedisBsfStore, naf: RedisNafStore, raw: Redis, redis_prefix: str, now: datetime
+) -> None:
+    await bsf.put_challenge(challenge("n1", now + HOUR))
+    await bsf.put_context(context(now + HOUR))
+    await naf.put_key(naf_key(now + HOUR))
+    await naf.check_nonce_count("abc", 1, now + HOUR)
+    keys = sorted([k.decode() async for k in raw.scan_iter(match=f"{redis_prefix}:*")])
+    assert keys == [
+        f"{redis_prefix}:v{BSF_LAYOUT}:bsf:chal:n1",
+        f"{redis_prefix}:v{BSF_LAYOUT}:bsf:ctx:{BTID}",
+        f"{redis_prefix}:v{BSF_LAYOUT}:bsf:expiry",
+        f"{redis_prefix}:v{NAF_LAYOUT}:naf:expiry",
+        f"{redis_prefix}:v{NAF_LAYOUT}:naf:key:{BTID}:{NAF_ID.hex()}",
+        f"{redis_prefix}:v{NAF_LAYOUT}:naf:nc:abc",
+    ]
+
+
+@pytest.mark.parametrize("other", ["v2:", "v0:", ""], ids=["newer", "older", "unversioned"])
+async def test_records_of_another_layout_are_not_read(
+    bsf: RedisBsfStore, raw: Redis, redis_prefix: str, now: datetime, other: str
+) -> None:
+    await bsf.put_context(context(now + HOUR))
+    record = await raw.get(f"{redis_prefix}:v1:bsf:ctx:{BTID}")
+    assert record is not None
+    await bsf.delete_context(BTID)
+    await raw.set(f"{redis_prefix}:{other}bsf:ctx:{BTID}", record, px=60_000)
+    assert await bsf.get_context(BTID, now) is None
+    assert await bsf.delete_context(BTID) is False
+
+
+async def test_purge_leaves_another_layout_alone(
+    naf: RedisNafStore, raw: Redis, redis_prefix: str, now: datetime
+) -> None:
+    other = f"{redis_prefix}:v2:naf:nc:abc"
+    await raw.hset(other, mapping={"nc": 1, "exp": 0, "pxat": 0})
+    await raw.zadd(f"{redis_prefix}:v2:naf:expiry", {other: 0})
+    assert await naf.purge_expired(now + HOUR) == 0
+    assert await raw.exists(other) == 1
+    assert await naf.check_nonce_count("abc", 1, now + HOUR) is True
+
+
 # --- expiry by Redis -------------------------------------------------------------------
 
 
@@ -147,14 +191,14 @@ async def test_record_already_expired_is_not_stored(
 ) -> None:
     await bsf.put_context(context(now + HOUR))
     await bsf.put_context(context(now - HOUR))
-    assert await raw.exists(f"{redis_prefix}:bsf:ctx:{BTID}") == 0
+    assert await raw.exists(f"{redis_prefix}:v1:bsf:ctx:{BTID}") == 0
 
 
 async def test_redis_drops_the_key_at_expiry(
     bsf: RedisBsfStore, raw: Redis, redis_prefix: str
 ) -> None:
     await bsf.put_context(context(datetime.now(UTC) + timedelta(milliseconds=50)))
-    key = f"{redis_prefix}:bsf:ctx:{BTID}"
+    key = f"{redis_prefix}:v1:bsf:ctx:{BTID}"
     assert await raw.exists(key) == 1
     for _ in range(200):
         if not await raw.exists(key):
@@ -221,6 +265,6 @@ def test_bad_url_is_store_error() -> None:
 async def test_corrupt_record_is_store_error(
     bsf: RedisBsfStore, raw: Redis, redis_prefix: str, now: datetime
 ) -> None:
-    await raw.set(f"{redis_prefix}:bsf:ctx:{BTID}", b"{not json", px=60_000)
+    await raw.set(f"{redis_prefix}:v1:bsf:ctx:{BTID}", b"{not json", px=60_000)
     with pytest.raises(StoreError, match="corrupt record"):
         await bsf.get_context(BTID, now)

@@ -1,5 +1,5 @@
 """SQLite backend: the HSS subscriber store, SQN issue across processes and restarts
-(TS 33.102 Annex C.3.2), file handling, and the store URL factory.
+(TS 33.102 Annex C.3.2), and file handling. Schema versions: test_store_migration.py.
 """
 
 from __future__ import annotations
@@ -15,16 +15,8 @@ from typing import Any
 import pytest
 
 from gba.crypto.aka import IND_COUNT, split_sqn
-from gba.errors import ConfigError, NotFound, StoreError
+from gba.errors import NotFound, StoreError
 from gba.store.base import Subscriber
-from gba.store.factory import (
-    StoreLocation,
-    open_bsf_store,
-    open_naf_store,
-    open_subscriber_store,
-    parse_store_url,
-)
-from gba.store.redis import RedisBsfStore, RedisNafStore
 from gba.store.sqlite import SqliteBsfStore, SqliteNafStore, SqliteSubscriberStore
 
 IMPI = "001010123456789@ims.mnc001.mcc001.3gppnetwork.org"
@@ -280,74 +272,3 @@ async def test_memory_store_works(tmp_path: Path) -> None:
     store = SqliteNafStore(":memory:")
     assert await store.check_nonce_count("n", 1, datetime.now(UTC) + timedelta(hours=1))
     await store.close()
-
-
-# --- factory ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("sqlite:///abs/hss.sqlite", StoreLocation("sqlite", "/abs/hss.sqlite")),
-        ("sqlite:/abs/hss.sqlite", StoreLocation("sqlite", "/abs/hss.sqlite")),
-        ("sqlite:rel/hss.sqlite", StoreLocation("sqlite", "/base/rel/hss.sqlite")),
-        ("rel/hss.sqlite", StoreLocation("sqlite", "/base/rel/hss.sqlite")),
-        ("/abs/hss.sqlite", StoreLocation("sqlite", "/abs/hss.sqlite")),
-        ("memory:", StoreLocation("sqlite", ":memory:")),
-        ("sqlite::memory:", StoreLocation("sqlite", ":memory:")),
-        ("redis://127.0.0.1:6379/2", StoreLocation("redis", "redis://127.0.0.1:6379/2")),
-        ("unix:///run/redis.sock", StoreLocation("redis", "unix:///run/redis.sock")),
-    ],
-)
-def test_store_urls_are_parsed(url: str, expected: StoreLocation) -> None:
-    assert parse_store_url(url, Path("/base")) == expected
-
-
-def test_relative_path_defaults_to_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert parse_store_url("sqlite:x.sqlite").target == str(tmp_path / "x.sqlite")
-
-
-@pytest.mark.parametrize(
-    "url", ["", "   ", "postgres://db/gba", "sqlite://host/x.sqlite", "sqlite:", "sqlite://"]
-)
-def test_bad_store_urls_are_config_errors(url: str) -> None:
-    with pytest.raises(ConfigError):
-        parse_store_url(url)
-
-
-def test_factory_opens_sqlite_files_under_base_dir(tmp_path: Path) -> None:
-    hss = open_subscriber_store("sqlite:hss.sqlite", base_dir=tmp_path)
-    bsf = open_bsf_store("bsf.sqlite", base_dir=tmp_path)
-    naf = open_naf_store(f"sqlite://{tmp_path}/naf.sqlite")
-    assert isinstance(hss, SqliteSubscriberStore)
-    assert isinstance(bsf, SqliteBsfStore)
-    assert isinstance(naf, SqliteNafStore)
-    for store in (hss, bsf, naf):
-        asyncio.run(store.close())
-    assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == [
-        "bsf.sqlite",
-        "hss.sqlite",
-        "naf.sqlite",
-    ]
-
-
-async def test_factory_opens_memory_stores() -> None:
-    hss = open_subscriber_store("memory:")
-    await hss.put_subscriber(subscriber())
-    assert (await hss.get_subscriber(IMPI)).impi == IMPI
-    await hss.close()
-
-
-async def test_factory_opens_redis_for_bsf_and_naf() -> None:
-    bsf = open_bsf_store("redis://127.0.0.1:6379/0")
-    naf = open_naf_store("redis://127.0.0.1:6379/0")
-    assert isinstance(bsf, RedisBsfStore)
-    assert isinstance(naf, RedisNafStore)
-    await bsf.close()
-    await naf.close()
-
-
-def test_subscriber_store_refuses_redis() -> None:
-    with pytest.raises(ConfigError, match="SQLite only"):
-        open_subscriber_store("redis://127.0.0.1:6379/0")

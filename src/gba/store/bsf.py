@@ -1,0 +1,63 @@
+"""The BSF's records: pending challenges and bootstrapping contexts, and their interface.
+
+Pending challenges (between the 401 and the answer, TS 24.109 §4.3) are taken exactly once,
+which is what rejects a replayed nonce; bootstrapping contexts expire at the end of the key
+lifetime (TS 33.220 §4.5.2). Backends: :mod:`gba.store.sqlite.bsf` (schema version
+``BSF_SCHEMA.version``) and :mod:`gba.store.redis.bsf` (key layout ``LAYOUT_VERSION``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A vector handed to a UE in a 401, waiting for its answer (TS 24.109 §4.3)."""
+
+    nonce: str
+    impi: str
+    rand: bytes
+    autn: bytes
+    xres: bytes = field(repr=False)
+    ck: bytes = field(repr=False)
+    ik: bytes = field(repr=False)
+    expires: datetime
+    guss: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapContext:
+    """A bootstrapping context: B-TID, IMPI, Ks, RAND, lifetime, GUSS (TS 33.220 §4.5.2)."""
+
+    btid: str
+    impi: str
+    ks: bytes = field(repr=False)
+    rand: bytes
+    created: datetime
+    expires: datetime
+    guss: str | None = None
+    gba_u: bool = False
+
+
+class BsfStore(Protocol):
+    async def put_challenge(self, challenge: Challenge) -> None:
+        """Store a pending challenge; a nonce already pending is a StoreError."""
+
+    async def take_challenge(self, nonce: str, now: datetime) -> Challenge | None:
+        """Remove and return the challenge; None if unknown, already taken or expired."""
+
+    async def put_context(self, ctx: BootstrapContext) -> None:
+        """Store a context (a new one for the same IMPI may coexist until it expires)."""
+
+    async def get_context(self, btid: str, now: datetime) -> BootstrapContext | None:
+        """The context, or None if unknown or expired."""
+
+    async def delete_context(self, btid: str) -> bool: ...
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete expired challenges and contexts; return how many went."""
+
+    async def close(self) -> None: ...

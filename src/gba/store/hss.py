@@ -1,0 +1,51 @@
+"""The HSS's records: subscriptions, and the interface that stores them.
+
+Issuing a vector's SQN is one atomic, durable step: the new SQN is committed before it is
+returned, so a restart never reissues an SQN (TS 33.102 Annex C.3.2). The backend is
+:mod:`gba.store.sqlite.hss` only; its schema version is ``HSS_SCHEMA.version`` there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """An HSS subscription (TS 33.220 §4.4.1; TS 29.109 for the GUSS)."""
+
+    impi: str
+    k: bytes = field(repr=False)
+    opc: bytes = field(repr=False)
+    sqn: int = 0
+    amf: bytes = b"\x00\x00"
+    imsi: str | None = None
+    guss: str | None = None
+    """GBA User Security Settings as TS 29.109 Annex A XML, or None for the default."""
+
+
+class SubscriberStore(Protocol):
+    async def put_subscriber(self, sub: Subscriber) -> None:
+        """Insert or replace a subscriber (provisioning)."""
+
+    async def get_subscriber(self, impi: str) -> Subscriber:
+        """The subscriber, or :class:`~gba.errors.NotFound`."""
+
+    async def find_by_imsi(self, imsi: str) -> Subscriber:
+        """The subscriber with this IMSI, or :class:`~gba.errors.NotFound`."""
+
+    async def list_subscribers(self) -> list[Subscriber]: ...
+
+    async def delete_subscriber(self, impi: str) -> bool: ...
+
+    async def issue_sqn(self, impi: str, ind: int) -> tuple[Subscriber, int]:
+        """Atomically step SEQ by one with IND *ind*, commit, return (subscriber, new SQN)."""
+
+    async def raise_sqn(self, impi: str, sqn: int) -> None:
+        """Set SQN to *sqn* if that is higher than the stored one."""
+
+    async def set_sqn(self, impi: str, sqn: int) -> None:
+        """Set SQN to *sqn* (resynchronisation may lower it, TS 33.102 §6.3.5)."""
+
+    async def close(self) -> None: ...

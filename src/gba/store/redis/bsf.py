@@ -1,0 +1,130 @@
+"""The BSF's pending challenges and bootstrapping contexts in Redis (TS 33.220 §4.5.2).
+
+Keys, layout version :data:`LAYOUT_VERSION` (see :mod:`gba.store.redis`)::
+
+    <prefix>:v1:bsf:chal:<nonce>     pending challenge, JSON, taken with GETDEL
+    <prefix>:v1:bsf:ctx:<B-TID>      bootstrapping context, JSON
+    <prefix>:v1:bsf:expiry           sorted set: key -> expires (µs)
+
+Redis drops each record at its own ``expires``; a context therefore lives exactly as long
+as its key lifetime.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from gba.errors import StoreError
+from gba.store._epoch import from_us, to_us
+from gba.store.bsf import BootstrapContext, Challenge
+from gba.store.redis.client import Client, b64, dump, namespace, octets
+
+LAYOUT_VERSION: Final = 1
+
+
+def _encode_challenge(ch: Challenge) -> bytes:
+    return dump(
+        {
+            "nonce": ch.nonce,
+            "impi": ch.impi,
+            "rand": b64(ch.rand),
+            "autn": b64(ch.autn),
+            "xres": b64(ch.xres),
+            "ck": b64(ch.ck),
+            "ik": b64(ch.ik),
+            "expires": to_us(ch.expires, "challenge expiry"),
+            "guss": ch.guss,
+        }
+    )
+
+
+def _decode_challenge(d: dict[str, Any]) -> Challenge:
+    return Challenge(
+        nonce=str(d["nonce"]),
+        impi=str(d["impi"]),
+        rand=octets(d["rand"]),
+        autn=octets(d["autn"]),
+        xres=octets(d["xres"]),
+        ck=octets(d["ck"]),
+        ik=octets(d["ik"]),
+        expires=from_us(int(d["expires"])),
+        guss=d["guss"],
+    )
+
+
+def _encode_context(ctx: BootstrapContext) -> bytes:
+    return dump(
+        {
+            "btid": ctx.btid,
+            "impi": ctx.impi,
+            "ks": b64(ctx.ks),
+            "rand": b64(ctx.rand),
+            "created": to_us(ctx.created, "context creation"),
+            "expires": to_us(ctx.expires, "context expiry"),
+            "guss": ctx.guss,
+            "gba_u": ctx.gba_u,
+        }
+    )
+
+
+def _decode_context(d: dict[str, Any]) -> BootstrapContext:
+    return BootstrapContext(
+        btid=str(d["btid"]),
+        impi=str(d["impi"]),
+        ks=octets(d["ks"]),
+        rand=octets(d["rand"]),
+        created=from_us(int(d["created"])),
+        expires=from_us(int(d["expires"])),
+        guss=d["guss"],
+        gba_u=bool(d["gba_u"]),
+    )
+
+
+class RedisBsfStore:
+    """Pending challenges and bootstrapping contexts of a BSF (TS 33.220 §4.5.2) in Redis."""
+
+    def __init__(self, url: str, *, prefix: str = "gba", timeout: float = 5.0) -> None:
+        self._c = Client(url, namespace(prefix, LAYOUT_VERSION, "bsf"), timeout)
+
+    def _chal(self, nonce: str) -> str:
+        return f"{self._c.ns}:chal:{nonce}"
+
+    def _ctx(self, btid: str) -> str:
+        return f"{self._c.ns}:ctx:{btid}"
+
+    async def put_challenge(self, challenge: Challenge) -> None:
+        """Store a pending challenge; StoreError if its nonce is already pending."""
+        key = self._chal(challenge.nonce)
+        if not await self._c.put(key, _encode_challenge(challenge), challenge.expires, nx=True):
+            raise StoreError(f"redis at {self._c.where}: challenge {key!r} already pending")
+
+    async def take_challenge(self, nonce: str, now: datetime) -> Challenge | None:
+        """GETDEL, so a nonce is answered at most once; None if unknown or expired."""
+        key = self._chal(nonce)
+        raw = await self._c.take(key)
+        if raw is None:
+            return None
+        challenge = self._c.decode(key, raw, _decode_challenge)
+        return challenge if challenge.expires > now else None
+
+    async def put_context(self, ctx: BootstrapContext) -> None:
+        await self._c.put(self._ctx(ctx.btid), _encode_context(ctx), ctx.expires)
+
+    async def get_context(self, btid: str, now: datetime) -> BootstrapContext | None:
+        key = self._ctx(btid)
+        raw = await self._c.get(key)
+        if raw is None:
+            return None
+        ctx = self._c.decode(key, raw, _decode_context)
+        return ctx if ctx.expires > now else None
+
+    async def delete_context(self, btid: str) -> bool:
+        return await self._c.drop(self._ctx(btid))
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete challenges and contexts with expires <= *now* that Redis still holds."""
+        return await self._c.purge(now)
+
+    async def close(self) -> None:
+        await self._c.close()

@@ -1,0 +1,95 @@
+"""The NAF's Zn key cache and Digest nonce counts in Redis (TS 33.220 §4.5.3, RFC 7616).
+
+Keys, layout version :data:`LAYOUT_VERSION` (see :mod:`gba.store.redis`)::
+
+    <prefix>:v1:naf:key:<B-TID>:<NAF_Id hex>   Zn key, JSON (``uicc_key`` null for GBA_ME)
+    <prefix>:v1:naf:nc:<nonce>                 hash {nc, exp, pxat}, checked by a Lua script
+    <prefix>:v1:naf:expiry                     sorted set: key -> expires (µs)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from gba.store._epoch import from_us, to_us
+from gba.store.naf import NafKey
+from gba.store.redis.client import Client, b64, dump, namespace, octets, pxat
+
+LAYOUT_VERSION: Final = 1
+
+
+def _encode_key(key: NafKey) -> bytes:
+    return dump(
+        {
+            "btid": key.btid,
+            "naf_id": b64(key.naf_id),
+            "key": b64(key.key),
+            "impi": key.impi,
+            "expires": to_us(key.expires, "key expiry"),
+            "created": None if key.created is None else to_us(key.created, "key creation"),
+            "uss": key.uss,
+            "gba_u": key.gba_u,
+            "uicc_key": None if key.uicc_key is None else b64(key.uicc_key),
+        }
+    )
+
+
+def _decode_key(d: dict[str, Any]) -> NafKey:
+    created, uicc_key = d["created"], d["uicc_key"]
+    return NafKey(
+        btid=str(d["btid"]),
+        naf_id=octets(d["naf_id"]),
+        key=octets(d["key"]),
+        impi=str(d["impi"]),
+        expires=from_us(int(d["expires"])),
+        created=None if created is None else from_us(int(created)),
+        uss=d["uss"],
+        gba_u=bool(d["gba_u"]),
+        uicc_key=None if uicc_key is None else octets(uicc_key),
+    )
+
+
+class RedisNafStore:
+    """Zn keys of a NAF (TS 33.220 §4.5.3) and Digest nonce counts (RFC 7616) in Redis."""
+
+    def __init__(self, url: str, *, prefix: str = "gba", timeout: float = 5.0) -> None:
+        self._c = Client(url, namespace(prefix, LAYOUT_VERSION, "naf"), timeout)
+
+    def _key(self, btid: str, naf_id: bytes) -> str:
+        return f"{self._c.ns}:key:{btid}:{naf_id.hex()}"
+
+    async def put_key(self, key: NafKey) -> None:
+        await self._c.put(self._key(key.btid, key.naf_id), _encode_key(key), key.expires)
+
+    async def get_key(self, btid: str, naf_id: bytes, now: datetime) -> NafKey | None:
+        name = self._key(btid, naf_id)
+        raw = await self._c.get(name)
+        if raw is None:
+            return None
+        key = self._c.decode(name, raw, _decode_key)
+        return key if key.expires > now else None
+
+    async def delete_key(self, btid: str, naf_id: bytes) -> bool:
+        return await self._c.drop(self._key(btid, naf_id))
+
+    async def check_nonce_count(self, nonce: str, nc: int, expires: datetime) -> bool:
+        """True, and remember *nc*, if above every nc seen with *nonce* (RFC 7616 §3.4).
+
+        One Lua script, so concurrent requests with the same (nonce, nc) get one True.
+        Redis forgets the nonce at *expires*; by then the Digest layer refuses it as stale.
+        """
+        exp_us = to_us(expires, "nonce expiry")
+        key = f"{self._c.ns}:nc:{nonce}"
+        with self._c.errors(f"check nonce count {key}"):
+            fresh = await self._c.nonce_count(
+                keys=[key, self._c.index], args=[nc, exp_us, pxat(exp_us)]
+            )
+        return bool(fresh)
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete keys and nonce counts with expires <= *now* (beyond the Protocol)."""
+        return await self._c.purge(now)
+
+    async def close(self) -> None:
+        await self._c.close()

@@ -1,0 +1,143 @@
+"""The BSF's pending challenges and bootstrapping contexts in SQLite (TS 33.220 §4.5.2).
+
+The file holds a cache that a UE can rebuild by bootstrapping again, so it is opened with
+``synchronous=NORMAL``.
+
+Schema versions (:data:`BSF_SCHEMA`):
+
+1. ``challenge`` (by nonce) and ``context`` (by B-TID), each indexed by expiry;
+   ``context`` also by IMPI.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from gba.store._epoch import from_us, to_us
+from gba.store.bsf import BootstrapContext, Challenge
+from gba.store.sqlite.db import Db, Schema, Step, StorePath
+
+_V1: Step = (
+    """CREATE TABLE IF NOT EXISTS challenge (
+        nonce TEXT PRIMARY KEY,
+        impi TEXT NOT NULL,
+        rand BLOB NOT NULL,
+        autn BLOB NOT NULL,
+        xres BLOB NOT NULL,
+        ck BLOB NOT NULL,
+        ik BLOB NOT NULL,
+        expires INTEGER NOT NULL,
+        guss TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS challenge_expires ON challenge (expires)",
+    """CREATE TABLE IF NOT EXISTS context (
+        btid TEXT PRIMARY KEY,
+        impi TEXT NOT NULL,
+        ks BLOB NOT NULL,
+        rand BLOB NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        guss TEXT,
+        gba_u INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS context_expires ON context (expires)",
+    "CREATE INDEX IF NOT EXISTS context_impi ON context (impi)",
+)
+BSF_SCHEMA: Final = Schema("BSF", (_V1,))
+
+_INSERT_CHALLENGE = (
+    "INSERT INTO challenge (nonce, impi, rand, autn, xres, ck, ik, expires, guss) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_CHALLENGE_BY_NONCE = (
+    "SELECT nonce, impi, rand, autn, xres, ck, ik, expires, guss FROM challenge WHERE nonce = ?"
+)
+_PUT_CONTEXT = (
+    "INSERT OR REPLACE INTO context (btid, impi, ks, rand, created, expires, guss, gba_u) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_LIVE_CONTEXT = (
+    "SELECT btid, impi, ks, rand, created, expires, guss, gba_u FROM context "
+    "WHERE btid = ? AND expires > ?"
+)
+
+
+def _challenge(row: Any) -> Challenge:
+    nonce, impi, rand, autn, xres, ck, ik, expires, guss = row
+    return Challenge(
+        nonce=nonce,
+        impi=impi,
+        rand=rand,
+        autn=autn,
+        xres=xres,
+        ck=ck,
+        ik=ik,
+        expires=from_us(expires),
+        guss=guss,
+    )
+
+
+def _context(row: Any) -> BootstrapContext:
+    btid, impi, ks, rand, created, expires, guss, gba_u = row
+    return BootstrapContext(
+        btid=btid,
+        impi=impi,
+        ks=ks,
+        rand=rand,
+        created=from_us(created),
+        expires=from_us(expires),
+        guss=guss,
+        gba_u=bool(gba_u),
+    )
+
+
+class SqliteBsfStore:
+    """Pending challenges and bootstrapping contexts of a BSF (TS 33.220 §4.5.2)."""
+
+    def __init__(self, path: StorePath, *, busy_timeout: float = 10.0) -> None:
+        self._db = Db(path, BSF_SCHEMA, synchronous="NORMAL", busy_timeout=busy_timeout)
+
+    async def put_challenge(self, challenge: Challenge) -> None:
+        """Store a pending challenge; StoreError if its nonce is already pending."""
+        ch = challenge
+        expires = to_us(ch.expires, "challenge expiry")
+        row = (ch.nonce, ch.impi, ch.rand, ch.autn, ch.xres, ch.ck, ch.ik, expires, ch.guss)
+        with self._db.write(f"put challenge {ch.nonce!r}") as c:
+            c.execute(_INSERT_CHALLENGE, row)
+
+    async def take_challenge(self, nonce: str, now: datetime) -> Challenge | None:
+        """Delete and return in one transaction, so a nonce is answered at most once."""
+        now_us = to_us(now, "now")
+        with self._db.write("take challenge") as c:
+            row = c.execute(_CHALLENGE_BY_NONCE, (nonce,)).fetchone()
+            if row is None:
+                return None
+            c.execute("DELETE FROM challenge WHERE nonce = ?", (nonce,))
+        return _challenge(row) if row[7] > now_us else None
+
+    async def put_context(self, ctx: BootstrapContext) -> None:
+        created = to_us(ctx.created, "context creation")
+        expires = to_us(ctx.expires, "context expiry")
+        row = (ctx.btid, ctx.impi, ctx.ks, ctx.rand, created, expires, ctx.guss, int(ctx.gba_u))
+        with self._db.write("put context") as c:
+            c.execute(_PUT_CONTEXT, row)
+
+    async def get_context(self, btid: str, now: datetime) -> BootstrapContext | None:
+        with self._db.read("get context") as c:
+            row = c.execute(_LIVE_CONTEXT, (btid, to_us(now, "now"))).fetchone()
+        return None if row is None else _context(row)
+
+    async def delete_context(self, btid: str) -> bool:
+        with self._db.write("delete context") as c:
+            return c.execute("DELETE FROM context WHERE btid = ?", (btid,)).rowcount > 0
+
+    async def purge_expired(self, now: datetime) -> int:
+        now_us = to_us(now, "now")
+        with self._db.write("purge expired") as c:
+            gone = c.execute("DELETE FROM challenge WHERE expires <= ?", (now_us,)).rowcount
+            gone += c.execute("DELETE FROM context WHERE expires <= ?", (now_us,)).rowcount
+        return gone
+
+    async def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,136 @@
+"""The NAF's Zn key cache and Digest nonce counts in SQLite (TS 33.220 §4.5.3, RFC 7616).
+
+The file holds a cache (a key can be fetched again over Zn), so it is opened with
+``synchronous=NORMAL``.
+
+Schema versions (:data:`NAF_SCHEMA`):
+
+1. ``naf_key`` by (B-TID, NAF_Id) and ``nonce_count`` by nonce, each indexed by expiry.
+2. ``naf_key.uicc_key``, nullable: Ks_int_NAF. A GBA_U-aware NAF receives it over Zn
+   beside Ks_ext_NAF (UICC-Key-Material, TS 29.109; TS 33.220 §5.3.2) and needs it
+   to serve the ``3GPP-bootstrapping-uicc`` Digest realm and PSK-TLS hint (TS 33.222),
+   which version 1 could not cache. Rows of version 1 read with ``uicc_key`` None, which
+   is what they were: the ME key only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from gba.store._epoch import from_us, to_us
+from gba.store.naf import NafKey
+from gba.store.sqlite.db import Db, Schema, Step, StorePath
+
+_V1: Step = (
+    """CREATE TABLE IF NOT EXISTS naf_key (
+        btid TEXT NOT NULL,
+        naf_id BLOB NOT NULL,
+        key BLOB NOT NULL,
+        impi TEXT NOT NULL,
+        expires INTEGER NOT NULL,
+        created INTEGER,
+        uss TEXT,
+        gba_u INTEGER NOT NULL,
+        PRIMARY KEY (btid, naf_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS naf_key_expires ON naf_key (expires)",
+    """CREATE TABLE IF NOT EXISTS nonce_count (
+        nonce TEXT PRIMARY KEY,
+        nc INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS nonce_count_expires ON nonce_count (expires)",
+)
+_V2: Step = ("ALTER TABLE naf_key ADD COLUMN uicc_key BLOB",)
+NAF_SCHEMA: Final = Schema("NAF", (_V1, _V2))
+
+_PUT_KEY = (
+    "INSERT OR REPLACE INTO naf_key "
+    "(btid, naf_id, key, impi, expires, created, uss, gba_u, uicc_key) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_LIVE_KEY = (
+    "SELECT btid, naf_id, key, impi, expires, created, uss, gba_u, uicc_key FROM naf_key "
+    "WHERE btid = ? AND naf_id = ? AND expires > ?"
+)
+
+
+def _naf_key(row: Any) -> NafKey:
+    btid, naf_id, key, impi, expires, created, uss, gba_u, uicc_key = row
+    return NafKey(
+        btid=btid,
+        naf_id=naf_id,
+        key=key,
+        impi=impi,
+        expires=from_us(expires),
+        created=None if created is None else from_us(created),
+        uss=uss,
+        gba_u=bool(gba_u),
+        uicc_key=uicc_key,
+    )
+
+
+class SqliteNafStore:
+    """Keys a NAF fetched over Zn (TS 33.220 §4.5.3) and Digest nonce counts (RFC 7616)."""
+
+    def __init__(self, path: StorePath, *, busy_timeout: float = 10.0) -> None:
+        self._db = Db(path, NAF_SCHEMA, synchronous="NORMAL", busy_timeout=busy_timeout)
+
+    async def put_key(self, key: NafKey) -> None:
+        created = None if key.created is None else to_us(key.created, "key creation")
+        expires = to_us(key.expires, "key expiry")
+        row = (
+            key.btid,
+            key.naf_id,
+            key.key,
+            key.impi,
+            expires,
+            created,
+            key.uss,
+            int(key.gba_u),
+            key.uicc_key,
+        )
+        with self._db.write("put NAF key") as c:
+            c.execute(_PUT_KEY, row)
+
+    async def get_key(self, btid: str, naf_id: bytes, now: datetime) -> NafKey | None:
+        with self._db.read("get NAF key") as c:
+            row = c.execute(_LIVE_KEY, (btid, naf_id, to_us(now, "now"))).fetchone()
+        return None if row is None else _naf_key(row)
+
+    async def delete_key(self, btid: str, naf_id: bytes) -> bool:
+        with self._db.write("delete NAF key") as c:
+            cur = c.execute("DELETE FROM naf_key WHERE btid = ? AND naf_id = ?", (btid, naf_id))
+            return cur.rowcount > 0
+
+    async def check_nonce_count(self, nonce: str, nc: int, expires: datetime) -> bool:
+        """True, and remember *nc*, if above every nc seen with *nonce* (RFC 7616 §3.4).
+
+        The record outlives *expires* until :meth:`purge_expired`; keeping it longer only
+        refuses more, and by then the Digest layer refuses the stale nonce anyway.
+        """
+        exp_us = to_us(expires, "nonce expiry")
+        with self._db.write("check nonce count") as c:
+            row = c.execute("SELECT nc, expires FROM nonce_count WHERE nonce = ?", (nonce,))
+            seen = row.fetchone()
+            if seen is not None:
+                if seen[0] >= nc:
+                    return False
+                exp_us = max(exp_us, seen[1])
+            c.execute(
+                "INSERT OR REPLACE INTO nonce_count (nonce, nc, expires) VALUES (?, ?, ?)",
+                (nonce, nc, exp_us),
+            )
+        return True
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete expired keys and nonce counts; return how many went (beyond the Protocol)."""
+        now_us = to_us(now, "now")
+        with self._db.write("purge expired") as c:
+            gone = c.execute("DELETE FROM naf_key WHERE expires <= ?", (now_us,)).rowcount
+            gone += c.execute("DELETE FROM nonce_count WHERE expires <= ?", (now_us,)).rowcount
+        return gone
+
+    async def close(self) -> None:
+        self._db.close()
