@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gba.config import DiameterNodeConfig
 from gba.nf.common import peer_identity
 from gba.protocols import zn
-from gba.protocols.diameter import Message
+from gba.protocols.diameter import Event, Message, PeerClosed, PeerConnection, PeerOpen, Role
 from gba.transport.diameter import DiameterClient, DiameterServer, DiameterUnavailable
 
 SERVER = peer_identity(DiameterNodeConfig("bsf.test", "test"))
@@ -74,3 +76,37 @@ async def test_handler_failure_becomes_unable_to_comply() -> None:
     finally:
         await client.close()
         await server.close()
+
+
+async def test_closing_a_client_sends_dpr_to_the_peer_it_dialled() -> None:
+    """RFC 6733 §5.4: the node says goodbye with DPR before closing the connection; the
+    other side here is a bare PeerConnection on a socket, so we see what arrived."""
+    events: asyncio.Queue[Event] = asyncio.Queue()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        conn = PeerConnection(SERVER, Role.RESPONDER, [zn.APPLICATION])
+        conn.connection_made(loop.time())
+        while data := await reader.read(65536):
+            conn.receive_data(data, loop.time())
+            writer.write(conn.data_to_send())
+            for event in conn.pop_events():
+                events.put_nowait(event)
+        conn.connection_lost("end of stream")
+        for event in conn.pop_events():
+            events.put_nowait(event)
+        writer.close()
+
+    listener = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    client = DiameterClient(CLIENT, [zn.APPLICATION], "127.0.0.1", port)
+    await client.start()
+    try:
+        await client.wait_open(timeout=5.0)
+        assert isinstance(await asyncio.wait_for(events.get(), 5.0), PeerOpen)
+    finally:
+        await client.close()
+        listener.close()
+    closed = await asyncio.wait_for(events.get(), 5.0)
+    assert closed == PeerClosed("peer sent DPR (DO_NOT_WANT_TO_TALK_TO_YOU)")
+    await listener.wait_closed()

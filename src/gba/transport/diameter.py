@@ -1,24 +1,31 @@
-"""Asyncio Diameter transport around the sans-IO :class:`PeerConnection` (RFC 6733).
+"""The asyncio Diameter node: peer table, listeners, connectors, routing and relaying.
 
-* :class:`DiameterServer` listens on TCP (optionally TLS, RFC 6733 §13) and answers each
-  application request through an async handler.
-* :class:`DiameterClient` keeps one connection to a peer, reconnects with back-off when it
-  drops (RFC 6733 §5.2, RFC 3539 §3.4), and offers ``await request(message)``.
+RFC 6733 §2.6-§2.8: a :class:`DiameterNode` holds one :class:`~gba.protocols.diameter.
+PeerConnection` per transport connection, keyed by the peer's Origin-Host once the
+capabilities exchange is done (the peer table). Every request, received or originated
+here, is routed by the sans-IO :class:`~gba.protocols.diameter.routing.Router`:
+delivered to the handler registered for its (Application-Id, Command-Code), forwarded to
+the next hop with the End-to-End id kept, a fresh Hop-by-Hop id and a Route-Record
+appended (relay or proxy agent, §2.8), or refused with a protocol error. A request pending
+on a peer that fails is resent to an alternate with the T flag (§5.5.4).
 
-All protocol decisions (CER/CEA, DWR/DWA, DPR/DPA, framing) are the peer machine's; this
-module owns sockets, the watchdog timer and the mapping of answers to waiting callers.
+This module owns sockets, TLS, timers and the mapping of answers to waiting callers; every
+protocol decision is the peer machine's or the router's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import logging
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from gba.errors import GbaError, ProtocolError
 from gba.protocols.diameter import (
@@ -36,20 +43,28 @@ from gba.protocols.diameter import (
 )
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import error_answer
+from gba.protocols.diameter.routing import DEFAULT_ROUTE, Deliver, Forward, PeerView, Router
 
 log = logging.getLogger(__name__)
 
+PROXY_INFO = 284
+
 T = TypeVar("T")
 Handler = Callable[[Message, str], Awaitable[Message]]
-"""An application handler: (request, peer Origin-Host) -> answer."""
+"""An application handler: (request, Origin-Host of the peer it came from) -> answer."""
 Authorise = Callable[[str, dict[str, Any] | None, str], str | None]
 """Checks a peer's CER: (Origin-Host, its TLS certificate or None, its IP address) -> None
 to accept, or the reason for a CEA with 3010 (RFC 6733 §13: the TLS identity must match
 the Origin-Host)."""
+AgentMode = Literal["relay", "proxy"] | None
 
 
 class DiameterUnavailable(GbaError):
-    """No open connection to the peer, or it closed before answering."""
+    """No open connection can take the request, or the peer closed before answering."""
+
+
+class _PeerFailed(DiameterUnavailable):
+    """The connection carrying a request closed before its answer: try an alternate."""
 
 
 def _e2e_seed() -> int:
@@ -57,52 +72,84 @@ def _e2e_seed() -> int:
     return ((int(time.time()) & 0xFFF) << 20) | (int.from_bytes(os.urandom(3), "big") & 0xFFFFF)
 
 
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """Where a node accepts peers (RFC 6733 §2.1: TCP, or TLS on connect, §13)."""
+
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext | None = None
+    authorise: Authorise | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSpec:
+    """A peer this node connects to and keeps connected (a static peer table entry)."""
+
+    address: str
+    port: int
+    ssl_context: ssl.SSLContext | None = None
+    server_hostname: str | None = None
+    default_route: bool = False
+    """Send requests no other route takes to this peer (a client's only peer)."""
+
+
 class _Link:
     """One TCP/TLS connection driven by a PeerConnection."""
 
-    def __init__(self, conn: PeerConnection, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, handler: Handler | None,
-                 authorise: Authorise | None = None) -> None:
+    def __init__(self, node: DiameterNode, conn: PeerConnection, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, authorise: Authorise | None = None) -> None:
+        self.node = node
         self.conn = conn
         self.reader = reader
         self.writer = writer
-        self.handler = handler
         self.authorise = authorise
         if authorise is not None:
             conn.peer_filter = self._refusal
         self.opened: asyncio.Future[PeerOpen] = asyncio.get_running_loop().create_future()
         self.pending: dict[int, asyncio.Future[Message]] = {}
         self.closed = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._timer_wake = asyncio.Event()
+        self.peer: PeerOpen | None = None
 
-    def _write(self, data: bytes) -> None:
+    @property
+    def view(self) -> PeerView | None:
+        if self.peer is None or self.closed.is_set():
+            return None
+        return PeerView(self.peer.peer_identity, self.peer.peer_realm,
+                        frozenset(app for _, app in self.peer.common_applications))
+
+    def _flush(self) -> None:
+        data = self.conn.data_to_send()
         if data and not self.writer.is_closing():
             self.writer.write(data)
+        self._handle(self.conn.pop_events())
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         timer = asyncio.create_task(self._timer())
         try:
-            self._write(self.conn.connection_made(loop.time()))
+            self.conn.connection_made(self._now())
+            self._flush()
             while not self.closed.is_set():
                 data = await self.reader.read(65536)
                 if not data:
-                    self._handle(self.conn.connection_lost("peer closed the connection"))
+                    self.conn.connection_lost("peer closed the connection")
+                    self._flush()
                     break
-                events = self.conn.receive_data(data, loop.time())
-                # automatic answers first: a refusing CEA must leave before the close
-                self._write(self.conn.data_to_send())
-                self._handle(events)
+                self.conn.receive_data(data, self._now())
+                self._flush()
                 self._timer_wake.set()
         except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
-            self._handle(self.conn.connection_lost(f"transport error: {exc}"))
+            self.conn.connection_lost(f"transport error: {exc}")
+            self._flush()
         finally:
             timer.cancel()
             self._shutdown("link ended")
 
     async def _timer(self) -> None:
-        loop = asyncio.get_running_loop()
         while not self.closed.is_set():
             deadline = self.conn.next_deadline()
             self._timer_wake.clear()
@@ -110,20 +157,20 @@ class _Link:
                 await self._timer_wake.wait()
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wake.wait(), max(0.0, deadline - loop.time()))
-            if loop.time() >= deadline:
-                self._write(self.conn.timer(loop.time()))
-                self._handle(self.conn.pop_events())
+                await asyncio.wait_for(self._timer_wake.wait(), max(0.0, deadline - self._now()))
+            if self._now() >= deadline:
+                self.conn.timer(self._now())
+                self._flush()
 
     def _handle(self, events: Iterable[object]) -> None:
         for ev in events:
             if isinstance(ev, PeerOpen):
+                self.peer = ev
                 if not self.opened.done():
                     self.opened.set_result(ev)
+                self.node._link_opened(self)
             elif isinstance(ev, RequestReceived):
-                task = asyncio.create_task(self._serve(ev.message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self.node._spawn(self.node._on_request(self, ev.message))
             elif isinstance(ev, AnswerReceived):
                 fut = self.pending.pop(ev.request_hop_by_hop, None)
                 if fut is not None and not fut.done():
@@ -145,31 +192,32 @@ class _Link:
             log.warning("diameter peer %s refused: %s", origin_host, refusal)
         return refusal
 
-    async def _serve(self, request: Message) -> None:
-        peer = self.conn.peer_identity or ""
+    def answer(self, request: Message, answer: Message) -> None:
         try:
-            if self.handler is None:
-                raise ProtocolError("this node serves no requests")
-            answer = await self.handler(request, peer)
-        except Exception:  # a handler bug must not take the peer down
-            log.exception("diameter handler failed for command %d", request.command_code)
-            answer = error_answer(request, self.conn.local, d.ResultCode.UNABLE_TO_COMPLY)
-        try:
-            self._write(self.conn.send_answer(request, answer))
+            self.conn.send_answer(request, answer)
         except GbaError as exc:
             log.warning("cannot answer command %d: %s", request.command_code, exc)
+            return
+        self._flush()
 
-    async def request(self, message: Message, timeout: float) -> Message:
-        stamped, data = self.conn.prepare_request(message)
+    async def request(self, message: Message, timeout: float, *, end_to_end: int | None,
+                      retransmit: bool) -> Message:
+        if self.closed.is_set():
+            raise _PeerFailed("peer closed")
+        try:
+            hbh = self.conn.send_request(message, self._now(), end_to_end=end_to_end,
+                                         retransmit=retransmit)
+        except ProtocolError as exc:  # the connection is closing: another peer may take it
+            raise _PeerFailed(str(exc)) from None
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self.pending[stamped.hop_by_hop] = fut
-        self._write(data)
+        self.pending[hbh] = fut
+        self._flush()
         try:
             return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             raise DiameterUnavailable(f"no answer within {timeout:g}s") from None
         finally:
-            self.pending.pop(stamped.hop_by_hop, None)
+            self.pending.pop(hbh, None)
 
     def _shutdown(self, reason: str) -> None:
         if self.closed.is_set():
@@ -178,7 +226,7 @@ class _Link:
         self._timer_wake.set()
         for fut in self.pending.values():
             if not fut.done():
-                fut.set_exception(DiameterUnavailable(f"peer closed: {reason}"))
+                fut.set_exception(_PeerFailed(f"peer closed: {reason}"))
         self.pending.clear()
         if not self.opened.done():
             self.opened.set_exception(DiameterUnavailable(f"capabilities exchange failed: "
@@ -186,158 +234,329 @@ class _Link:
             self.opened.exception()  # mark retrieved
         with contextlib.suppress(Exception):
             self.writer.close()
+        self.node._link_closed(self)
 
     async def disconnect(self) -> None:
         if not self.closed.is_set():
-            self._write(self.conn.disconnect())
-            self._handle(self.conn.pop_events())  # closed at once if CER/CEA never happened
+            self.conn.disconnect(self._now())
+            self._flush()  # closed at once if CER/CEA never happened
         if not self.closed.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), 2.0)
         self._shutdown("closed locally")
 
 
-class DiameterServer:
-    """Accepts peers and serves their requests (RFC 6733 §2.1: TCP, or TLS on connect)."""
+class DiameterNode:
+    """A Diameter node: serves local applications, originates requests, and as an agent
+    relays or proxies the rest (RFC 6733 §2.8).
+
+    ``applications`` are announced in CER/CEA; a relay also announces the Relay
+    application (0xffffffff, §2.4) and a proxy only what it is configured to proxy.
+    ``routes`` is the realm routing table: realm (or ``"*"``) -> next-hop Origin-Hosts.
+    """
+
+    def __init__(self, identity: PeerIdentity, applications: Iterable[Application] = (), *,
+                 agent: AgentMode = None, routes: Mapping[str, Sequence[str]] | None = None,
+                 tw: float = 30.0, request_timeout: float = 5.0, retry_delay: float = 0.2,
+                 max_retry_delay: float = 5.0) -> None:
+        self.identity = identity
+        apps = set(applications)
+        if agent == "relay":
+            apps.add((0, d.APP_RELAY))
+        self.applications = frozenset(apps)
+        self.agent = agent
+        self.tw = tw
+        self.request_timeout = request_timeout
+        self.retry_delay, self.max_retry_delay = retry_delay, max_retry_delay
+        self._handlers: dict[tuple[int, int | None], Handler] = {}
+        self._routes: dict[str, list[str]] = {k: list(v) for k, v in (routes or {}).items()}
+        self.router = Router(identity.origin_host, identity.origin_realm, frozenset(),
+                             agent=agent is not None, routes=self._routes)
+        self._listeners: list[Listener] = []
+        self._servers: list[asyncio.Server] = []
+        self._peers: list[PeerSpec] = []
+        self._connectors: list[asyncio.Task[None]] = []
+        self._peers_down = 0
+        """Configured peers whose connection is not open (yet)."""
+        self._links: dict[str, _Link] = {}
+        self._all_links: set[_Link] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()
+        self._stopping = False
+        self._e2e = counter_ids(_e2e_seed())
+        self.peer: PeerOpen | None = None
+        """The last peer that opened (convenient for a node with one peer)."""
+
+    # ------------------------------------------------------------------ set-up
+
+    def serve(self, application_id: int, command_code: int | None, handler: Handler) -> None:
+        """Handle requests of *command_code* (None: every command) of an application."""
+        self._handlers[(application_id, command_code)] = handler
+        self.router.local_applications = frozenset(app for app, _ in self._handlers)
+
+    def listen(self, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
+               authorise: Authorise | None = None) -> None:
+        self._listeners.append(Listener(host, port, ssl_context, authorise))
+
+    def connect(self, peer: PeerSpec) -> None:
+        self._peers.append(peer)
+
+    def add_route(self, realm: str, host: str) -> None:
+        hops = self._routes.setdefault(realm, [])
+        if host not in hops:
+            hops.append(host)
+
+    async def start(self) -> None:
+        for spec in self._listeners:
+            self._servers.append(await asyncio.start_server(
+                functools.partial(self._accept, spec=spec), spec.host, spec.port,
+                ssl=spec.ssl_context))
+        self._peers_down = len(self._peers)
+        for peer in self._peers:
+            self._connectors.append(asyncio.create_task(self._maintain(peer)))
+
+    @property
+    def port(self) -> int:
+        """The port of the first listener (the one picked by the OS for port 0)."""
+        if self._servers:
+            port: int = self._servers[0].sockets[0].getsockname()[1]
+            return port
+        return self._listeners[0].port if self._listeners else 0
+
+    async def close(self) -> None:
+        """Stop accepting and connecting, send DPR on every link at once, wait for them."""
+        self._stopping = True
+        for server in self._servers:
+            server.close()
+        # DPR first: cancelling a connector cancels the link it runs, which would close
+        # the socket before the DPR is written (RFC 6733 §5.4).
+        await asyncio.gather(*(link.disconnect() for link in list(self._all_links)))
+        for task in self._connectors:
+            task.cancel()
+        await asyncio.gather(*self._connectors, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for server in self._servers:
+            await server.wait_closed()
+
+    # ------------------------------------------------------------------ connections
+
+    def _new_link(self, role: Role, reader: asyncio.StreamReader,
+                  writer: asyncio.StreamWriter, authorise: Authorise | None = None) -> _Link:
+        conn = PeerConnection(self.identity, role, self.applications, tw=self.tw,
+                              end_to_end=self._e2e)
+        link = _Link(self, conn, reader, writer, authorise)
+        self._all_links.add(link)
+        return link
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      spec: Listener) -> None:
+        link = self._new_link(Role.RESPONDER, reader, writer, spec.authorise)
+        await link.run()
+
+    async def _maintain(self, peer: PeerSpec) -> None:
+        """Keep one connection to *peer* open, reconnecting with back-off (RFC 3539 §3.4)."""
+        delay = self.retry_delay
+        while not self._stopping:
+            try:
+                reader, writer = await asyncio.open_connection(
+                    peer.address, peer.port, ssl=peer.ssl_context,
+                    server_hostname=peer.server_hostname if peer.ssl_context else None)
+            except OSError as exc:
+                log.debug("diameter connect to %s:%d failed: %s", peer.address, peer.port, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_delay)
+                continue
+            link = self._new_link(Role.INITIATOR, reader, writer)
+            runner = asyncio.create_task(link.run())
+            try:
+                opened = await link.opened
+            except DiameterUnavailable as exc:
+                log.warning("diameter %s:%d: %s", peer.address, peer.port, exc)
+                await runner
+            else:
+                if peer.default_route:
+                    self.add_route(DEFAULT_ROUTE, opened.peer_identity)
+                delay = self.retry_delay
+                self._peers_down -= 1
+                try:
+                    await runner
+                finally:
+                    self._peers_down += 1
+            if not self._stopping:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_delay)
+
+    def _link_opened(self, link: _Link) -> None:
+        assert link.peer is not None
+        log.info("diameter peer %s (realm %s) open", link.peer.peer_identity,
+                 link.peer.peer_realm)
+        self._links[link.peer.peer_identity] = link
+        self.peer = link.peer
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _link_closed(self, link: _Link) -> None:
+        self._all_links.discard(link)
+        if link.peer is not None and self._links.get(link.peer.peer_identity) is link:
+            del self._links[link.peer.peer_identity]
+
+    def _views(self) -> dict[str, PeerView]:
+        views = {}
+        for host, link in self._links.items():
+            view = link.view
+            if view is not None:
+                views[host] = view
+        return views
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_open(self, timeout: float = 10.0, host: str | None = None) -> PeerOpen:
+        """Wait until a peer (or the peer *host*) is open."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for name, link in self._links.items():
+                        if link.peer is not None and (host is None or name == host):
+                            return link.peer
+                    await self._changed.wait()
+        except TimeoutError:
+            where = host or ", ".join(f"{p.address}:{p.port}" for p in self._peers) or "a peer"
+            raise DiameterUnavailable(f"no Diameter connection to {where} within "
+                                      f"{timeout:g}s") from None
+
+    # ------------------------------------------------------------------ requests
+
+    async def request(self, message: Message, timeout: float | None = None) -> Message:
+        """Route and send a request originated here; return its answer.
+
+        While no peer can take it but a configured peer is still connecting, wait for it
+        (up to *timeout*); when peers are open but none serves the destination, the answer
+        is a local 3002/3003 error answer, as an agent would send (RFC 6733 §6.1)."""
+        limit = self.request_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        e2e = self._e2e()
+        failed: set[str] = set()
+        while True:
+            decision = self.router.outgoing(message, self._views(), exclude=failed)
+            remaining = deadline - loop.time()
+            if isinstance(decision, Forward):
+                host = decision.candidates[0]
+                try:
+                    return await self._links[host].request(
+                        message, max(remaining, 0.001), end_to_end=e2e,
+                        retransmit=bool(failed))
+                except _PeerFailed as exc:
+                    log.info("diameter request to %s failed over: %s", host, exc)
+                    failed.add(host)
+                    continue
+            if remaining > 0 and (self._peers_down or not self._links) and not failed:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await self._changed.wait()
+                continue
+            if not self._links:
+                raise DiameterUnavailable(f"no open Diameter peer within {limit:g}s")
+            log.info("diameter request refused locally: %s", decision.reason)
+            return error_answer(message, self.identity, decision.result_code, decision.reason)
+
+    async def _on_request(self, link: _Link, request: Message) -> None:
+        peer = link.conn.peer_identity or ""
+        decision = self.router.incoming(request, peer, self._views())
+        if isinstance(decision, Deliver):
+            answer = await self._deliver(request, peer)
+        elif isinstance(decision, Forward):
+            answer = await self._forward(request, decision)
+        else:
+            log.info("diameter request %d from %s refused: %s", request.command_code, peer,
+                     decision.reason)
+            answer = error_answer(request, self.identity, decision.result_code,
+                                  decision.reason)
+        link.answer(request, answer)
+
+    async def _deliver(self, request: Message, peer: str) -> Message:
+        handler = (self._handlers.get((request.application_id, request.command_code))
+                   or self._handlers.get((request.application_id, None)))
+        if handler is None:
+            return error_answer(request, self.identity, d.ResultCode.COMMAND_UNSUPPORTED)
+        try:
+            return with_proxy_info(request, await handler(request, peer))
+        except Exception:  # a handler bug must not take the peer down
+            log.exception("diameter handler failed for command %d", request.command_code)
+            return error_answer(request, self.identity, d.ResultCode.UNABLE_TO_COMPLY)
+
+    async def _forward(self, request: Message, decision: Forward) -> Message:
+        """Relay a request (RFC 6733 §6.1.9): End-to-End id kept, a fresh Hop-by-Hop id on
+        each hop, and on a failed next hop the alternates in turn with the T flag."""
+        for attempt, host in enumerate(decision.candidates):
+            link = self._links.get(host)
+            if link is None:
+                continue
+            try:
+                return await link.request(decision.message, self.request_timeout,
+                                          end_to_end=request.end_to_end,
+                                          retransmit=request.is_retransmit or attempt > 0)
+            except _PeerFailed as exc:
+                log.info("diameter relay to %s failed over: %s", host, exc)
+            except DiameterUnavailable as exc:
+                return error_answer(request, self.identity, d.ResultCode.UNABLE_TO_DELIVER,
+                                    f"next hop {host}: {exc}")
+        return error_answer(request, self.identity, d.ResultCode.UNABLE_TO_DELIVER,
+                            "every next hop failed")
+
+
+def with_proxy_info(request: Message, answer: Message) -> Message:
+    """The answer with the request's Proxy-Info AVPs, in order, unless it carries them
+    already (RFC 6733 §6.2: a node copies Proxy-Info from the request into the answer)."""
+    proxy_info = request.find_all(PROXY_INFO)
+    if not proxy_info or answer.find(PROXY_INFO) is not None:
+        return answer
+    return answer.with_avps([*answer.avps, *proxy_info])
+
+
+class DiameterServer(DiameterNode):
+    """A node serving every command of its applications with one handler, on one port."""
 
     def __init__(self, identity: PeerIdentity, applications: Iterable[Application],
                  handler: Handler, host: str, port: int, *,
                  ssl_context: ssl.SSLContext | None = None, tw: float = 30.0,
                  authorise: Authorise | None = None) -> None:
-        self.identity = identity
-        self.applications = frozenset(applications)
-        self.handler = handler
-        self.authorise = authorise
-        self.host, self._port = host, port
-        self.ssl_context = ssl_context
-        self.tw = tw
-        self._server: asyncio.Server | None = None
-        self._links: set[_Link] = set()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            return self._port
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self._port,
-                                                  ssl=self.ssl_context)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = PeerConnection(self.identity, Role.RESPONDER, self.applications, tw=self.tw,
-                              end_to_end=counter_ids(_e2e_seed()))
-        link = _Link(conn, reader, writer, self.handler, self.authorise)
-        self._links.add(link)
-        try:
-            await link.run()
-        finally:
-            self._links.discard(link)
-
-    async def close(self) -> None:
-        """Stop accepting, send DPR on every open link at once, wait for them to end."""
-        if self._server is not None:
-            self._server.close()
-        await asyncio.gather(*(link.disconnect() for link in list(self._links)))
-        if self._server is not None:
-            await self._server.wait_closed()
+        apps = frozenset(applications)
+        super().__init__(identity, apps, tw=tw)
+        for _, app in apps:
+            self.serve(app, None, handler)
+        self.listen(host, port, ssl_context=ssl_context, authorise=authorise)
 
 
-class DiameterClient:
-    """One peer connection kept open, with reconnect and back-off (RFC 3539 §3.4)."""
+class DiameterClient(DiameterNode):
+    """A node with one peer, its default route, kept connected (RFC 3539 §3.4)."""
 
     def __init__(self, identity: PeerIdentity, applications: Iterable[Application], host: str,
                  port: int, *, ssl_context: ssl.SSLContext | None = None,
                  server_hostname: str | None = None, tw: float = 30.0,
                  retry_delay: float = 0.2, max_retry_delay: float = 5.0) -> None:
-        self.identity = identity
-        self.applications = frozenset(applications)
-        self.host, self.port = host, port
-        self.ssl_context = ssl_context
-        self.server_hostname = server_hostname
-        self.tw = tw
-        self.retry_delay, self.max_retry_delay = retry_delay, max_retry_delay
-        self.peer: PeerOpen | None = None
-        self._link: _Link | None = None
-        self._ready = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._e2e = counter_ids(_e2e_seed())
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._maintain())
-
-    async def _maintain(self) -> None:
-        delay = self.retry_delay
-        while not self._stopping:
-            try:
-                reader, writer = await asyncio.open_connection(
-                    self.host, self.port, ssl=self.ssl_context,
-                    server_hostname=self.server_hostname if self.ssl_context else None)
-            except OSError as exc:
-                log.debug("diameter connect to %s:%d failed: %s", self.host, self.port, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay)
-                continue
-            conn = PeerConnection(self.identity, Role.INITIATOR, self.applications, tw=self.tw,
-                                  end_to_end=self._e2e)
-            link = _Link(conn, reader, writer, None)
-            runner = asyncio.create_task(link.run())
-            try:
-                self.peer = await link.opened
-                self._link = link
-                self._ready.set()
-                delay = self.retry_delay
-                log.info("diameter peer %s open", self.peer.peer_identity)
-            except DiameterUnavailable as exc:
-                log.warning("diameter %s:%d: %s", self.host, self.port, exc)
-            await runner
-            self._ready.clear()
-            self._link = None
-            if not self._stopping:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay)
-
-    async def wait_open(self, timeout: float = 10.0) -> PeerOpen:
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            raise DiameterUnavailable(
-                f"no Diameter connection to {self.host}:{self.port} within {timeout:g}s") from None
-        assert self.peer is not None
-        return self.peer
-
-    async def request(self, message: Message, timeout: float = 5.0) -> Message:
-        """Send *message* and wait for its answer; waits for the connection if it is down."""
-        await self.wait_open(timeout)
-        link = self._link
-        if link is None:
-            raise DiameterUnavailable("connection dropped")
-        return await link.request(message, timeout)
-
-    async def close(self) -> None:
-        self._stopping = True
-        if self._link is not None:
-            await self._link.disconnect()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        super().__init__(identity, applications, tw=tw, retry_delay=retry_delay,
+                         max_retry_delay=max_retry_delay)
+        self.host, self.peer_port = host, port
+        self.connect(PeerSpec(host, port, ssl_context, server_hostname, default_route=True))
 
 
 def session_id_factory(origin_host: str) -> Callable[[], str]:
     """Session-Id = DiameterIdentity;high 32 bits;low 32 bits (RFC 6733 §8.8)."""
     high = int(time.time()) & 0xFFFFFFFF
-    counter = counter_ids(int.from_bytes(os.urandom(2), "big"))
-    return lambda: f"{origin_host};{high};{counter()}"
+    counter = itertools.count(int.from_bytes(os.urandom(2), "big"))
+    return lambda: f"{origin_host};{high};{next(counter) & 0xFFFFFFFF}"
 
 
-async def ask(client: DiameterClient, request: Message, parse: Callable[[Message], T]
-              ) -> T | int:
+async def ask(node: DiameterNode, request: Message, parse: Callable[[Message], T]) -> T | int:
     """Send *request*; the parsed answer on DIAMETER_SUCCESS, else the result code
     (Result-Code or Experimental-Result-Code, RFC 6733 §7.1; 5012 when it has neither)."""
-    answer = await client.request(request)
+    answer = await node.request(request)
     code = answer.result_code
     if code != d.ResultCode.SUCCESS:
         return code if code is not None else d.ResultCode.UNABLE_TO_COMPLY

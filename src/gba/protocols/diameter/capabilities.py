@@ -152,10 +152,14 @@ def common_applications(local: Iterable[Application],
     """Our applications the peer also announced (RFC 6733 §5.3). The application id
     decides: the Vendor-Id of Vendor-Specific-Application-Id (§6.11) does not make it
     another application, so a peer announcing Zh without a vendor still matches. A Relay
-    peer (§2.4) matches everything."""
+    (§2.4) matches everything: a relay peer gets all of ours, and when we are a relay we
+    take all of the peer's."""
+    local, remote = frozenset(local), frozenset(remote)
     remote_ids = {app for _, app in remote}
     if d.APP_RELAY in remote_ids:
-        return frozenset(local)
+        return local
+    if d.APP_RELAY in {app for _, app in local}:
+        return remote
     return frozenset(a for a in local if a[1] in remote_ids)
 
 

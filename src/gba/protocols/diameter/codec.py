@@ -250,6 +250,14 @@ class Message:
         return Message(self.command_code, self.application_id, self.flags, hop_by_hop,
                        end_to_end, self.avps)
 
+    def with_flags(self, flags: int) -> Message:
+        return Message(self.command_code, self.application_id, flags, self.hop_by_hop,
+                       self.end_to_end, self.avps)
+
+    def with_avps(self, avps: Iterable[Avp]) -> Message:
+        return Message(self.command_code, self.application_id, self.flags, self.hop_by_hop,
+                       self.end_to_end, tuple(avps))
+
     def answer(self, avps: Iterable[Avp] = (), *, error: bool = False) -> Message:
         """The answer to this request (RFC 6733 §6.2): same command, application and
         identifiers, R cleared, P copied, E set for protocol errors (§7.1.3)."""

@@ -7,10 +7,13 @@ Closed. The watchdog is RFC 3539 §3.4.1 with the SUSPECT and DOWN states merged
 after Tw without traffic, and the connection closed when no DWA follows within another
 Tw (failover of the unanswered requests is the owner's job; they come in PeerClosed).
 
-Bytes in through :meth:`PeerConnection.receive_data`, events out as its return value;
-bytes to write come back from each ``send``-style call, and the automatic answers
-(CEA, DWA, DPA, error answers) from :meth:`PeerConnection.data_to_send`. Time is the
-``now`` argument; identifiers come from injected generators.
+One output path, as h11 has it: every input (:meth:`PeerConnection.connection_made`,
+:meth:`~PeerConnection.receive_data`, :meth:`~PeerConnection.timer`,
+:meth:`~PeerConnection.send_request`, :meth:`~PeerConnection.send_answer`,
+:meth:`~PeerConnection.disconnect`, :meth:`~PeerConnection.connection_lost`) only queues;
+the owner then drains the bytes to write with :meth:`~PeerConnection.data_to_send` and
+the events with :meth:`~PeerConnection.pop_events`. Time is the explicit ``now`` of each
+input; identifiers come from injected generators.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from gba.errors import InvalidInput, ProtocolError
 from gba.protocols.diameter import capabilities as caps
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import PeerIdentity
-from gba.protocols.diameter.codec import HEADER_LENGTH, DiameterCodecError, Message, message_length
+from gba.protocols.diameter.codec import (
+    FLAG_RETRANSMIT,
+    HEADER_LENGTH,
+    DiameterCodecError,
+    Message,
+    message_length,
+)
 from gba.protocols.diameter.events import (
     AnswerReceived,
     Application,
@@ -122,48 +131,45 @@ class PeerConnection:
 
     # ----------------------------------------------------------------- owner inputs
 
-    def connection_made(self, now: float) -> bytes:
+    def connection_made(self, now: float) -> None:
         """The transport is up (I-Rcv-Conn-Ack / R-Conn-CER): an initiator sends CER."""
         self._now = now
         self._move(_In.CONN_ACK)
         self._deadline = now + self.tw
         if self.role is Role.INITIATOR:
             self._send_control(caps.build_cer(self.local, self.applications))
-        return self.data_to_send()
 
-    def receive_data(self, data: bytes, now: float | None = None) -> list[Event]:
-        """Feed bytes from the transport; returns every event since the last call.
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed bytes from the transport; any traffic resets the watchdog.
 
         Handles framing (RFC 6733 §3 length): partial messages wait in a buffer, one chunk
-        may carry several messages. ``now`` resets the watchdog; without it the time of
-        the last call that had one is used.
+        may carry several messages.
         """
-        if now is not None:
-            self._now = now
-        if not self._closed():
-            self._buffer += data
-            while not self._closed():
-                try:
-                    length = message_length(self._buffer)
-                except DiameterCodecError as exc:
-                    self._fail(f"unframeable stream: {exc}", offset=exc.offset)
-                    break
-                if length is not None and length > self.max_message_size:
-                    self._fail(f"message length {length} > {self.max_message_size}")
-                    break
-                if length is None or len(self._buffer) < length:
-                    break
-                frame = bytes(self._buffer[:length])
-                del self._buffer[:length]
-                self._on_frame(frame)
-        return self.pop_events()
+        self._now = now
+        if self._closed():
+            return
+        self._buffer += data
+        while not self._closed():
+            try:
+                length = message_length(self._buffer)
+            except DiameterCodecError as exc:
+                self._fail(f"unframeable stream: {exc}", offset=exc.offset)
+                break
+            if length is not None and length > self.max_message_size:
+                self._fail(f"message length {length} > {self.max_message_size}")
+                break
+            if length is None or len(self._buffer) < length:
+                break
+            frame = bytes(self._buffer[:length])
+            del self._buffer[:length]
+            self._on_frame(frame)
 
-    def timer(self, now: float) -> bytes:
+    def timer(self, now: float) -> None:
         """Drive the timers: DWR after Tw idle, close after a missed DWA (RFC 3539 §3.4.1),
         and give up on a missing CER/CEA/DPA after Tw. Call at :meth:`next_deadline`."""
         self._now = now
         if self._deadline is None or now < self._deadline or self.state is _S.CLOSED:
-            return self.data_to_send()
+            return
         if self.state is _S.OPEN and not self._dwr_pending:
             self._dwr_pending = True
             self._deadline = now + self.tw
@@ -174,33 +180,42 @@ class PeerConnection:
             waited = {_S.WAIT_I_CEA: "CEA", _S.WAIT_CER: "CER", _S.CLOSING: "DPA"}
             self._close(_In.TIMEOUT, f"no {waited.get(self.state, 'connection')} within "
                         f"Tw={self.tw:g}s")
-        return self.data_to_send()
 
     def next_deadline(self) -> float | None:
         """When :meth:`timer` next has something to do, or None."""
         return None if self.state is _S.CLOSED else self._deadline
 
-    def prepare_request(self, message: Message) -> tuple[Message, bytes]:
-        """Stamp a request with fresh Hop-by-Hop and End-to-End ids (RFC 6733 §3), track it
-        for answer matching, and return it with the bytes to write."""
+    def supports(self, application_id: int) -> bool:
+        """Whether a request of *application_id* may cross this connection: the base
+        protocol, an application both sides announced, or any when either side is a
+        Relay (RFC 6733 §2.4, §5.3)."""
+        ids = {app for _, app in self.common_applications}
+        return (application_id == d.APP_COMMON or application_id in ids
+                or d.APP_RELAY in ids)
+
+    def send_request(self, message: Message, now: float, *, end_to_end: int | None = None,
+                     retransmit: bool = False) -> int:
+        """Queue a request with a fresh Hop-by-Hop id and track it for answer matching;
+        return that id. The End-to-End id is fresh unless given: an agent forwarding a
+        request keeps the originator's (RFC 6733 §3, §6.1.9). *retransmit* sets the T flag
+        of a request resent after a failover (§5.5.4)."""
+        self._now = now
         if self.state is not _S.OPEN:
             raise ProtocolError(f"cannot send a request in state {self.state}")
         if not message.is_request:
             raise InvalidInput("send_request takes a request (R bit set)")
-        if message.application_id != d.APP_COMMON and message.application_id not in {
-                app for _, app in self.common_applications}:
+        if not self.supports(message.application_id):
             raise ProtocolError(f"application {message.application_id} was not negotiated "
                                 "with the peer")
         hbh = self._fresh_hop_by_hop()
-        stamped = message.with_ids(hbh, self._next_e2e())
+        stamped = message.with_ids(hbh, self._next_e2e() if end_to_end is None else end_to_end)
+        if retransmit:
+            stamped = stamped.with_flags(stamped.flags | FLAG_RETRANSMIT)
         self._outstanding[hbh] = stamped
-        return stamped, self.data_to_send() + stamped.encode()
+        self._out.append(stamped.encode())
+        return hbh
 
-    def send_request(self, message: Message) -> bytes:
-        """:meth:`prepare_request` for callers that only need the bytes."""
-        return self.prepare_request(message)[1]
-
-    def send_answer(self, request: Message, answer: Message) -> bytes:
+    def send_answer(self, request: Message, answer: Message) -> None:
         """Answer a received request: ids copied, R cleared, P as in the request (§6.2)."""
         if self.state not in (_S.OPEN, _S.CLOSING):
             raise ProtocolError(f"cannot send an answer in state {self.state}")
@@ -209,32 +224,35 @@ class PeerConnection:
         flags = (answer.flags & ~(0x80 | 0x40)) | (request.flags & 0x40)
         wire = Message(answer.command_code, answer.application_id, flags, request.hop_by_hop,
                        request.end_to_end, answer.avps)
-        return self.data_to_send() + wire.encode()
+        self._out.append(wire.encode())
 
-    def disconnect(self, cause: int = d.DisconnectCause.DO_NOT_WANT_TO_TALK_TO_YOU) -> bytes:
+    def disconnect(self, now: float,
+                   cause: int = d.DisconnectCause.DO_NOT_WANT_TO_TALK_TO_YOU) -> None:
         """Send DPR and wait for DPA (RFC 6733 §5.4); before Open, just close."""
+        self._now = now
         if self.state is _S.OPEN:
             self._move(_In.SEND_DPR)
-            self._deadline = self._now + self.tw
+            self._deadline = now + self.tw
             self._send_control(caps.build_dpr(self.local, cause))
         elif self.state is not _S.CLOSED and self.state is not _S.CLOSING:
             self._close(_In.FAILURE, "closed locally before the capabilities exchange")
-        return self.data_to_send()
 
-    def connection_lost(self, reason: str = "transport closed") -> list[Event]:
+    def connection_lost(self, reason: str = "transport closed") -> None:
         """The transport went away (Peer-Disc)."""
         if self.state is not _S.CLOSED:
             self._close(_In.FAILURE, reason)
-        return self.pop_events()
+
+    # ----------------------------------------------------------------- owner outputs
 
     def data_to_send(self) -> bytes:
-        """Bytes queued by automatic answers (CEA, DWA, DPA, error answers)."""
+        """Every byte queued since the last call: requests, answers, and the automatic
+        CER/CEA, DWR/DWA, DPR/DPA and error answers."""
         out = b"".join(self._out)
         self._out.clear()
         return out
 
     def pop_events(self) -> list[Event]:
-        """Events queued by :meth:`timer`, :meth:`disconnect` and friends."""
+        """Every event queued since the last call, oldest first."""
         events, self._events = self._events, []
         return events
 
@@ -312,8 +330,7 @@ class PeerConnection:
         if message.is_error:
             self._events.append(ProtocolViolation("request with the E bit set"))
             self._answer(caps.error_answer(message, self.local, d.ResultCode.INVALID_HDR_BITS))
-        elif message.application_id != d.APP_COMMON and message.application_id not in {
-                app for _, app in self.common_applications}:
+        elif not self.supports(message.application_id):
             self._events.append(ProtocolViolation(
                 f"request for application {message.application_id} not negotiated"))
             self._answer(caps.error_answer(message, self.local,
