@@ -23,3 +23,17 @@ def milenage_sets() -> list[dict[str, Any]]:
 
 def digest_cases() -> list[dict[str, Any]]:
     return load("rfc7616/digest.json", "cases")
+
+
+def diameter_messages() -> list[dict[str, Any]]:
+    """Every message of every tests/vectors/diameter/*.json, each tagged with its "file"."""
+    return [{"file": path.name, **message}
+            for path in sorted((VECTORS / "diameter").glob("*.json"))
+            for message in load(f"diameter/{path.name}", "messages")]
+
+
+def ts35208_set(n: int) -> tuple[bytes, bytes]:
+    """(K, OPc) of MILENAGE test set *n* of TS 35.208 §4.3."""
+    found = [s for s in milenage_sets() if s["set"] == n]
+    assert found, f"no TS 35.208 test set {n}"
+    return bytes.fromhex(found[0]["k"]), bytes.fromhex(found[0]["opc"])

@@ -4,21 +4,28 @@ Each target takes untrusted input and must either succeed or raise a
 :class:`~gba.errors.GbaError`; anything else (IndexError, UnicodeDecodeError, a hang)
 is a finding. Seeds are valid messages; mutations flip bits, cut, splice, repeat and
 insert interesting bytes. Long runs belong here, not in CI.
+
+The Diameter targets can take more seeds from a corpus directory (``gba fuzz --corpus
+tests/vectors/diameter``): every message of its ``*.json`` vector files, such as the
+captured messages of ours and of freeDiameter kept there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from gba.crypto import digest, kdf
-from gba.errors import GbaError
+from gba.errors import GbaError, InvalidInput
 from gba.protocols import guss, ua_psk, ub, zh, zn
 from gba.protocols.diameter import Message, PeerConnection, PeerIdentity, Role
 from gba.protocols.diameter.bench import sample_bia, sample_maa
@@ -37,7 +44,8 @@ def _peer(data: bytes) -> object:
     conn = PeerConnection(PeerIdentity("fuzz", "fuzz", (ip_address("127.0.0.1"),)),
                           Role.RESPONDER, [(10415, 16777220)])
     conn.connection_made(0.0)
-    return conn.receive_data(data, 1.0)
+    conn.receive_data(data, 1.0)
+    return conn.data_to_send(), conn.pop_events()
 
 
 def _diameter_app(data: bytes) -> object:
@@ -74,6 +82,39 @@ def _seeds() -> dict[str, tuple[Target, list[bytes]]]:
 
 
 TARGETS = tuple(_seeds())
+DIAMETER_TARGETS = ("diameter", "diameter-peer")
+"""The targets that take Diameter messages, and so the seeds of a ``--corpus``."""
+
+
+def _message_hex(document: Any) -> Iterator[str]:
+    """The ``"hex"`` of each entry of the document's ``"messages"`` list (the vector file
+    format of tests/vectors/diameter/); nothing for another kind of JSON file."""
+    messages = document.get("messages") if isinstance(document, dict) else None
+    for entry in messages if isinstance(messages, list) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("hex"), str):
+            yield entry["hex"]
+
+
+def load_corpus(directory: Path) -> list[bytes]:
+    """The messages of the ``*.json`` files in *directory*: the ``"hex"`` of every entry
+    of their ``"messages"`` list, files sorted by name, entries in file order."""
+    if not directory.is_dir():
+        raise InvalidInput(f"corpus {directory} is not a directory")
+    found: list[bytes] = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InvalidInput(f"corpus file {path} is not readable JSON: {exc}") from None
+        for text in _message_hex(document):
+            try:
+                found.append(bytes.fromhex(text))
+            except ValueError:
+                raise InvalidInput(f"corpus file {path}: {text[:40]!r} is not hex") from None
+    if not found:
+        raise InvalidInput(f"corpus {directory} holds no *.json file with \"messages\"")
+    return found
+
 
 _INTERESTING = [b"\x00", b"\xff", b"\x7f", b"\x80", b"\xff\xff\xff\xff", b"\x00\x00\x00\x00",
                 b'"', b"\\", b",", b"=", b"<", b"&", b"\r\n", b"@", b"=="]
@@ -110,10 +151,17 @@ class FuzzResult:
     findings: list[str] = field(default_factory=list)
 
 
-def fuzz(targets: tuple[str, ...] = TARGETS, seconds: float = 10.0, seed: int | None = None
-         ) -> list[FuzzResult]:
-    """Fuzz each target for *seconds*; return runs and findings (tracebacks) per target."""
+def fuzz(targets: tuple[str, ...] = TARGETS, seconds: float = 10.0, seed: int | None = None,
+         diameter_seeds: Sequence[bytes] = ()) -> list[FuzzResult]:
+    """Fuzz each target for *seconds*; return runs and findings (tracebacks) per target.
+
+    *diameter_seeds* (see :func:`load_corpus`) join the seeds of the Diameter targets;
+    the peer target also gets them all in one stream, so that a CER among them opens the
+    connection for the messages after it."""
     seeds = _seeds()
+    if diameter_seeds:
+        seeds["diameter"][1].extend(diameter_seeds)
+        seeds["diameter-peer"][1].extend([*diameter_seeds, b"".join(diameter_seeds)])
     rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
     results = []
     for name in targets:

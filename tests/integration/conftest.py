@@ -20,9 +20,9 @@ from gba.nf.provisioning import subscriber_from_fields
 from gba.protocols import ua, zh, zn
 from gba.store.factory import open_bsf_store, open_naf_store, open_subscriber_store
 from gba.transport.diameter import DiameterClient, DiameterServer, session_id_factory
+from vectors import ts35208_set
 
-K = "465b5ce8b199b49faa5f0a2ee238a6bc"
-OPC = "cd63cb71954a9f4e48a5994e37a02baf"
+K, OPC = (value.hex() for value in ts35208_set(1))  # TS 35.208 test set 1
 IMPI = "user@home.example.org"
 
 

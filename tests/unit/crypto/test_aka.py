@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from gba.crypto import aka
 from gba.crypto.milenage import Milenage
 from gba.errors import AmfError, InvalidInput, MacFailure
+from vectors import ts35208_set
 
-K = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")
-OPC = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")
+K, OPC = ts35208_set(1)  # TS 35.208 test set 1
 GBA_AMF = b"\x00\x00"
 
 keys = st.binary(min_size=16, max_size=16)

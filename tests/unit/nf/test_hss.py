@@ -22,10 +22,10 @@ from gba.protocols.diameter import (
 )
 from gba.store.base import Subscriber, SubscriberStore
 from gba.store.factory import open_subscriber_store
+from vectors import ts35208_set
 
 IMPI = "001010000000001@ims.mnc001.mcc001.3gppnetwork.org"
-K = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")
-OPC = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")
+K, OPC = ts35208_set(1)  # TS 35.208 test set 1
 BSF = peer_identity(DiameterNodeConfig("bsf.example.org", "example.org"))
 PEER = "bsf.example.org"
 TGPP = 10415

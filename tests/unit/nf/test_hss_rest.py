@@ -13,11 +13,11 @@ from gba.crypto.milenage import opc_from_op
 from gba.nf.hss_rest import make_app
 from gba.store.base import SubscriberStore
 from gba.store.factory import open_subscriber_store
+from vectors import milenage_sets, ts35208_set
 
 IMPI = "001010000000001@ims.mnc001.mcc001.3gppnetwork.org"
-K = "465b5ce8b199b49faa5f0a2ee238a6bc"
-OPC = "cd63cb71954a9f4e48a5994e37a02baf"
-OP = "cdc202d5123e20f62b6d676ac72cb318"
+K, OPC = (value.hex() for value in ts35208_set(1))  # TS 35.208 test set 1
+OP = next(s["op"] for s in milenage_sets() if s["set"] == 1)
 PATH = f"/subscribers/{IMPI}"
 
 

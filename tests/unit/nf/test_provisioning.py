@@ -12,11 +12,10 @@ from hypothesis import strategies as st
 from gba.errors import CodecError, InvalidInput
 from gba.nf.provisioning import subscriber_from_fields, subscriber_view
 from gba.store.base import Subscriber
-from vectors import milenage_sets
+from vectors import milenage_sets, ts35208_set
 
 IMPI = "001010000000001@ims.mnc001.mcc001.3gppnetwork.org"
-K = "465b5ce8b199b49faa5f0a2ee238a6bc"
-OPC = "cd63cb71954a9f4e48a5994e37a02baf"
+K, OPC = (value.hex() for value in ts35208_set(1))  # TS 35.208 test set 1
 
 
 @pytest.mark.parametrize("vector", milenage_sets(), ids=lambda v: f"set{v['set']}")

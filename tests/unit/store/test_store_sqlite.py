@@ -18,16 +18,18 @@ from gba.crypto.aka import IND_COUNT, split_sqn
 from gba.errors import NotFound, StoreError
 from gba.store.base import Subscriber
 from gba.store.sqlite import SqliteBsfStore, SqliteNafStore, SqliteSubscriberStore
+from vectors import ts35208_set
 
 IMPI = "001010123456789@ims.mnc001.mcc001.3gppnetwork.org"
 IMSI = "001010123456789"
+K, OPC = ts35208_set(1)  # TS 35.208 test set 1
 
 
 def subscriber(impi: str = IMPI, imsi: str | None = IMSI, sqn: int = 0) -> Subscriber:
     return Subscriber(
         impi=impi,
-        k=bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc"),
-        opc=bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf"),
+        k=K,
+        opc=OPC,
         sqn=sqn,
         amf=b"\x80\x00",
         imsi=imsi,
