@@ -24,6 +24,11 @@ class CodecError(GbaError):
     """Bytes or text on the wire that do not follow the protocol's grammar."""
 
 
+class StaleNonce(CodecError):
+    """A Digest nonce that was issued here but has aged out: the client should retry with
+    a fresh challenge carrying ``stale=true`` (RFC 7616 §3.3, §3.4)."""
+
+
 class AuthError(GbaError):
     """An authentication check failed."""
 
@@ -42,6 +47,18 @@ class DigestError(GbaError):
 
 class ProtocolError(GbaError):
     """A peer broke the rules of a protocol state machine."""
+
+
+class RequestRefused(ProtocolError):
+    """A request a server refuses outright rather than challenging again.
+
+    ``status_hint`` is the HTTP status to answer with, as h11's ``error_status_hint``:
+    callers map the error by its type and this attribute, never by its message.
+    """
+
+    def __init__(self, message: str, status_hint: int = 400) -> None:
+        super().__init__(message)
+        self.status_hint = status_hint
 
 
 class StoreError(GbaError):

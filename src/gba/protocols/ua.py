@@ -5,6 +5,9 @@
 * NAF nonces are stateless: base64(time || random || HMAC(secret, time || random)), so
   any NAF process holding the secret can check one; their age is limited and each nonce
   count may be used once (RFC 7616 §3.4, §5.4).
+
+The exchange is run by the sans-IO machines :mod:`gba.protocols.ua_naf` (NAF) and
+:mod:`gba.protocols.ua_ue` (UE).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import struct
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 
-from gba.errors import CodecError
+from gba.errors import CodecError, StaleNonce
 
 REALM_PREFIX = "3GPP-bootstrapping@"
 REALM_PREFIX_UICC = "3GPP-bootstrapping-uicc@"
@@ -46,7 +49,8 @@ class NonceMint:
         return base64.b64encode(head + mac).decode("ascii")
 
     def check(self, nonce: str, now: datetime) -> datetime:
-        """The nonce's expiry if it is ours and fresh; CodecError otherwise."""
+        """The nonce's expiry if it is ours and fresh; :class:`StaleNonce` if it is ours but
+        too old, CodecError otherwise."""
         try:
             raw = base64.b64decode(nonce, validate=True)
         except (binascii.Error, ValueError):
@@ -59,5 +63,5 @@ class NonceMint:
         issued = datetime.fromtimestamp(struct.unpack(">Q", head[:8])[0], UTC)
         expires = issued + self.lifetime
         if now >= expires:
-            raise CodecError("nonce is stale")
+            raise StaleNonce("nonce is stale")
         return expires

@@ -9,11 +9,15 @@ Sans-IO pieces of both sides:
 3. UE: the Digest response keyed by RES, or ``auts`` after a synchronisation failure.
 4. BSF: ``200 OK`` with ``Authentication-Info`` (rspauth) and the BootstrappingInfo body
    (``application/vnd.3gpp.bsf+xml``) holding the B-TID and the key lifetime (§4.5.2).
+
+This module holds the constants and codecs; the exchange itself is run by the sans-IO
+machines :mod:`gba.protocols.ub_bsf` (BSF) and :mod:`gba.protocols.ub_ue` (UE), whose
+result on the UE side is a :class:`Bootstrap`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -82,3 +86,17 @@ class BootstrappingInfo:
         if not fields.get("btid") or not fields.get("lifetime"):
             raise CodecError("BootstrappingInfo lacks btid or lifetime")
         return cls(fields["btid"], parse_time(fields["lifetime"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrap:
+    """What the UE keeps after a successful bootstrap (TS 33.220 §4.5.2 step 7)."""
+
+    impi: str
+    btid: str
+    ks: bytes = field(repr=False)
+    rand: bytes
+    lifetime: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.lifetime

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gba.errors import CodecError
+from gba.errors import CodecError, StaleNonce
 from gba.protocols.ua import NonceMint, password_for, realm_for
 
 NOW = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -39,6 +39,18 @@ def test_nonce_is_stale_once_its_lifetime_has_passed() -> None:
     nonce = m.issue(NOW)
     with pytest.raises(CodecError, match="stale"):
         m.check(nonce, NOW + LIFETIME)
+
+
+def test_stale_nonce_is_told_apart_by_its_type() -> None:
+    m = mint()
+    with pytest.raises(StaleNonce):
+        m.check(m.issue(NOW), NOW + LIFETIME)
+
+
+def test_foreign_nonce_is_not_taken_for_a_stale_one() -> None:
+    with pytest.raises(CodecError) as caught:
+        mint(b"\x02" * 32).check(mint().issue(NOW - LIFETIME), NOW)
+    assert not isinstance(caught.value, StaleNonce)
 
 
 def test_nonce_from_another_secret_is_refused() -> None:
