@@ -39,7 +39,9 @@ async def test_openssl_reaches_naf_with_ks_naf_and_is_refused_with_another_key(
     async with GbaClient(sub.impi, sub.usim(), lab.bsf_url) as ue:
         key = await ue.bootstrap_authentication(
             lab.naf_fqdn, ua_protocols.psk_tls(ua_protocols.TLS_PSK_WITH_AES_128_CBC_SHA))
-    request = f"GET /openssl HTTP/1.1\r\nHost: {lab.naf_fqdn}\r\n\r\n".encode()
+    # s_client reads until the server closes: ask it to (the NAF keeps HTTP/1.1 alive)
+    request = (f"GET /openssl HTTP/1.1\r\nHost: {lab.naf_fqdn}\r\nConnection: close\r\n\r\n"
+               ).encode()
     identity = "3GPP-bootstrapping." + key.btid
 
     code, out = await s_client(info["naf_psk_tls_port"], identity, key.key.hex(), request)

@@ -28,6 +28,7 @@ from gba.transport.psk_tls import (
     PSK_IDENTITY_HINT,
     PSK_IDENTITY_HINT_UICC,
     Handler,
+    PskGrant,
     PskTlsConnection,
     PskTlsServer,
     btid_from_psk_identity,
@@ -52,33 +53,36 @@ REQUEST = b"GET /resource HTTP/1.1\r\nHost: naf.example.org\r\nConnection: close
 
 
 class StaticKeys:
-    """key_for: a dict lookup by B-TID, recording every call."""
+    """key_for: a dict lookup by B-TID granting "context for <B-TID>", recording every call."""
 
     def __init__(self, keys: dict[str, bytes]) -> None:
         self.keys = keys
         self.calls: list[tuple[str, int]] = []
 
-    async def __call__(self, identity: str, ciphersuite: int) -> bytes | None:
+    async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
         self.calls.append((identity, ciphersuite))
-        return self.keys.get(btid_from_psk_identity(identity))
+        found = btid_from_psk_identity(identity)
+        key = self.keys.get(found)
+        return PskGrant(key, f"context for {found}") if key is not None else None
 
 
-async def http_handler(conn: PskTlsConnection) -> None:
+async def http_handler(conn: PskTlsConnection[str]) -> None:
     """One HTTP/1.1 request line and headers in, "200 OK" with the B-TID out."""
     request_line = await conn.readline()
     while (await conn.readline()) not in (b"\r\n", b"\n", b""):
         pass
     body = (f"request {request_line.decode().strip()}\nB-TID {conn.btid}\n"
-            f"identity {conn.psk_identity}\nciphersuite 0x{conn.ciphersuite:04x}\n").encode()
+            f"identity {conn.psk_identity}\n{conn.context}\n"
+            f"ciphersuite 0x{conn.ciphersuite:04x}\n").encode()
     await conn.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                      b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
 
 
 @contextlib.asynccontextmanager
-async def serving(key_for: StaticKeys | None = None, handler: Handler = http_handler, *,
+async def serving(key_for: StaticKeys | None = None, handler: Handler[str] = http_handler, *,
                   cipher: str = "PSK-AES128-CBC-SHA", hint: str = PSK_IDENTITY_HINT,
                   handshake_timeout: float = 10.0, key_timeout: float = 5.0
-                  ) -> AsyncIterator[PskTlsServer]:
+                  ) -> AsyncIterator[PskTlsServer[str]]:
     lookup = key_for or StaticKeys({BTID: KEY, OTHER_BTID: OTHER_KEY})
     server = PskTlsServer("127.0.0.1", 0, lookup, handler, cipher=cipher, hint=hint,
                           handshake_timeout=handshake_timeout, key_timeout=key_timeout)
@@ -116,6 +120,7 @@ async def test_openssl_with_the_right_key_gets_the_http_response() -> None:
     assert out.startswith("HTTP/1.1 200 OK\r\n")
     assert f"B-TID {BTID}\n" in out
     assert "request GET /resource HTTP/1.1\n" in out
+    assert f"context for {BTID}\n" in out  # what the lookup granted, on the connection
     assert keys.calls == [(psk_identity_for(BTID), TLS_PSK_WITH_AES_128_CBC_SHA)]
 
 
@@ -253,7 +258,7 @@ async def test_our_client_with_a_wrong_key_raises_auth_error() -> None:
 async def test_large_response_arrives_whole() -> None:
     payload = bytes(range(256)) * 16384  # 4 MiB: more than the socket buffers hold
 
-    async def bulk(conn: PskTlsConnection) -> None:
+    async def bulk(conn: PskTlsConnection[str]) -> None:
         await conn.readline()
         await conn.write(payload)
 
@@ -263,12 +268,57 @@ async def test_large_response_arrives_whole() -> None:
     assert response == payload
 
 
+class LogWatch(logging.Handler):
+    """Sets *seen* when a record containing *needle* is logged (on the loop's thread)."""
+
+    def __init__(self, needle: str) -> None:
+        super().__init__()
+        self.needle = needle
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.needle in record.getMessage():
+            self.seen.set()
+
+
+async def test_lookup_answering_bare_bytes_fails_the_handshake() -> None:
+    class BareKey(StaticKeys):
+        async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
+            return KEY  # type: ignore[return-value]  # the pre-PskGrant answer
+
+    watch = LogWatch("gave a bytes, not a PskGrant")
+    logger = logging.getLogger("gba.transport.psk_tls")
+    logger.addHandler(watch)
+    try:
+        async with serving(BareKey({})) as server:
+            with pytest.raises(AuthError):
+                await psk_tls_request("127.0.0.1", server.port, psk_identity_for(BTID), KEY,
+                                      REQUEST)
+            # the client can see the alert before the server has logged why it sent it
+            await asyncio.wait_for(watch.seen.wait(), TIMEOUT)
+    finally:
+        logger.removeHandler(watch)
+
+
+async def test_connection_repr_leaves_out_the_granted_context() -> None:
+    seen: list[str] = []
+
+    async def record(conn: PskTlsConnection[str]) -> None:
+        seen.append(repr(conn))
+
+    async with serving(handler=record) as server:
+        await psk_tls_request("127.0.0.1", server.port, psk_identity_for(BTID), KEY, REQUEST)
+    [text] = seen
+    assert BTID in text
+    assert "context for" not in text
+
+
 async def test_slow_lookup_does_not_hold_up_other_connections() -> None:
     asked = asyncio.Event()
     release = asyncio.Event()
 
     class SlowForOther(StaticKeys):
-        async def __call__(self, identity: str, ciphersuite: int) -> bytes | None:
+        async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
             if btid_from_psk_identity(identity) == OTHER_BTID:
                 asked.set()
                 await release.wait()
@@ -291,7 +341,7 @@ async def test_lookup_past_key_timeout_fails_and_is_cancelled() -> None:
     cancelled = asyncio.Event()
 
     class Never(StaticKeys):
-        async def __call__(self, identity: str, ciphersuite: int) -> bytes | None:
+        async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
             try:
                 await asyncio.Event().wait()
             finally:
@@ -309,7 +359,7 @@ async def test_close_aborts_a_handshake_waiting_for_its_key() -> None:
     asked = asyncio.Event()
 
     class Never(StaticKeys):
-        async def __call__(self, identity: str, ciphersuite: int) -> bytes | None:
+        async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
             asked.set()
             await asyncio.Event().wait()
             return None

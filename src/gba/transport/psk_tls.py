@@ -1,11 +1,14 @@
-"""PSK-TLS on Ua: an asyncio server and client around ``sslpsk3`` (TS 33.222 §5.4).
+"""PSK-TLS on Ua: the asyncio server around ``sslpsk3`` (TS 33.222 §5.4).
 
-Python 3.11's :mod:`ssl` has no PSK callbacks; ``sslpsk3`` adds OpenSSL's, for TLS 1.2.
 OpenSSL asks for the key synchronously, in the middle of the handshake, once the
 ClientKeyExchange has brought the identity, while our key lookup (Zn to the BSF) is a
 coroutine. So each handshake runs, blocking, in a worker thread, and the PSK callback
 runs the lookup on the server's event loop and waits for it. After the handshake the
 TLS socket is made non-blocking and driven from the event loop (:class:`PskTlsConnection`).
+
+The lookup answers with a :class:`PskGrant`: the PSK for OpenSSL and a context that the
+established connection carries (:attr:`PskTlsConnection.context`), so the application
+does not look the key up a second time. The PSK itself is dropped after the handshake.
 
 The key depends on the negotiated ciphersuite (NAF_Id ends in ``01 00 01 yy zz``,
 TS 33.220 Annex H). Inside the server PSK callback the ssl module does not show it
@@ -15,7 +18,8 @@ and hands its code to the lookup.
 
 A resumed TLS session completes without a PSK callback, so without an identity; session
 tickets are off and a resumed session (OpenSSL's session-ID cache cannot be switched off
-from Python) is refused. Keys never reach logs, reprs or exceptions.
+from Python) is refused. Keys never reach logs, reprs or exceptions. The OpenSSL contexts
+are in :mod:`.psk_tls_context`, the UE's client in :mod:`.psk_tls_client`.
 """
 
 from __future__ import annotations
@@ -27,29 +31,37 @@ import logging
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Generic, TypeVar
 
-import sslpsk3
-import sslpsk3.sslpsk3 as _sslpsk3_impl
-
-from gba.errors import AuthError, CodecError, InvalidInput, ProtocolError
+from gba.errors import CodecError, InvalidInput, ProtocolError
 from gba.protocols.ua_psk import (
     PSK_IDENTITY_HINT,
     PSK_IDENTITY_HINT_UICC,
     btid_from_psk_identity,
     psk_identity_for,
 )
+from gba.transport.psk_tls_client import psk_tls_request
+from gba.transport.psk_tls_context import (
+    DEFAULT_CIPHER,
+    MAX_PSK,
+    ciphersuite_code,
+    failure_reason,
+    release,
+    server_context,
+)
 from gba.transport.psk_tls_io import PskTlsConnection, wake_future
 
 __all__ = [
     "DEFAULT_CIPHER",
+    "MAX_PSK",
     "PSK_IDENTITY_HINT",
     "PSK_IDENTITY_HINT_UICC",
     "Handler",
     "KeyLookup",
+    "PskGrant",
     "PskTlsConnection",
     "PskTlsServer",
     "btid_from_psk_identity",
@@ -60,106 +72,37 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CIPHER: Final = "PSK-AES128-CBC-SHA"
-MAX_PSK: Final = 256
-"""Longest PSK we hand to OpenSSL (its PSK_MAX_PSK_LEN is 512 in 3.0, 256 before)."""
-MAX_RESPONSE: Final = 16 * 1024 * 1024
+C = TypeVar("C")
 
 
-def ciphersuite_code(cipher: str) -> int:
-    """The TLS code of exactly one OpenSSL PSK suite name: PSK-AES128-CBC-SHA -> 0x008C."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        ctx.set_ciphers(cipher)
-    except ssl.SSLError:
-        raise InvalidInput(f"OpenSSL has no cipher matching {cipher!r}") from None
-    suites = [c for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3"]
-    if len(suites) != 1:
-        names = ", ".join(c["name"] for c in suites)
-        raise InvalidInput(f"{cipher!r} names {len(suites)} TLS 1.2 suites ({names}), not one")
-    if suites[0]["auth"] != "auth-psk":
-        raise InvalidInput(f"{suites[0]['name']} is not a PSK ciphersuite")
-    return int(suites[0]["id"]) & 0xFFFF
+@dataclass(frozen=True, slots=True, eq=False)
+class PskGrant(Generic[C]):
+    """A key lookup's answer: the PSK for this handshake and what the connection carries.
 
-
-def _tls12(ctx: Any, cipher: str) -> None:
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(cipher)
-    ctx.options |= ssl.OP_NO_TICKET | ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
-
-
-class _PskContext(sslpsk3.SSLPSKContext):  # type: ignore[misc]  # sslpsk3 is untyped
-    """sslpsk3's context without its leak.
-
-    sslpsk3 (2.1.0) files every connection's SSL* in the module dict ``psk_contexts``, for
-    its C callback to find the context, and never removes it: with one context per request
-    that keeps every context alive. This is its ``setup_psk_callbacks`` keeping the id on
-    the socket, so that :func:`_release` can drop the entry once the handshake is over.
-    On Python 3.13+ sslpsk3 uses the ssl module's own callbacks and files nothing.
+    *context* is handed to the application as :attr:`PskTlsConnection.context` (a NAF
+    passes its key record, with the IMPI and B-TID). *psk* goes to OpenSSL only; it is not
+    in the repr and not kept once the handshake is over.
     """
 
-    def setup_psk_callbacks(self, sock: Any) -> None:
-        c = _sslpsk3_impl._sslpsk3
-        if self.psk_client_callback and not sock.server_side:
-            ssl_id = c.sslpsk3_set_psk_client_callback(_sslpsk3_impl.get_ssl_socket(sock))
-        elif self.psk_server_callback and sock.server_side:
-            handle = _sslpsk3_impl.get_ssl_socket(sock)
-            ssl_id = c.sslpsk3_set_accept_state(handle)
-            c.sslpsk3_set_psk_server_callback(handle)
-            c.sslpsk3_use_psk_identity_hint(handle, self.psk_server_hint or "")
-        else:
-            return
-        _sslpsk3_impl.psk_contexts[ssl_id] = self
-        sock.gba_ssl_id = ssl_id
+    psk: bytes = field(repr=False)
+    context: C
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.psk, bytes | bytearray) or not 0 < len(self.psk) <= MAX_PSK:
+            size = len(self.psk) if isinstance(self.psk, bytes | bytearray) else "no"
+            raise InvalidInput(f"PSK of {size} octets; expected 1 to {MAX_PSK}")
 
 
-def _release(tls: ssl.SSLSocket) -> None:
-    """Forget the socket in sslpsk3's table; only while its SSL* is alive (ids are reused)."""
-    ssl_id = getattr(tls, "gba_ssl_id", None)
-    if ssl_id is not None:
-        _sslpsk3_impl.psk_contexts.pop(ssl_id, None)
+KeyLookup = Callable[[str, int], Awaitable[PskGrant[C] | None]]
+"""``key_for(psk_identity, ciphersuite)``: the grant, or None when the identity is unknown.
 
-
-def _server_context(cipher: str, hint: str, callback: Callable[[str | None], bytes]
-                    ) -> ssl.SSLContext:
-    ctx: Any = _PskContext(ssl.PROTOCOL_TLS_SERVER)
-    _tls12(ctx, cipher)
-    ctx.set_psk_server_callback(callback, hint)
-    assert isinstance(ctx, ssl.SSLContext)
-    return ctx
-
-
-def _client_context(cipher: str, identity: str, psk: bytes) -> ssl.SSLContext:
-    ctx: Any = _PskContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    _tls12(ctx, cipher)
-
-    def callback(hint: str | None) -> tuple[str, bytes]:
-        return identity, psk
-
-    ctx.set_psk_client_callback(callback)
-    assert isinstance(ctx, ssl.SSLContext)
-    return ctx
-
-
-KeyLookup = Callable[[str, int], Awaitable[bytes | None]]
-"""``key_for(psk_identity, ciphersuite)``: the PSK, or None when the identity is unknown."""
-Handler = Callable[[PskTlsConnection], Awaitable[None]]
+Called once per handshake; the grant's context travels with the connection."""
+Handler = Callable[[PskTlsConnection[C]], Awaitable[None]]
 """The application, called once per established connection; the server closes it after."""
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, _Refused):
-        return str(exc)
-    if isinstance(exc, SystemError) and isinstance(exc.__cause__, UnicodeDecodeError):
-        return "PSK identity is not UTF-8"  # sslpsk3 fails to decode it, leaving this
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return f"TLS {exc.reason}"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return str(exc) if isinstance(exc, _Refused) else failure_reason(exc)
 
 
 def _peer_name(addr: Any) -> str:
@@ -183,7 +126,7 @@ class _Refused(Exception):
     """A handshake that completed but that we do not accept."""
 
 
-class _Attempt:
+class _Attempt(Generic[C]):
     """One handshake in progress: what the PSK callback learned, and how to abort it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -191,8 +134,8 @@ class _Attempt:
         self.identity: str | None = None
         self.btid: str | None = None
         self.failure: str | None = None
-        self.keyed = False
-        self.key_future: concurrent.futures.Future[bytes | None] | None = None
+        self.grant: PskGrant[C] | None = None
+        self.key_future: concurrent.futures.Future[PskGrant[C] | None] | None = None
         self.sock: ssl.SSLSocket | None = None
         self.aborted = False
 
@@ -208,10 +151,14 @@ class _Attempt:
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
 
 
-class PskTlsServer:
-    """TLS 1.2 PSK server for Ua (TS 33.222 §5.4): handshake in threads, I/O on the loop."""
+class PskTlsServer(Generic[C]):
+    """TLS 1.2 PSK server for Ua (TS 33.222 §5.4): handshake in threads, I/O on the loop.
 
-    def __init__(self, host: str, port: int, key_for: KeyLookup, handler: Handler, *,
+    *key_for* is asked once per handshake; *handler* gets the established connection,
+    with the grant's context on it, and the server closes the connection when it returns.
+    """
+
+    def __init__(self, host: str, port: int, key_for: KeyLookup[C], handler: Handler[C], *,
                  cipher: str = DEFAULT_CIPHER, hint: str = PSK_IDENTITY_HINT,
                  handshake_timeout: float = 10.0, key_timeout: float = 5.0,
                  io_timeout: float | None = 60.0, workers: int = 16, backlog: int = 128) -> None:
@@ -227,13 +174,13 @@ class PskTlsServer:
         self._io_timeout = io_timeout
         self._workers = workers
         self._backlog = backlog
-        self._ctx = _server_context(cipher, hint, self._psk_callback)
+        self._ctx = server_context(cipher, hint, self._psk_callback)
         self._local = threading.local()
         self._listener: socket.socket | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._attempts: set[_Attempt] = set()
+        self._attempts: set[_Attempt[C]] = set()
         self._port = 0
 
     def __repr__(self) -> str:
@@ -289,7 +236,7 @@ class PskTlsServer:
         await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
         self._listener = self._pool = self._accepting = None
 
-    async def __aenter__(self) -> PskTlsServer:
+    async def __aenter__(self) -> PskTlsServer[C]:
         await self.start()
         return self
 
@@ -325,7 +272,7 @@ class PskTlsServer:
         finally:
             await conn.close()
 
-    async def _handshake(self, raw: socket.socket, peer: str) -> PskTlsConnection | None:
+    async def _handshake(self, raw: socket.socket, peer: str) -> PskTlsConnection[C] | None:
         loop = asyncio.get_running_loop()
         assert self._pool is not None
         # A connection that never says ClientHello must not hold a worker thread.
@@ -350,11 +297,11 @@ class PskTlsServer:
             log.debug("PSK-TLS connection from %s closed before a ClientHello", peer)
             raw.close()
             return None
-        attempt = _Attempt(loop)
+        attempt: _Attempt[C] = _Attempt(loop)
         self._attempts.add(attempt)
         work = self._pool.submit(self._handshake_blocking, raw, attempt)
         try:
-            tls, identity, btid = await asyncio.wrap_future(work)
+            tls, identity, btid, context = await asyncio.wrap_future(work)
         except asyncio.CancelledError:
             attempt.abort()
             if work.cancel():
@@ -364,18 +311,18 @@ class PskTlsServer:
             raise
         except Exception as exc:
             reason = attempt.failure or _reason(exc)
-            if attempt.keyed and isinstance(exc, ssl.SSLError):
+            if attempt.grant is not None and isinstance(exc, ssl.SSLError):
                 reason += f" with the key for B-TID {attempt.btid} (different PSK?)"
             log.warning("PSK-TLS handshake from %s failed: %s", peer, reason)
             return None
         finally:
             self._attempts.discard(attempt)
         return PskTlsConnection(tls, psk_identity=identity, btid=btid,
-                                ciphersuite=self.ciphersuite, peer=peer,
+                                ciphersuite=self.ciphersuite, peer=peer, context=context,
                                 timeout=self._io_timeout)
 
-    def _handshake_blocking(self, raw: socket.socket, attempt: _Attempt
-                            ) -> tuple[ssl.SSLSocket, str, str]:
+    def _handshake_blocking(self, raw: socket.socket, attempt: _Attempt[C]
+                            ) -> tuple[ssl.SSLSocket, str, str, C]:
         """Worker thread: the whole TLS handshake, with the PSK callback inside it."""
         raw.settimeout(self._handshake_timeout)
         tls = self._ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
@@ -388,19 +335,19 @@ class PskTlsServer:
                 tls.do_handshake()
             finally:
                 self._local.attempt = None
-                _release(tls)
-            identity, btid = attempt.identity, attempt.btid
-            if tls.session_reused or identity is None or btid is None:
+                release(tls)
+            identity, btid, grant = attempt.identity, attempt.btid, attempt.grant
+            if tls.session_reused or identity is None or btid is None or grant is None:
                 raise _Refused("resumed TLS session: no PSK identity to check")
             tls.setblocking(False)
         except BaseException:
             tls.close()
             raise
-        return tls, identity, btid
+        return tls, identity, btid, grant.context
 
     def _psk_callback(self, identity: str | None) -> bytes:
         """OpenSSL's server PSK callback (worker thread); b"" fails the handshake."""
-        attempt: _Attempt | None = getattr(self._local, "attempt", None)
+        attempt: _Attempt[C] | None = getattr(self._local, "attempt", None)
         if attempt is None:
             return b""
         try:
@@ -409,7 +356,7 @@ class PskTlsServer:
             attempt.failure = f"PSK callback raised {type(exc).__name__}"
             return b""
 
-    def _lookup(self, attempt: _Attempt, identity: str | None) -> bytes:
+    def _lookup(self, attempt: _Attempt[C], identity: str | None) -> bytes:
         if not identity:
             attempt.failure = "client sent no PSK identity"
             return b""
@@ -422,7 +369,7 @@ class PskTlsServer:
         attempt.btid = btid
         key_for, suite = self._key_for, self.ciphersuite
 
-        async def lookup() -> bytes | None:
+        async def lookup() -> PskGrant[C] | None:
             return await key_for(identity, suite)
 
         future = asyncio.run_coroutine_threadsafe(lookup(), attempt.loop)
@@ -430,7 +377,7 @@ class PskTlsServer:
         if attempt.aborted:
             future.cancel()
         try:
-            key = future.result(self._key_timeout)
+            grant = future.result(self._key_timeout)
         except TimeoutError:
             future.cancel()
             attempt.failure = (f"key lookup for B-TID {btid} timed out after "
@@ -442,65 +389,18 @@ class PskTlsServer:
         except Exception as exc:
             attempt.failure = f"key lookup for B-TID {btid} failed: {_reason(exc)}"
             return b""
-        if key is None:
+        if grant is None:
             attempt.failure = f"unknown PSK identity (B-TID {btid})"
             return b""
-        if not isinstance(key, bytes | bytearray) or not 0 < len(key) <= MAX_PSK:
-            size = len(key) if isinstance(key, bytes | bytearray) else type(key).__name__
-            attempt.failure = f"key lookup for B-TID {btid} gave an unusable key ({size})"
+        if not isinstance(grant, PskGrant):
+            attempt.failure = (f"key lookup for B-TID {btid} gave a {type(grant).__name__}, "
+                               "not a PskGrant")
             return b""
-        attempt.keyed = True
-        return bytes(key)
+        attempt.grant = grant
+        return bytes(grant.psk)
 
 
-def _close_result(work: concurrent.futures.Future[tuple[ssl.SSLSocket, str, str]]) -> None:
+def _close_result(work: concurrent.futures.Future[tuple[ssl.SSLSocket, str, str, Any]]
+                  ) -> None:
     if not work.cancelled() and work.exception() is None:
         work.result()[0].close()
-
-
-async def psk_tls_request(host: str, port: int, identity: str, psk: bytes, request: bytes,
-                          ciphers: str = DEFAULT_CIPHER, timeout: float = 10.0) -> bytes:
-    """Connect with TLS 1.2 PSK, send *request*, and return all bytes up to EOF.
-
-    Raises :class:`AuthError` when the handshake fails (wrong key, unknown identity),
-    :class:`TimeoutError` past *timeout* seconds, and :class:`OSError` on network errors.
-    """
-    if not identity or len(identity.encode("utf-8")) > 255:
-        raise InvalidInput(f"PSK identity of {len(identity)} characters is empty or too long")
-    if not 0 < len(psk) <= MAX_PSK:
-        raise InvalidInput(f"PSK of {len(psk)} octets; expected 1 to {MAX_PSK}")
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, _request_blocking, host, port, identity,
-                                      bytes(psk), bytes(request), ciphers, timeout)
-
-
-def _request_blocking(host: str, port: int, identity: str, psk: bytes, request: bytes,
-                      ciphers: str, timeout: float) -> bytes:
-    deadline = time.monotonic() + timeout
-    ctx = _client_context(ciphers, identity, psk)
-    with socket.create_connection((host, port), timeout=timeout) as raw, \
-            ctx.wrap_socket(raw, do_handshake_on_connect=False) as tls:
-        try:
-            tls.do_handshake()
-        except ssl.SSLError as exc:
-            raise AuthError(f"PSK-TLS handshake with {host}:{port} failed: "
-                            f"{_reason(exc)}") from None
-        finally:
-            _release(tls)
-        tls.sendall(request)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"PSK-TLS response from {host}:{port} not complete "
-                                   f"after {timeout:.1f} s")
-            tls.settimeout(remaining)
-            chunk = tls.recv(65536)
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > MAX_RESPONSE:
-                raise ProtocolError(f"PSK-TLS response from {host}:{port} exceeds "
-                                    f"{MAX_RESPONSE} octets")
-            chunks.append(chunk)

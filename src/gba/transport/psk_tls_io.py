@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+from typing import Final, Generic, TypeVar
 
 from gba.errors import ProtocolError
+
+C = TypeVar("C")
+LINGER_LIMIT: Final = 1024 * 1024
+"""Most octets a lingering close reads and discards before it gives up and closes."""
 
 
 def wake_future(future: asyncio.Future[None]) -> None:
@@ -68,8 +74,13 @@ class _FdWaiter:
             waiters.clear()
 
 
-class PskTlsConnection:
+class PskTlsConnection(Generic[C]):
     """An established PSK-TLS connection, read and written from the event loop.
+
+    *context* is what the server's key lookup granted along with the PSK (for a NAF, its
+    key record for the B-TID): the key is looked up once, during the handshake, and the
+    application finds the result here. It is not shown in the repr; the PSK itself is not
+    kept at all.
 
     The TLS socket is non-blocking: an operation that OpenSSL cannot finish raises
     SSLWantRead/WriteError and we wait for the socket on the loop, then retry the same
@@ -78,11 +89,12 @@ class PskTlsConnection:
     """
 
     def __init__(self, tls: ssl.SSLSocket, *, psk_identity: str, btid: str, ciphersuite: int,
-                 peer: str, timeout: float | None = 60.0) -> None:
+                 peer: str, context: C, timeout: float | None = 60.0) -> None:
         self.psk_identity = psk_identity
         self.btid = btid
         self.ciphersuite = ciphersuite
         self.peer = peer
+        self.context = context
         self.timeout = timeout
         self._tls = tls
         self._io = _FdWaiter(asyncio.get_running_loop(), tls.fileno())
@@ -137,16 +149,56 @@ class PskTlsConnection:
                 except ssl.SSLWantReadError:
                     await self._io.wait(True, self.timeout)
 
-    async def close(self) -> None:
-        """Send close_notify (best effort) and close the socket; idempotent."""
+    async def close(self, linger: float = 0.0) -> None:
+        """Send close_notify (best effort) and close the socket; idempotent.
+
+        With *linger* > 0, wait up to that many seconds, after our close_notify, for the
+        peer to close its side, reading and discarding what it still sends (at most
+        :data:`LINGER_LIMIT` octets). Closing a socket with unread data in it makes the
+        kernel send a TCP RST, which can destroy a response the peer has not read yet
+        (RFC 9112 §9.6): a server that closes right after an error answer lingers.
+        """
         if self._closed:
             return
         self._closed = True
-        self._io.close()
-        # unwrap() sends our close_notify, then wants the peer's: WantRead is expected.
-        with contextlib.suppress(ssl.SSLError, OSError, ValueError):
-            self._tls.unwrap()
-        self._tls.close()
+        try:
+            if linger > 0:
+                with contextlib.suppress(TimeoutError, OSError, ValueError):
+                    async with asyncio.timeout(linger):
+                        await self._send_close_notify()
+                        await self._drain()
+            else:
+                # unwrap() sends our close_notify, then wants the peer's: WantRead is expected.
+                with contextlib.suppress(ssl.SSLError, OSError, ValueError):
+                    self._tls.unwrap()
+        finally:
+            self._io.close()
+            self._tls.close()
+
+    async def _send_close_notify(self) -> None:
+        while True:
+            try:
+                self._tls.unwrap()  # returns once the peer's close_notify is in as well
+                return
+            except ssl.SSLWantWriteError:
+                await self._io.wait(False, None)
+            except ssl.SSLWantReadError:
+                return  # ours is sent; theirs is not in yet
+            except ssl.SSLError:
+                return  # ours is sent; unwrap() read application data where it wanted theirs
+
+    async def _drain(self) -> None:
+        """Read the raw socket until the peer closes; the TLS records no longer matter."""
+        drained = 0
+        while drained < LINGER_LIMIT:
+            try:
+                chunk = socket.socket.recv(self._tls, 65536)
+            except (BlockingIOError, InterruptedError):
+                await self._io.wait(True, None)
+                continue
+            if not chunk:
+                return
+            drained += len(chunk)
 
     async def _recv(self, n: int) -> bytes:
         while True:
