@@ -1,4 +1,24 @@
-"""One TOML file per network; every network function reads its own section.
+"""The network topology as data: one TOML file lists networks and network functions.
+
+::
+
+    [networks.home]
+    realm = "mnc001.mcc001.3gppnetwork.org"
+
+    [functions.hss]                 # a function: its name, kind and network
+    kind = "hss"
+    network = "home"
+    zh_listen = "127.0.0.1:0"
+    ...
+    [functions.bsf]
+    kind = "bsf"
+    network = "home"
+    hss = "hss"                     # a peer: a function's name, or host:port
+
+One file can describe several networks and several functions of a kind; each kind
+(:mod:`gba.nf.registry`) reads its own section. The older layout with one section per
+function (``[network]``, ``[hss]``, ``[bsf]``, ``[naf]``) still loads: it becomes the
+functions ``hss``, ``bsf`` and ``naf`` of the network ``default``.
 
 Addresses are ``host:port``; port 0 means "pick a free port" and is resolved by
 ``gba lab up`` / ``gba demo``, which write the resolved file next to lab.json. Relative
@@ -7,15 +27,20 @@ store paths are relative to the config file's directory.
 
 from __future__ import annotations
 
+import copy
 import socket
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gba.errors import ConfigError
 
 SAMPLE_CONFIG = Path(__file__).parent / "data" / "network.toml"
+DEFAULT_NETWORK = "default"
+LEGACY_SECTIONS = ("hss", "bsf", "naf")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +51,18 @@ class Address:
     @classmethod
     def parse(cls, text: str, where: str) -> Address:
         host, sep, port = str(text).rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        if not sep or not host or not port.isascii() or not port.isdigit() or int(port) > 65535:
             raise ConfigError(f"{where}: {text!r} is not host:port")
         return cls(host.strip("[]"), int(port))
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def is_address(text: str) -> bool:
+    """Whether a peer reference is ``host:port`` rather than a function name."""
+    host, sep, port = text.rpartition(":")
+    return bool(sep and host and port.isdigit())
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,70 +73,100 @@ class DiameterNodeConfig:
     realm: str
 
 
-@dataclass(frozen=True, slots=True)
-class HssConfig:
-    diameter: DiameterNodeConfig
-    zh_listen: Address
-    rest_listen: Address
-    store: str
-    ind: int = 0
-    bsf_hosts: tuple[str, ...] = ()
-    """Origin-Hosts of the BSFs allowed on Zh (default: the [bsf] section's host)."""
+class Section:
+    """One function's TOML table, read with typed getters whose errors name the key."""
+
+    def __init__(self, name: str, data: dict[str, Any], where: str) -> None:
+        self.name = name
+        self.data = data
+        self.where = where
+
+    def _typed(self, key: str, value: Any, kind: type[T]) -> T:
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{self.where}.{key} should be an integer, got {value!r}")
+        if not isinstance(value, kind):
+            raise ConfigError(f"{self.where}.{key} should be {kind.__name__}, "
+                              f"got {type(value).__name__}")
+        return value
+
+    def text(self, key: str, default: str | None = None) -> str:
+        if key not in self.data:
+            if default is None:
+                raise ConfigError(f"{self.where}.{key} is missing")
+            return default
+        return self._typed(key, self.data[key], str)
+
+    def opt_text(self, key: str) -> str | None:
+        return None if key not in self.data else self._typed(key, self.data[key], str)
+
+    def integer(self, key: str, default: int, lo: int, hi: int) -> int:
+        value = self._typed(key, self.data.get(key, default), int)
+        if not lo <= value <= hi:
+            raise ConfigError(f"{self.where}.{key} = {value} is outside {lo}..{hi}")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        return self._typed(key, self.data.get(key, default), bool)
+
+    def strings(self, key: str, default: tuple[str, ...] | None = ()) -> tuple[str, ...]:
+        """A list of strings; *default* None makes the key required."""
+        if key not in self.data:
+            if default is None:
+                raise ConfigError(f"{self.where}.{key} is missing")
+            return default
+        items = self._typed(key, self.data[key], list)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise ConfigError(f"{self.where}.{key}[{i}] should be a string")
+        return tuple(items)
+
+    def address(self, key: str, default: str | None = None) -> Address:
+        return Address.parse(self.text(key, default), f"{self.where}.{key}")
+
+    def tables(self, key: str) -> list[Section]:
+        items = self.data.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ConfigError(f"{self.where}.{key} should be an array of tables")
+        return [Section(self.name, item, f"{self.where}.{key}[{i}]")
+                for i, item in enumerate(items)]
+
+    def routes(self, key: str = "routes") -> dict[str, tuple[str, ...]]:
+        """A realm routing table: realm (or "*") -> Diameter identities of next hops."""
+        table = self.data.get(key, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{self.where}.{key} should be a table realm = [hosts]")
+        out = {}
+        for realm, hosts in table.items():
+            if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+                raise ConfigError(f"{self.where}.{key}.{realm} should be a list of hosts")
+            out[str(realm)] = tuple(hosts)
+        return out
+
+    def diameter(self, realm: str) -> DiameterNodeConfig:
+        """Origin-Host (``diameter_host``) and Origin-Realm (``diameter_realm``, by default
+        the realm of the function's network)."""
+        return DiameterNodeConfig(self.text("diameter_host"), self.text("diameter_realm", realm))
 
 
 @dataclass(frozen=True, slots=True)
-class NafAuthorisation:
-    """A NAF the BSF serves on Zn: its Diameter identity and the NAF host names it may use."""
+class Function:
+    """A network function in the topology: its name, kind, network and realm."""
 
-    diameter_host: str
-    hostnames: tuple[str, ...]
-    gaa_service_ids: tuple[str, ...] = ()
-    naf_group: str | None = None
-    """The NAF group whose USSs this NAF receives (TS 29.109 Annex A nafGroup)."""
-    addresses: tuple[str, ...] = ()
-    """IP addresses this NAF connects from; empty accepts any."""
-
-
-@dataclass(frozen=True, slots=True)
-class BsfConfig:
-    server_name: str
-    """The BSF server name: the domain part of every B-TID (TS 33.220 §4.5.2)."""
-    diameter: DiameterNodeConfig
-    ub_listen: Address
-    zn_listen: Address
-    hss: Address
-    store: str
-    key_lifetime_s: int
-    challenge_lifetime_s: int
-    nafs: tuple[NafAuthorisation, ...]
-    zn_tls: bool = False
-    zn_tls_cert: str = "zn-tls/bsf-cert.pem"
-    zn_tls_key: str = "zn-tls/bsf-key.pem"
-    zn_tls_client_ca: str = "zn-tls/ca.pem"
-
-
-@dataclass(frozen=True, slots=True)
-class NafConfig:
-    fqdn: str
-    diameter: DiameterNodeConfig
-    http_listen: Address
-    psk_tls_listen: Address
-    bsf: Address
-    store: str
-    gaa_service_id: str | None = None
-    zn_tls: bool = False
-    zn_tls_ca: str = "zn-tls/ca.pem"
-    zn_tls_cert: str = "zn-tls/naf-cert.pem"
-    zn_tls_key: str = "zn-tls/naf-key.pem"
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkConfig:
-    path: Path
+    name: str
+    kind: str
+    network: str
     realm: str
-    hss: HssConfig
-    bsf: BsfConfig
-    naf: NafConfig
+    section: Section = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Every network and function of one TOML file."""
+
+    path: Path
+    networks: dict[str, str]
+    """network name -> realm"""
+    functions: dict[str, Function]
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def file(self, path: str) -> Path:
@@ -114,98 +175,141 @@ class NetworkConfig:
         return p if p.is_absolute() else (self.path.parent / p).resolve()
 
     def store_url(self, url: str) -> str:
-        """A store URL with a relative SQLite path made absolute (relative to this file)."""
-        if url.startswith(("redis://", "rediss://", "memory:")):
-            return url
-        path = Path(url.removeprefix("sqlite://").removeprefix("sqlite:"))
-        return str(path if path.is_absolute() else (self.path.parent / path).resolve())
+        """A store URL with a relative SQLite path made absolute (relative to this file);
+        parsed by the one store-URL parser, :func:`gba.store.factory.parse_store_url`."""
+        from gba.store.factory import parse_store_url
+
+        location = parse_store_url(url, self.path.parent)
+        if location.backend == "redis" or location.target == ":memory:":
+            return url.strip()
+        return location.target
+
+    def function(self, name: str) -> Function:
+        found = self.functions.get(name)
+        if found is None:
+            raise ConfigError(f"no network function {name!r} in {self.path}; it has "
+                              f"{', '.join(self.functions) or 'none'}")
+        return found
+
+    def referenced(self, ref: str, where: str) -> Function:
+        """The function a peer reference names; the error names the referring key."""
+        found = self.functions.get(ref)
+        if found is None:
+            raise ConfigError(f"{where} = {ref!r} is neither host:port nor a function")
+        return found
+
+    def of_kind(self, kind: str) -> list[Function]:
+        return [f for f in self.functions.values() if f.kind == kind]
+
+    def only(self, kind: str, name: str | None = None) -> Function:
+        """The function *name*, or the one function of *kind* when no name is given."""
+        if name is not None:
+            found = self.function(name)
+            if found.kind != kind:
+                raise ConfigError(f"function {name!r} is a {found.kind}, not a {kind}")
+            return found
+        candidates = self.of_kind(kind)
+        if len(candidates) != 1:
+            names = ", ".join(f.name for f in candidates) or "none"
+            raise ConfigError(f"{self.path} has {len(candidates)} {kind} functions ({names}): "
+                              "name one")
+        return candidates[0]
+
+    @property
+    def realm(self) -> str:
+        """The realm of the first network (the only one in a single-network lab)."""
+        return next(iter(self.networks.values()))
+
+    # one-network accessors, for tools written before the topology had several
+    @property
+    def hss(self) -> Any:
+        return self._first_config("hss")
+
+    @property
+    def bsf(self) -> Any:
+        return self._first_config("bsf")
+
+    @property
+    def naf(self) -> Any:
+        return self._first_config("naf")
+
+    def _first_config(self, kind: str) -> Any:
+        from gba.nf.registry import config_of
+
+        candidates = self.of_kind(kind)
+        if not candidates:
+            raise ConfigError(f"{self.path} has no {kind} function")
+        return config_of(self, candidates[0].name)
 
 
-def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
-    value = raw.get(name)
-    if not isinstance(value, dict):
-        raise ConfigError(f"section [{name}] is missing")
-    return value
+NetworkConfig = Topology
+"""The name of a topology from when a file held one network."""
 
 
-def _get(sec: dict[str, Any], key: str, where: str, kind: type = str) -> Any:
-    if key not in sec:
-        raise ConfigError(f"{where}.{key} is missing")
-    value = sec[key]
-    if not isinstance(value, kind):
-        raise ConfigError(f"{where}.{key} should be {kind.__name__}, got {type(value).__name__}")
-    return value
+def _normalise_legacy(raw: dict[str, Any]) -> dict[str, Any]:
+    """``[network]`` + ``[hss]``/``[bsf]``/``[naf]`` -> ``[networks]`` + ``[functions]``.
+
+    Peer addresses with port 0 (``hss = "127.0.0.1:0"``) meant "that section's listener";
+    they become references by name.
+    """
+    net = raw.get("network")
+    if not isinstance(net, dict) or "realm" not in net:
+        raise ConfigError("section [network] with realm is missing")
+    out: dict[str, Any] = {"networks": {DEFAULT_NETWORK: {"realm": net["realm"]}},
+                           "functions": {}}
+    for name in LEGACY_SECTIONS:
+        section = raw.get(name)
+        if not isinstance(section, dict):
+            raise ConfigError(f"section [{name}] is missing")
+        item = {"kind": name, "network": DEFAULT_NETWORK, **copy.deepcopy(section)}
+        out["functions"][name] = item
+    for name, peer in (("bsf", "hss"), ("naf", "bsf")):
+        ref = out["functions"][name].get(peer)
+        if isinstance(ref, str) and ref.endswith(":0"):
+            out["functions"][name][peer] = peer
+    return out
 
 
-def _int(sec: dict[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
-    value = sec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}.{key} should be an integer, got {value!r}")
-    if not lo <= value <= hi:
-        raise ConfigError(f"{where}.{key} = {value} is outside {lo}..{hi}")
-    return value
+def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+    """The raw TOML in the topology layout (a copy; legacy files are converted)."""
+    if "functions" in raw or "networks" in raw:
+        return copy.deepcopy(raw)
+    return _normalise_legacy(raw)
 
 
-def _diameter(sec: dict[str, Any], where: str) -> DiameterNodeConfig:
-    return DiameterNodeConfig(_get(sec, "diameter_host", where), _get(sec, "diameter_realm", where))
+def parse(raw: dict[str, Any], path: Path) -> Topology:
+    """Build a :class:`Topology` from parsed TOML and check every function's section with
+    its kind's parser; any gap is a :class:`ConfigError`."""
+    from gba.nf.registry import check
+
+    data = normalise(raw)
+    networks_raw = data.get("networks")
+    if not isinstance(networks_raw, dict) or not networks_raw:
+        raise ConfigError("[networks.<name>] with a realm is missing")
+    networks: dict[str, str] = {}
+    for name, net in networks_raw.items():
+        if not isinstance(net, dict) or not isinstance(net.get("realm"), str):
+            raise ConfigError(f"networks.{name}.realm is missing")
+        networks[name] = net["realm"]
+    functions_raw = data.get("functions")
+    if not isinstance(functions_raw, dict) or not functions_raw:
+        raise ConfigError("no [functions.<name>] sections")
+    functions: dict[str, Function] = {}
+    for name, section in functions_raw.items():
+        where = f"functions.{name}"
+        if not isinstance(section, dict):
+            raise ConfigError(f"{where} should be a table")
+        s = Section(name, section, where)
+        network = s.text("network", next(iter(networks)))
+        if network not in networks:
+            raise ConfigError(f"{where}.network = {network!r} is not in [networks]")
+        functions[name] = Function(name, s.text("kind"), network, networks[network], s)
+    topology = Topology(path, networks, functions, data)
+    check(topology)
+    return topology
 
 
-def parse(raw: dict[str, Any], path: Path) -> NetworkConfig:
-    """Build a :class:`NetworkConfig` from parsed TOML; any gap is a :class:`ConfigError`."""
-    net = _section(raw, "network")
-    h, b, n = _section(raw, "hss"), _section(raw, "bsf"), _section(raw, "naf")
-    nafs = []
-    for i, item in enumerate(b.get("naf", [])):
-        where = f"bsf.naf[{i}]"
-        nafs.append(NafAuthorisation(
-            _get(item, "diameter_host", where),
-            tuple(_get(item, "hostnames", where, list)),
-            tuple(item.get("gaa_service_ids", [])), item.get("naf_group"),
-            tuple(item.get("addresses", []))))
-    return NetworkConfig(
-        path=path,
-        realm=_get(net, "realm", "network"),
-        hss=HssConfig(
-            diameter=_diameter(h, "hss"),
-            zh_listen=Address.parse(_get(h, "zh_listen", "hss"), "hss.zh_listen"),
-            rest_listen=Address.parse(_get(h, "rest_listen", "hss"), "hss.rest_listen"),
-            store=_get(h, "store", "hss"),
-            ind=_int(h, "ind", "hss", 0, 0, 31),
-            bsf_hosts=tuple(h.get("bsf_hosts", [b.get("diameter_host", "")])),
-        ),
-        bsf=BsfConfig(
-            server_name=_get(b, "server_name", "bsf"),
-            diameter=_diameter(b, "bsf"),
-            ub_listen=Address.parse(_get(b, "ub_listen", "bsf"), "bsf.ub_listen"),
-            zn_listen=Address.parse(_get(b, "zn_listen", "bsf"), "bsf.zn_listen"),
-            hss=Address.parse(_get(b, "hss", "bsf"), "bsf.hss"),
-            store=_get(b, "store", "bsf"),
-            key_lifetime_s=_int(b, "key_lifetime_s", "bsf", 3600, 1, 366 * 86400),
-            challenge_lifetime_s=_int(b, "challenge_lifetime_s", "bsf", 120, 1, 3600),
-            nafs=tuple(nafs),
-            zn_tls=bool(b.get("zn_tls", False)),
-            zn_tls_cert=str(b.get("zn_tls_cert", "zn-tls/bsf-cert.pem")),
-            zn_tls_key=str(b.get("zn_tls_key", "zn-tls/bsf-key.pem")),
-            zn_tls_client_ca=str(b.get("zn_tls_client_ca", "zn-tls/ca.pem")),
-        ),
-        naf=NafConfig(
-            fqdn=_get(n, "fqdn", "naf"),
-            diameter=_diameter(n, "naf"),
-            http_listen=Address.parse(_get(n, "http_listen", "naf"), "naf.http_listen"),
-            psk_tls_listen=Address.parse(_get(n, "psk_tls_listen", "naf"), "naf.psk_tls_listen"),
-            bsf=Address.parse(_get(n, "bsf", "naf"), "naf.bsf"),
-            store=_get(n, "store", "naf"),
-            gaa_service_id=n.get("gaa_service_id"),
-            zn_tls=bool(n.get("zn_tls", False)),
-            zn_tls_ca=str(n.get("zn_tls_ca", "zn-tls/ca.pem")),
-            zn_tls_cert=str(n.get("zn_tls_cert", "zn-tls/naf-cert.pem")),
-            zn_tls_key=str(n.get("zn_tls_key", "zn-tls/naf-key.pem")),
-        ),
-        raw=raw,
-    )
-
-
-def load(path: Path | str) -> NetworkConfig:
+def load(path: Path | str) -> Topology:
     """Read and check a network TOML file."""
     p = Path(path).resolve()
     try:
@@ -219,71 +323,7 @@ def load(path: Path | str) -> NetworkConfig:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free right now on *host*."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def resolve_ports(cfg: NetworkConfig) -> NetworkConfig:
-    """Replace every port 0 by a free port, keeping the peers' references consistent."""
-    def fix(a: Address) -> Address:
-        return a if a.port else Address(a.host, free_port(a.host))
-
-    hss = replace(cfg.hss, zh_listen=fix(cfg.hss.zh_listen), rest_listen=fix(cfg.hss.rest_listen))
-    bsf = replace(cfg.bsf, ub_listen=fix(cfg.bsf.ub_listen), zn_listen=fix(cfg.bsf.zn_listen),
-                  hss=hss.zh_listen if cfg.bsf.hss.port == 0 else cfg.bsf.hss)
-    naf = replace(cfg.naf, http_listen=fix(cfg.naf.http_listen),
-                  psk_tls_listen=fix(cfg.naf.psk_tls_listen),
-                  bsf=bsf.zn_listen if cfg.naf.bsf.port == 0 else cfg.naf.bsf)
-    return replace(cfg, hss=hss, bsf=bsf, naf=naf)
-
-
-def dump(cfg: NetworkConfig) -> str:
-    """Serialise *cfg* back to TOML (a lab writes its resolved config with it)."""
-    def q(s: str) -> str:
-        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    def store(url: str) -> str:
-        return q(url)
-
-    lines = [
-        "[network]", f"realm = {q(cfg.realm)}", "",
-        "[hss]", f"diameter_host = {q(cfg.hss.diameter.host)}",
-        f"diameter_realm = {q(cfg.hss.diameter.realm)}",
-        f"zh_listen = {q(str(cfg.hss.zh_listen))}", f"rest_listen = {q(str(cfg.hss.rest_listen))}",
-        f"store = {store(cfg.hss.store)}", f"ind = {cfg.hss.ind}",
-        "bsf_hosts = [" + ", ".join(q(h) for h in cfg.hss.bsf_hosts) + "]", "",
-        "[bsf]", f"server_name = {q(cfg.bsf.server_name)}",
-        f"diameter_host = {q(cfg.bsf.diameter.host)}",
-        f"diameter_realm = {q(cfg.bsf.diameter.realm)}",
-        f"ub_listen = {q(str(cfg.bsf.ub_listen))}", f"zn_listen = {q(str(cfg.bsf.zn_listen))}",
-        f"hss = {q(str(cfg.bsf.hss))}", f"store = {store(cfg.bsf.store)}",
-        f"key_lifetime_s = {cfg.bsf.key_lifetime_s}",
-        f"challenge_lifetime_s = {cfg.bsf.challenge_lifetime_s}",
-        f"zn_tls = {'true' if cfg.bsf.zn_tls else 'false'}",
-        f"zn_tls_cert = {q(cfg.bsf.zn_tls_cert)}", f"zn_tls_key = {q(cfg.bsf.zn_tls_key)}",
-        f"zn_tls_client_ca = {q(cfg.bsf.zn_tls_client_ca)}", "",
-    ]
-    for naf in cfg.bsf.nafs:
-        lines += ["[[bsf.naf]]", f"diameter_host = {q(naf.diameter_host)}",
-                  "hostnames = [" + ", ".join(q(h) for h in naf.hostnames) + "]",
-                  "gaa_service_ids = [" + ", ".join(q(g) for g in naf.gaa_service_ids) + "]"]
-        if naf.naf_group is not None:
-            lines.append(f"naf_group = {q(naf.naf_group)}")
-        if naf.addresses:
-            lines.append("addresses = [" + ", ".join(q(a) for a in naf.addresses) + "]")
-        lines.append("")
-    lines += [
-        "[naf]", f"fqdn = {q(cfg.naf.fqdn)}", f"diameter_host = {q(cfg.naf.diameter.host)}",
-        f"diameter_realm = {q(cfg.naf.diameter.realm)}",
-        f"http_listen = {q(str(cfg.naf.http_listen))}",
-        f"psk_tls_listen = {q(str(cfg.naf.psk_tls_listen))}", f"bsf = {q(str(cfg.naf.bsf))}",
-        f"store = {store(cfg.naf.store)}",
-        f"zn_tls = {'true' if cfg.naf.zn_tls else 'false'}",
-        f"zn_tls_ca = {q(cfg.naf.zn_tls_ca)}", f"zn_tls_cert = {q(cfg.naf.zn_tls_cert)}",
-        f"zn_tls_key = {q(cfg.naf.zn_tls_key)}",
-    ]
-    if cfg.naf.gaa_service_id is not None:
-        lines.append(f"gaa_service_id = {q(cfg.naf.gaa_service_id)}")
-    return "\n".join(lines) + "\n"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import tomli_w
 from redis.asyncio import Redis
 
 from e2e.labctl import LabFactory
@@ -27,11 +27,11 @@ pytestmark = pytest.mark.redis
 
 def redis_config(directory: Path, redis_url: str) -> Path:
     """The sample network with the BSF and NAF stores in Redis (the HSS stays SQLite)."""
-    sample = config.load(config.SAMPLE_CONFIG)
-    cfg = replace(sample, bsf=replace(sample.bsf, store=redis_url),
-                  naf=replace(sample.naf, store=redis_url))
+    data = config.normalise(config.load(config.SAMPLE_CONFIG).raw)
+    data["functions"]["bsf"]["store"] = redis_url
+    data["functions"]["naf"]["store"] = redis_url
     target = directory / "redis-network.toml"
-    target.write_text(config.dump(cfg), encoding="utf-8")
+    target.write_text(tomli_w.dumps(data), encoding="utf-8")
     return target
 
 

@@ -16,8 +16,9 @@ from gba.ue.client import GbaClient
 
 
 def plain_config(tmp_path: Path) -> Path:
-    text = config.SAMPLE_CONFIG.read_text(encoding="utf-8").replace(
-        "zn_tls = true", "zn_tls = false")
+    text = config.SAMPLE_CONFIG.read_text(encoding="utf-8")
+    assert "\ntls = true" in text
+    text = text.replace("\ntls = true", "\ntls = false")
     target = tmp_path / "plain.toml"
     target.write_text(text, encoding="utf-8")
     return target

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gba import config
 from gba.cli.output import emit_json
+
+if TYPE_CHECKING:
+    from gba.store.base import SubscriberStore
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="network TOML file")]
 OptConfig = Annotated[Path | None, typer.Option("--config", help="network TOML file")]
@@ -18,13 +21,19 @@ OptConfig = Annotated[Path | None, typer.Option("--config", help="network TOML f
 hss_app = typer.Typer(help="HSS provisioning (works on a running or stopped HSS).",
                       no_args_is_help=True)
 bsf_app = typer.Typer(help="BSF operations on its bootstrapping contexts.", no_args_is_help=True)
-lab_app = typer.Typer(help="Start/stop a lab network (HSS, BSF, NAF processes).",
+lab_app = typer.Typer(help="Start/stop a lab: every network function of a config, one "
+                      "process each.",
                       no_args_is_help=True)
 
 
-def serve(function: Annotated[str, typer.Argument(help="hss, bsf or naf")],
+FunctionOpt = Annotated[str | None, typer.Option(
+    "--function", help="which function of that kind (needed when the file has several)")]
+
+
+def serve(function: Annotated[str, typer.Argument(help="a function's name in the config "
+                                                  "(hss, bsf, naf in the sample)")],
           config_file: ConfigOpt) -> None:
-    """Run one network function (hss, bsf, naf) in the foreground until SIGTERM/SIGINT."""
+    """Run one network function of the config in the foreground until SIGTERM/SIGINT."""
     from gba.nf.common import setup_logging
     from gba.nf.services import serve as run
 
@@ -32,11 +41,18 @@ def serve(function: Annotated[str, typer.Argument(help="hss, bsf or naf")],
     asyncio.run(run(function, config.load(config_file)))
 
 
-def _subscriber_store(config_file: Path):  # type: ignore[no-untyped-def]
-    from gba.store.factory import open_subscriber_store
+def _store_url(config_file: Path, kind: str, function: str | None) -> str:
+    from gba.nf.registry import config_of
 
     cfg = config.load(config_file)
-    return open_subscriber_store(cfg.store_url(cfg.hss.store))
+    store: str = config_of(cfg, cfg.only(kind, function).name).store
+    return cfg.store_url(store)
+
+
+def _subscriber_store(config_file: Path, function: str | None = None) -> SubscriberStore:
+    from gba.store.factory import open_subscriber_store
+
+    return open_subscriber_store(_store_url(config_file, "hss", function))
 
 
 @hss_app.command("add-subscriber")
@@ -50,6 +66,7 @@ def add_subscriber(
     sqn: Annotated[str | None, typer.Option(help="hex, 6 octets")] = None,
     amf: Annotated[str | None, typer.Option(help="hex, 2 octets")] = None,
     guss: Annotated[Path | None, typer.Option(help="GUSS XML file (TS 29.109 Annex A)")] = None,
+    function: FunctionOpt = None,
 ) -> None:
     """Add or replace a subscriber; prints it without key material."""
     from gba.nf.provisioning import subscriber_from_fields, subscriber_view
@@ -59,7 +76,7 @@ def add_subscriber(
                                  guss=guss_text)
 
     async def put() -> None:
-        store = _subscriber_store(config_file)
+        store = _subscriber_store(config_file, function)
         try:
             await store.put_subscriber(sub)
         finally:
@@ -70,12 +87,12 @@ def add_subscriber(
 
 
 @hss_app.command("list")
-def list_subscribers(config_file: ConfigOpt) -> None:
+def list_subscribers(config_file: ConfigOpt, function: FunctionOpt = None) -> None:
     """List subscribers (no keys)."""
     from gba.nf.provisioning import subscriber_view
 
     async def run() -> list[dict[str, object]]:
-        store = _subscriber_store(config_file)
+        store = _subscriber_store(config_file, function)
         try:
             return [subscriber_view(s) for s in await store.list_subscribers()]
         finally:
@@ -86,15 +103,15 @@ def list_subscribers(config_file: ConfigOpt) -> None:
 
 
 @bsf_app.command("revoke")
-def revoke(config_file: ConfigOpt, btid: Annotated[str, typer.Option(help="B-TID")]) -> None:
+def revoke(config_file: ConfigOpt, btid: Annotated[str, typer.Option(help="B-TID")],
+           function: FunctionOpt = None) -> None:
     """Delete a bootstrapping context: a NAF asking for it over Zn now gets 5403, so the UE
     must bootstrap again there; a NAF that already cached Ks_NAF keeps it until its expiry
     (TS 33.220 §4.5.3: the key lifetime bounds its use)."""
     from gba.store.factory import open_bsf_store
 
     async def run() -> bool:
-        cfg = config.load(config_file)
-        store = open_bsf_store(cfg.store_url(cfg.bsf.store))
+        store = open_bsf_store(_store_url(config_file, "bsf", function))
         try:
             return await store.delete_context(btid)
         finally:
@@ -104,14 +121,13 @@ def revoke(config_file: ConfigOpt, btid: Annotated[str, typer.Option(help="B-TID
 
 
 @bsf_app.command("purge")
-def purge(config_file: ConfigOpt) -> None:
+def purge(config_file: ConfigOpt, function: FunctionOpt = None) -> None:
     """Remove expired challenges and contexts now."""
     from gba.clock import utc_now
     from gba.store.factory import open_bsf_store
 
     async def run() -> int:
-        cfg = config.load(config_file)
-        store = open_bsf_store(cfg.store_url(cfg.bsf.store))
+        store = open_bsf_store(_store_url(config_file, "bsf", function))
         try:
             return await store.purge_expired(utc_now())
         finally:
@@ -123,7 +139,7 @@ def purge(config_file: ConfigOpt) -> None:
 @lab_app.command("up")
 def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = Path("lab"),
            config_file: OptConfig = None) -> None:
-    """Start HSS, BSF and NAF in the background; write DIR/lab.json."""
+    """Start every network function of the config in the background; write DIR/lab.json."""
     from gba.lab import lab
 
     info = lab.up(dir, config_file)

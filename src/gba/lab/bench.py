@@ -19,9 +19,8 @@ from gba import config
 from gba.crypto import aka, ua_protocols
 from gba.lab import lab
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
-from gba.nf.common import peer_identity
+from gba.nf.naf_service import zn_node
 from gba.nf.provisioning import subscriber_from_fields
-from gba.nf.services import zn_client_for
 from gba.protocols import zn
 from gba.store.factory import open_subscriber_store
 from gba.transport.diameter import session_id_factory
@@ -58,8 +57,8 @@ async def _bootstraps(info: dict[str, Any], impis: list[str], seconds: float) ->
 
 async def _zn_requests(cfg: config.NetworkConfig, btid: str, concurrency: int,
                        seconds: float) -> int:
-    identity = peer_identity(cfg.naf.diameter)
-    client = zn_client_for(cfg, identity)
+    client = zn_node(cfg.naf, cfg)
+    identity = client.identity
     await client.start()
     session = session_id_factory(identity.origin_host)
     naf_id = cfg.naf.fqdn.encode() + ua_protocols.HTTP_DIGEST

@@ -1,9 +1,12 @@
 """``gba lab up`` / ``gba lab down``: start and stop a network, described by lab.json.
 
-Each network function runs as ``python -m gba serve <function> --config DIR/network.toml``
-in its own session, logging to DIR/<function>.log. ``up`` returns once every listening
-socket accepts connections; lab.json then holds at least bsf_url, naf_url, naf_fqdn,
-naf_psk_tls_port, config and pids (a stable interface).
+Every function of the topology (:mod:`gba.config`, any number of networks and of
+functions of a kind) runs as ``python -m gba serve <name> --config DIR/network.toml`` in
+its own session, logging to DIR/<name>.log, in the start order of its kind. ``up``
+returns once every listening socket accepts connections; lab.json then holds
+``functions`` (kind, network, realm, pid and endpoints of each), ``networks``, ``config``,
+``pids`` and, from the first HSS/BSF/NAF, the keys of a one-network lab: bsf_url, naf_url,
+naf_fqdn, naf_psk_tls_port, hss_rest_url, hss_zh, bsf_zn, ... (a stable interface).
 """
 
 from __future__ import annotations
@@ -16,26 +19,21 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gba import config
-from gba.config import Address, NetworkConfig
-from gba.errors import ConfigError, GbaError
+import tomli_w
 
-FUNCTIONS = ("hss", "bsf", "naf")
+from gba import config
+from gba.config import Address, Topology
+from gba.errors import ConfigError, GbaError
+from gba.nf import registry
+
 LAB_JSON = "lab.json"
 
 
 class LabError(GbaError):
     """A network function did not come up, or the lab directory is unusable."""
-
-
-def _listening(cfg: NetworkConfig, function: str) -> list[Address]:
-    return {"hss": [cfg.hss.zh_listen, cfg.hss.rest_listen],
-            "bsf": [cfg.bsf.ub_listen, cfg.bsf.zn_listen],
-            "naf": [cfg.naf.http_listen, cfg.naf.psk_tls_listen]}[function]
 
 
 def _accepts(addr: Address) -> bool:
@@ -46,33 +44,86 @@ def _accepts(addr: Address) -> bool:
         return False
 
 
-def _prepare_config(lab_dir: Path, config_file: Path | None) -> NetworkConfig:
-    cfg = config.load(config_file or config.SAMPLE_CONFIG)
-    cfg = config.resolve_ports(cfg)
-    if config_file is not None:
-        # keep the user's stores where the user's file put them
-        cfg = replace(cfg, hss=replace(cfg.hss, store=cfg.store_url(cfg.hss.store)),
-                      bsf=replace(cfg.bsf, store=cfg.store_url(cfg.bsf.store)),
-                      naf=replace(cfg.naf, store=cfg.store_url(cfg.naf.store)))
-    target = lab_dir / "network.toml"
-    target.write_text(config.dump(cfg), encoding="utf-8")
-    cfg = config.load(target)
-    if cfg.bsf.zn_tls and not cfg.file(cfg.bsf.zn_tls_cert).exists():
-        from gba.transport.tls import make_lab_pki
+def _resolve(data: dict[str, Any], user_file: Path | None) -> dict[str, Any]:
+    """Pick a free port for every listener at port 0 and, for a user's file, make store
+    paths absolute so the stores stay where that file put them."""
+    base = Topology(user_file or config.SAMPLE_CONFIG, {}, {})
+    taken: set[tuple[str, int]] = set()
+    for name, section in data["functions"].items():
+        kind = registry.kind(str(section.get("kind")), f"functions.{name}.kind")
+        for key in kind.listen_keys:
+            if key in section:
+                where = Address.parse(section[key], f"functions.{name}.{key}")
+                port = where.port
+                while port == 0 or (where.host, port) in taken:  # the OS may repeat one
+                    port = config.free_port(where.host)
+                taken.add((where.host, port))
+                section[key] = str(Address(where.host, port))
+        if user_file is not None and isinstance(section.get("store"), str):
+            section["store"] = base.store_url(section["store"])
+    return data
 
-        pki = make_lab_pki(lab_dir / "zn-tls", cfg.bsf.diameter.host, cfg.naf.diameter.host)
-        cfg = replace(cfg, bsf=replace(cfg.bsf, zn_tls_cert=str(pki.bsf_cert),
-                                       zn_tls_key=str(pki.bsf_key),
-                                       zn_tls_client_ca=str(pki.ca)),
-                      naf=replace(cfg.naf, zn_tls_ca=str(pki.ca),
-                                  zn_tls_cert=str(pki.naf_cert), zn_tls_key=str(pki.naf_key)))
-        target.write_text(config.dump(cfg), encoding="utf-8")
-        cfg = config.load(target)
+
+def _issue_certificates(cfg: Topology, lab_dir: Path) -> None:
+    """When any Diameter listener uses TLS, give every function with a TLS section a
+    certificate for its Diameter host from the lab CA (unless its files exist)."""
+    tls_of = {name: getattr(registry.config_of(cfg, name), "tls", None)
+              for name in cfg.functions}
+    if not any(t is not None and t.enabled for t in tls_of.values()):
+        return
+    from gba.transport.tls import LabCa
+
+    ca = LabCa(lab_dir / "zn-tls")
+    for name, tls in tls_of.items():
+        if tls is None:
+            continue
+        cert, key = cfg.file(tls.cert), cfg.file(tls.key)
+        if not (cert.exists() and key.exists()):
+            host = registry.config_of(cfg, name).diameter.host
+            ca.issue(host, cert, key)
+        if not cfg.file(tls.ca).exists():
+            raise LabError(f"functions.{name}: TLS CA file {cfg.file(tls.ca)} is missing")
+
+
+def _prepare_config(lab_dir: Path, config_file: Path | None) -> Topology:
+    source = config.load(config_file or config.SAMPLE_CONFIG)
+    data = _resolve(config.normalise(source.raw), config_file.resolve()
+                    if config_file is not None else None)
+    target = lab_dir / "network.toml"
+    target.write_text(tomli_w.dumps(data), encoding="utf-8")
+    cfg = config.load(target)
+    _issue_certificates(cfg, lab_dir)
     return cfg
 
 
+def _first(cfg: Topology, kind: str) -> Any:
+    found = cfg.of_kind(kind)
+    return registry.config_of(cfg, found[0].name) if found else None
+
+
+def _classic_keys(cfg: Topology) -> dict[str, Any]:
+    """The lab.json keys of a one-network lab (a stable interface): from the first HSS,
+    BSF and NAF of the topology."""
+    info: dict[str, Any] = {}
+    hss, bsf, naf = _first(cfg, "hss"), _first(cfg, "bsf"), _first(cfg, "naf")
+    if bsf is not None:
+        info |= {"bsf_url": f"http://{bsf.ub_listen}/", "bsf_zn": str(bsf.zn_listen),
+                 "bsf_server_name": bsf.server_name, "zn_tls": bsf.tls.enabled}
+    if naf is not None:
+        tls = bool(bsf is not None and bsf.tls.enabled)
+        info |= {"naf_url": f"http://{naf.http_listen}", "naf_fqdn": naf.fqdn,
+                 "naf_host": naf.http_listen.host,
+                 "naf_psk_tls_port": naf.psk_tls_listen.port,
+                 "zn_tls_ca": str(cfg.file(naf.tls.ca)) if tls else None,
+                 "zn_tls_naf_cert": str(cfg.file(naf.tls.cert)) if tls else None,
+                 "zn_tls_naf_key": str(cfg.file(naf.tls.key)) if tls else None}
+    if hss is not None:
+        info |= {"hss_rest_url": f"http://{hss.rest_listen}", "hss_zh": str(hss.zh_listen)}
+    return info
+
+
 def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0) -> dict[str, Any]:
-    """Start HSS, BSF and NAF; wait until each serves; write and return lab.json."""
+    """Start every function of the topology; wait until each serves; write lab.json."""
     lab_dir = lab_dir.resolve()
     lab_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (lab_dir / LAB_JSON).exists():
@@ -82,36 +133,32 @@ def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0) ->
     cfg = _prepare_config(lab_dir, config_file)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     pids: dict[str, int] = {}
+    functions: dict[str, Any] = {}
     try:
-        for function in FUNCTIONS:
-            log = open(lab_dir / f"{function}.log", "ab")  # noqa: SIM115 - handed to the child
+        for name in registry.ordered(cfg):
+            log = open(lab_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gba", "serve", function, "--config", str(cfg.path)],
+                [sys.executable, "-m", "gba", "serve", name, "--config", str(cfg.path)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True, cwd=lab_dir)
             log.close()
-            pids[function] = proc.pid
-            _wait_serving(proc, function, _listening(cfg, function), lab_dir, timeout)
+            pids[name] = proc.pid
+            listening = registry.endpoints(cfg, name)
+            _wait_serving(proc, name, list(listening.values()), lab_dir, timeout)
+            function = cfg.function(name)
+            functions[name] = {"kind": function.kind, "network": function.network,
+                               "realm": function.realm, "pid": proc.pid,
+                               "endpoints": {k: str(v) for k, v in listening.items()}}
     except BaseException:
         for pid in pids.values():
             _stop(pid, 5.0)
         raise
     info: dict[str, Any] = {
-        "bsf_url": f"http://{cfg.bsf.ub_listen}/",
-        "naf_url": f"http://{cfg.naf.http_listen}",
-        "naf_fqdn": cfg.naf.fqdn,
-        "naf_host": cfg.naf.http_listen.host,
-        "naf_psk_tls_port": cfg.naf.psk_tls_listen.port,
-        "hss_rest_url": f"http://{cfg.hss.rest_listen}",
-        "hss_zh": str(cfg.hss.zh_listen),
-        "bsf_zn": str(cfg.bsf.zn_listen),
+        **_classic_keys(cfg),
         "realm": cfg.realm,
-        "bsf_server_name": cfg.bsf.server_name,
+        "networks": cfg.networks,
+        "functions": functions,
         "config": str(cfg.path),
-        "zn_tls": cfg.bsf.zn_tls,
-        "zn_tls_ca": str(cfg.file(cfg.naf.zn_tls_ca)) if cfg.bsf.zn_tls else None,
-        "zn_tls_naf_cert": str(cfg.file(cfg.naf.zn_tls_cert)) if cfg.bsf.zn_tls else None,
-        "zn_tls_naf_key": str(cfg.file(cfg.naf.zn_tls_key)) if cfg.bsf.zn_tls else None,
         "dir": str(lab_dir),
         "pids": pids,
     }
@@ -170,16 +217,14 @@ def _stop(pid: int, grace: float) -> bool:
 
 
 def down(lab_dir: Path, grace: float = 10.0) -> dict[str, bool]:
-    """Stop every process in lab.json (NAF first, HSS last); return who stopped cleanly."""
+    """Stop every process in lab.json, last started first; return who stopped cleanly."""
     path = lab_dir.resolve() / LAB_JSON
     if not path.exists():
         raise ConfigError(f"no {LAB_JSON} in {lab_dir}")
     info = json.loads(path.read_text())
     result = {}
-    for function in reversed(FUNCTIONS):
-        pid = info.get("pids", {}).get(function)
-        if pid is not None:
-            result[function] = _stop(int(pid), grace)
+    for function, pid in reversed(list(info.get("pids", {}).items())):
+        result[function] = _stop(int(pid), grace)
     info["pids"] = {}
     info["stopped"] = True
     path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -2,7 +2,8 @@
 
 TS 33.220 §4.5.2 (bootstrapping procedure) and §4.5.3 (use of the bootstrapped keys),
 TS 24.109 §4 (Ub over HTTP), TS 29.109 (Zh, Zn). Each Ub request enters
-:meth:`Bsf.ub`, each Zn request :meth:`Bsf.zn`; vectors come from the HSS through
+:meth:`Bsf.ub` (which drives the sans-IO machine of :mod:`gba.protocols.ub_bsf`), each
+Zn request :meth:`Bsf.zn`; vectors come from the HSS through
 ``fetch_vector`` (a Zh Diameter client in production, anything awaitable in tests).
 """
 
@@ -17,10 +18,17 @@ from typing import Any
 from aiohttp import web
 
 from gba.clock import Clock, utc_now
-from gba.crypto import digest, kdf
-from gba.errors import CodecError, GbaError, UnknownAlgorithm
+from gba.crypto import kdf
+from gba.errors import CodecError, GbaError
 from gba.protocols import guss as guss_xml
-from gba.protocols import ub, zh, zn
+from gba.protocols import zh, zn
+from gba.protocols.actions import (
+    NeedVector,
+    Respond,
+    StoreChallenge,
+    StoreContext,
+    TakeChallenge,
+)
 from gba.protocols.diameter import (
     CMD_BOOTSTRAPPING_INFO,
     ExperimentalResultCode,
@@ -29,10 +37,11 @@ from gba.protocols.diameter import (
     ResultCode,
 )
 from gba.protocols.diameter.capabilities import codec_error_answer, error_answer
-from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
-from gba.store.base import BootstrapContext, BsfStore
-from gba.store.base import Challenge as PendingChallenge
-from gba.transport.diameter import DiameterClient, ask
+from gba.protocols.diameter.routing import route_record
+from gba.protocols.ub_bsf import BsfUbAction, BsfUbConfig, BsfUbExchange
+from gba.store.base import BsfStore
+from gba.transport.diameter import DiameterNode, ask
+from gba.transport.http import read_request, to_web_response
 from gba.transport.tls import certificate_names
 
 log = logging.getLogger(__name__)
@@ -50,6 +59,8 @@ class NafPolicy:
     addresses_by_origin: dict[str, frozenset[str]] = field(default_factory=dict)
     require_certificate: bool = False
     """With Zn over mutual TLS: the NAF's certificate must name its Origin-Host."""
+    agents_by_origin: dict[str, frozenset[str]] = field(default_factory=dict)
+    """The Diameter agents (relays, proxies) a NAF's requests may come through."""
 
     def check_peer(self, origin: str, cert: dict[str, Any] | None, address: str
                    ) -> str | None:
@@ -63,6 +74,22 @@ class NafPolicy:
 
     def allows(self, origin_host: str, naf_fqdn: str) -> bool:
         return naf_fqdn in self.hostnames_by_origin.get(origin_host, frozenset())
+
+    def route_refusal(self, origin_host: str, route: list[str], peer: str) -> str | None:
+        """Whether a request of *origin_host* may arrive by this route: straight from the
+        NAF, or through agents configured for it. The agents are every Route-Record after
+        the first, which names the NAF itself (RFC 6733 §6.1.9), and the peer that
+        delivered it; a NAF that is not the first hop is a forgery."""
+        if not route:
+            return None if peer == origin_host else (
+                f"Origin-Host {origin_host!r} arrived from peer {peer!r} without Route-Record")
+        if route[0] != origin_host:
+            return f"Route-Record starts at {route[0]!r}, not Origin-Host {origin_host!r}"
+        allowed = self.agents_by_origin.get(origin_host, frozenset())
+        strangers = [hop for hop in [*route[1:], peer] if hop not in allowed]
+        if strangers:
+            return f"agent {strangers[0]!r} is not configured for NAF {origin_host!r}"
+        return None
 
     def naf_group(self, origin_host: str) -> str | None:
         return self.group_by_origin.get(origin_host)
@@ -86,104 +113,34 @@ class Bsf:
     # ------------------------------------------------------------------ Ub
 
     async def ub(self, request: web.Request) -> web.Response:
-        """One Ub request (TS 24.109 §4.3-§4.5)."""
-        header = request.headers.get("Authorization")
-        body = await request.read()
-        if header is None:
-            return web.Response(status=400, text="Ub request without Authorization: Digest "
-                                "username=<IMPI> (TS 24.109 §4.3.1)\n")
-        try:
-            creds = Credentials.from_header(header)
-        except CodecError as exc:
-            log.warning("Ub: malformed Authorization from %s: %s", request.remote, exc)
-            return web.Response(status=400, text=f"malformed Authorization: {exc}\n")
-        gba_u = ub.wants_gba_u(request.headers.get("User-Agent"))
-        if not creds.nonce:
-            return await self._challenge(creds.username, gba_u)
-        pending = await self.store.take_challenge(creds.nonce, self.clock())
-        if pending is None or pending.impi != creds.username:
-            log.info("Ub: unknown, replayed or expired nonce for %s", creds.username)
-            return await self._challenge(creds.username, gba_u, stale=True)
-        if creds.auts is not None:
-            return await self._resync(pending, creds, gba_u)
-        if creds.qop != ub.QOP or creds.uri != request.raw_path:
-            log.warning("Ub: %s answered without qop=auth-int or for another uri",
-                        pending.impi)
-            return web.Response(status=400, text="Ub answers need qop=auth-int and the "
-                                "request-uri (TS 24.109 §4.3.2)\n")
-        return await self._verify(request.method, body, pending, creds, gba_u)
+        """One Ub request (TS 24.109 §4.3-§4.5): the machine of
+        :mod:`gba.protocols.ub_bsf` decides, this awaits the store and Zh for it."""
+        config = BsfUbConfig(self.realm, self.server_name, self.key_lifetime,
+                             self.challenge_lifetime)
+        exchange = BsfUbExchange(config, await read_request(request), self.clock(),
+                                 peer=request.remote)
+        action = exchange.start()
+        while not isinstance(action, Respond):
+            action = await self._ub_step(exchange, action)
+        return to_web_response(action.response)
 
-    async def _challenge(self, impi: str, gba_u: bool, stale: bool = False,
-                         resync: tuple[bytes, bytes] | None = None) -> web.Response:
-        req = zh.VectorRequest(impi, resync[0] if resync else None,
-                               resync[1] if resync else None, gba_u_aware=gba_u)
-        try:
-            answer = await self.fetch_vector(req)
-        except GbaError as exc:
-            log.error("Ub: Zh to HSS failed for %s: %s", impi, exc)
-            return web.Response(status=503, text="HSS unreachable\n")
-        if isinstance(answer, int):
-            log.info("Ub: HSS refused %s with result %d", impi, answer)
-            status = 403 if answer in (ExperimentalResultCode.IMPI_UNKNOWN,
-                                       ResultCode.AUTHENTICATION_REJECTED) else 503
-            return web.Response(status=status, text=f"HSS refused: {answer}\n")
-        nonce = digest.aka_nonce(answer.rand, answer.autn)
-        await self.store.put_challenge(PendingChallenge(
-            nonce=nonce, impi=impi, rand=answer.rand, autn=answer.autn, xres=answer.xres,
-            ck=answer.ck, ik=answer.ik, expires=self.clock() + self.challenge_lifetime,
-            guss=answer.guss))
-        challenge = Challenge(realm=self.realm, nonce=nonce, algorithm=ub.ALGORITHM,
-                              qop=(ub.QOP,), stale=stale)
-        return web.Response(status=401, headers={"WWW-Authenticate": challenge.to_header()})
-
-    async def _resync(self, pending: PendingChallenge, creds: Credentials,
-                      gba_u: bool) -> web.Response:
-        try:
-            auts = digest.decode_auts(creds.auts or "")
-        except CodecError as exc:
-            log.warning("Ub: bad auts from %s: %s", pending.impi, exc)
-            return web.Response(status=400, text=f"malformed auts: {exc}\n")
-        log.info("Ub: synchronisation failure for %s, resynchronising via Zh", pending.impi)
-        return await self._challenge(pending.impi, gba_u, resync=(pending.rand, auts))
-
-    async def _verify(self, method: str, body: bytes, pending: PendingChallenge,
-                      creds: Credentials, gba_u: bool) -> web.Response:
-        try:
-            alg = digest.algorithm(creds.algorithm or ub.ALGORITHM)
-            if alg.aka_version != 1 or creds.realm != self.realm:
-                raise UnknownAlgorithm("Ub needs AKAv1-MD5 in the home realm")
-            d = digest.DigestInput(alg.token, creds.username, creds.realm, pending.xres,
-                                   creds.uri, pending.nonce, creds.qop, creds.nc or "00000001",
-                                   creds.cnonce or "")
-            expected = digest.response(d, method, body)
-        except GbaError as exc:
-            log.warning("Ub: unusable credentials from %s: %s", pending.impi, exc)
-            return web.Response(status=400, text=f"unusable credentials: {exc}\n")
-        if not digest.verify(expected, creds.response):
-            log.warning("Ub: wrong RES from %s", pending.impi)
-            return web.Response(status=403, text="authentication failed\n")
-        now = self.clock()
-        lifetime = self.key_lifetime
-        if pending.guss:
+    async def _ub_step(self, exchange: BsfUbExchange,
+                       action: TakeChallenge | NeedVector | StoreChallenge | StoreContext
+                       ) -> BsfUbAction:
+        if isinstance(action, TakeChallenge):
+            pending = await self.store.take_challenge(action.nonce, action.now)
+            return exchange.challenge_taken(pending)
+        if isinstance(action, NeedVector):
             try:
-                settings = guss_xml.decode_guss(pending.guss)
-                if settings.lifetime_s:
-                    lifetime = min(lifetime, timedelta(seconds=settings.lifetime_s))
-                gba_u = gba_u and settings.uicc_type == guss_xml.UICC_GBA_U
-            except CodecError as exc:
-                log.warning("Ub: GUSS of %s unreadable, defaults used: %s", pending.impi, exc)
-        ctx = BootstrapContext(btid=kdf.btid(pending.rand, self.server_name), impi=pending.impi,
-                               ks=kdf.ks(pending.ck, pending.ik), rand=pending.rand,
-                               created=now, expires=kdf.key_expiry(now, lifetime),
-                               guss=pending.guss, gba_u=gba_u)
-        await self.store.put_context(ctx)
-        log.info("Ub: %s bootstrapped, B-TID %s until %s", ctx.impi, ctx.btid,
-                 ub.format_time(ctx.expires))
-        out = ub.BootstrappingInfo(ctx.btid, ctx.expires).encode()
-        info = AuthenticationInfo(rspauth=digest.rspauth(d, out), qop=d.qop, nc=d.nc,
-                                  cnonce=d.cnonce)
-        return web.Response(status=200, body=out, content_type=ub.CONTENT_TYPE,
-                            headers={"Authentication-Info": info.to_header()})
+                answer = await self.fetch_vector(action.request)
+            except GbaError as exc:
+                return exchange.vector_unavailable(str(exc))
+            return exchange.vector_received(answer)
+        if isinstance(action, StoreChallenge):
+            await self.store.put_challenge(action.challenge)
+            return exchange.challenge_stored()
+        await self.store.put_context(action.context)
+        return exchange.context_stored()
 
     def ub_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024)
@@ -202,14 +159,18 @@ class Bsf:
             log.warning("Zn BIR from %s malformed: %s", peer, exc)
             return codec_error_answer(request, self.identity, exc)
         fqdn = req.naf_id[:-5].decode("utf-8", "replace") if len(req.naf_id) > 5 else ""
-        if not self.policy.allows(peer, fqdn) or req.origin_host != peer:
-            log.warning("Zn: NAF %s not authorised for NAF-Id host %r", peer, fqdn)
+        naf = req.origin_host
+        refusal = self.policy.route_refusal(naf, route_record(request), peer)
+        if refusal is None and not self.policy.allows(naf, fqdn):
+            refusal = f"not authorised for NAF-Id host {fqdn!r}"
+        if refusal is not None:
+            log.warning("Zn: NAF %s (via %s) refused: %s", naf, peer, refusal)
             return zn.build_bia_error(request, self.identity,
                                       ExperimentalResultCode.NOT_AUTHORIZED)
         now = self.clock()
         ctx = await self.store.get_context(req.btid, now)
         if ctx is None:
-            log.info("Zn: B-TID %s unknown or expired (asked by %s)", req.btid, peer)
+            log.info("Zn: B-TID %s unknown or expired (asked by %s)", req.btid, naf)
             return zn.build_bia_error(request, self.identity,
                                       ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID)
         me_key = kdf.ks_naf(ctx.ks, ctx.rand, ctx.impi, req.naf_id)
@@ -222,16 +183,16 @@ class Bsf:
                 settings = guss_xml.decode_guss(ctx.guss)
                 uss = tuple(guss_xml.encode_uss(u) for sid in req.gaa_service_ids
                             for u in settings.for_service(sid.decode("utf-8", "replace"),
-                                                          self.policy.naf_group(peer)))
+                                                          self.policy.naf_group(naf)))
             except CodecError as exc:
                 log.warning("Zn: GUSS of %s unreadable: %s", ctx.impi, exc)
-        log.info("Zn: Ks_NAF for %s to NAF %s (%s)", ctx.btid, peer, fqdn)
+        log.info("Zn: Ks_NAF for %s to NAF %s (%s)", ctx.btid, naf, fqdn)
         return zn.build_bia(request, self.identity, zn.KeyAnswer(
             impi=ctx.impi, expiry=ctx.expires, created=ctx.created, me_key=me_key,
             uicc_key=uicc_key, uss=uss, gba_u=ctx.gba_u))
 
 
-def zh_fetcher(client: DiameterClient, identity: PeerIdentity, hss_realm: str,
+def zh_fetcher(client: DiameterNode, identity: PeerIdentity, hss_realm: str,
                session_id: Callable[[], str]) -> FetchVector:
     """A :data:`FetchVector` over a Diameter Zh client (TS 29.109 §4.2)."""
 

@@ -1,14 +1,20 @@
-"""Pieces every network function shares: Diameter identity, logging set-up."""
+"""Pieces every network function shares: Diameter identity, TLS and peers, logging."""
 
 from __future__ import annotations
 
 import logging
 import os
+import ssl
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from ipaddress import ip_address
 
-from gba.config import DiameterNodeConfig
+from gba.config import DiameterNodeConfig, Section, Topology
+from gba.nf.registry import diameter_peer
 from gba.protocols.diameter import PeerIdentity
+from gba.transport.diameter import DiameterNode, PeerSpec
+from gba.transport.tls import client_context, server_context
 
 
 def peer_identity(cfg: DiameterNodeConfig, host_ip: str = "127.0.0.1") -> PeerIdentity:
@@ -27,3 +33,51 @@ def setup_logging(name: str) -> logging.Logger:
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
     return logging.getLogger(f"gba.{name}")
+
+
+@dataclass(frozen=True, slots=True)
+class DiameterTls:
+    """A function's TLS for Diameter (RFC 6733 §13; TS 33.220 §4.3 protects Zn): its
+    certificate and key, and the CA its peers' certificates must chain to."""
+
+    enabled: bool
+    cert: str
+    key: str
+    ca: str
+
+    @classmethod
+    def parse(cls, s: Section, default: bool) -> DiameterTls:
+        """Keys ``tls``, ``tls_cert``, ``tls_key``, ``tls_ca`` (or the older ``zn_tls``,
+        ``zn_tls_cert``, ``zn_tls_key``, ``zn_tls_ca``/``zn_tls_client_ca``); files default to
+        ``zn-tls/<function>-cert.pem`` etc. beside the config, as ``gba lab up`` makes them."""
+        ca_default = s.text("zn_tls_ca", s.text("zn_tls_client_ca", "zn-tls/ca.pem"))
+        return cls(enabled=s.flag("tls", s.flag("zn_tls", default)),
+                   cert=s.text("tls_cert", s.text("zn_tls_cert", f"zn-tls/{s.name}-cert.pem")),
+                   key=s.text("tls_key", s.text("zn_tls_key", f"zn-tls/{s.name}-key.pem")),
+                   ca=s.text("tls_ca", ca_default))
+
+    def server(self, topology: Topology) -> ssl.SSLContext | None:
+        """The listener side: every peer must present a certificate from the CA."""
+        if not self.enabled:
+            return None
+        return server_context(topology.file(self.cert), topology.file(self.key),
+                              topology.file(self.ca))
+
+    def client(self, topology: Topology) -> ssl.SSLContext:
+        return client_context(topology.file(self.ca), topology.file(self.cert),
+                              topology.file(self.key))
+
+
+def connect_peers(node: DiameterNode, topology: Topology, refs: Iterable[str],
+                  tls: DiameterTls, where: str, *, default_route: str | None = None) -> None:
+    """Add a connector to *node* for each peer reference (a function name or host:port).
+    TLS follows the peer's listener for a function of the topology, and this function's
+    own setting for an outside node; *default_route* names the peer that takes requests no
+    other route takes."""
+    for ref in dict.fromkeys(refs):
+        peer = diameter_peer(topology, ref, where)
+        use_tls = peer.tls if peer.host is not None else tls.enabled
+        node.connect(PeerSpec(peer.address.host, peer.address.port,
+                              tls.client(topology) if use_tls else None,
+                              peer.host or peer.address.host,
+                              default_route=ref == default_route))

@@ -2,27 +2,29 @@
 
 TS 33.220 §4.5.3 and TS 33.222: the UE presents its B-TID; the NAF fetches
 Ks_(ext)_NAF for (B-TID, NAF_Id) from the BSF over Zn (:class:`NafKeys`, cached until
-Key-ExpiryTime) and then checks HTTP Digest (:meth:`Naf.ua_digest`, password =
-base64(Ks_NAF)) or runs PSK-TLS with Ks_NAF as the PSK (:mod:`gba.transport.psk_tls`). An
-unknown or expired B-TID is answered with a fresh challenge so that the UE bootstraps
-again (TS 33.222 §5.3.1).
+Key-ExpiryTime) and then checks HTTP Digest (:meth:`Naf.ua_digest` driving the machine of
+:mod:`gba.protocols.ua_naf`, password = base64(Ks_NAF)) or runs PSK-TLS with Ks_NAF as
+the PSK (:mod:`gba.transport.psk_tls`). An unknown or expired B-TID is answered with a
+fresh challenge so that the UE bootstraps again (TS 33.222 §5.3.1).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from gba.clock import Clock, utc_now
-from gba.crypto import digest, ua_protocols
-from gba.errors import CodecError, GbaError
+from gba.crypto import ua_protocols
+from gba.errors import GbaError
 from gba.protocols import ua, zn
+from gba.protocols.actions import CheckNonceCount, NeedKey, Respond
 from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity
-from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
+from gba.protocols.ua_naf import NafDigestConfig, NafDigestExchange, challenge_response
 from gba.store.base import NafKey, NafStore
-from gba.transport.diameter import DiameterClient, ask
+from gba.transport.diameter import DiameterNode, ask
+from gba.transport.http import read_request, to_web_response
 
 log = logging.getLogger(__name__)
 
@@ -87,67 +89,31 @@ class Naf:
         self.naf_id = fqdn.encode("utf-8") + ua_protocols.HTTP_DIGEST
 
     def challenge(self, stale: bool = False) -> web.Response:
-        c = Challenge(realm=self.realm, nonce=self.nonces.issue(self.clock()), algorithm="MD5",
-                      qop=("auth", "auth-int"), stale=stale)
-        return web.Response(status=401, headers={"WWW-Authenticate": c.to_header()},
-                            text="GBA authentication required (TS 33.222)\n")
+        return to_web_response(challenge_response(self.realm, self.nonces, self.clock(), stale))
 
     async def ua_digest(self, request: web.Request) -> web.Response:
-        header = request.headers.get("Authorization")
-        if header is None:
-            return self.challenge()
-        body = await request.read()
-        try:
-            creds = Credentials.from_header(header)
-            if creds.realm != self.realm:
-                raise CodecError(f"realm {creds.realm!r} is not {self.realm!r}")
-            if (creds.algorithm or "MD5").upper() != "MD5":
-                raise CodecError(f"algorithm {creds.algorithm!r} was not offered")
-            if creds.qop not in ("auth", "auth-int"):
-                # we offer qop, so the client must use it; without it there is no nonce count
-                # and an Authorization could be replayed (RFC 7616 §3.4, §5.4)
-                raise CodecError("credentials without qop=auth or auth-int")
-            if creds.uri != request.raw_path:
-                raise CodecError(f"Digest uri {creds.uri[:80]!r} is not the request target "
-                                 "(RFC 7616 §3.4.6)")
-            expires = self.nonces.check(creds.nonce, self.clock())
-        except CodecError as exc:
-            log.info("Ua: rejected credentials from %s: %s", request.remote, exc)
-            if "request target" in str(exc):
-                return web.Response(status=400, text="Digest uri does not match the request\n")
-            return self.challenge(stale="stale" in str(exc))
-        nc_text = creds.nc or "00000000"
-        try:
-            nc = int(nc_text, 16)
-        except ValueError:
-            return web.Response(status=400, text="malformed nc\n")
-        try:
-            key = await self.keys.get(creds.username, self.naf_id)
-        except GbaError as exc:
-            log.error("Ua: no key for %s: %s", creds.username, exc)
-            return web.Response(status=503, text="BSF unavailable\n")
-        if key is None:
-            log.info("Ua: B-TID %s unknown to the BSF or expired: asking to re-bootstrap",
-                     creds.username)
-            return self.challenge()
-        d = digest.DigestInput(creds.algorithm or "MD5", creds.username, creds.realm,
-                               ua.password_for(key.key), creds.uri, creds.nonce, creds.qop,
-                               nc_text, creds.cnonce or "")
-        try:
-            expected = digest.response(d, request.method, body)
-        except GbaError as exc:
-            return web.Response(status=400, text=f"unusable credentials: {exc}\n")
-        if not digest.verify(expected, creds.response):
-            log.warning("Ua: wrong Digest response for %s", creds.username)
-            return self.challenge()
-        if not await self.keys.store.check_nonce_count(creds.nonce, nc, expires):
-            log.warning("Ua: replayed nonce count %s for %s", nc_text, creds.username)
-            return self.challenge(stale=True)
-        out = self.resource(key, request.path).encode("utf-8")
-        info = AuthenticationInfo(rspauth=digest.rspauth(d, out), qop=d.qop, nc=d.nc,
-                                  cnonce=d.cnonce)
-        return web.Response(status=200, body=out, content_type="text/plain",
-                            headers={"Authentication-Info": info.to_header()})
+        """One Ua request with HTTP Digest (TS 33.222 §5.3): the machine of
+        :mod:`gba.protocols.ua_naf` decides, this awaits the key and the nonce count."""
+        exchange = NafDigestExchange(NafDigestConfig(self.realm, self.naf_id, self.nonces),
+                                     await read_request(request), self.clock(),
+                                     peer=request.remote)
+        action = exchange.start()
+        while not isinstance(action, Respond):
+            if isinstance(action, NeedKey):
+                try:
+                    key = await self.keys.get(action.btid, action.naf_id)
+                except GbaError as exc:
+                    action = exchange.key_unavailable(str(exc))
+                else:
+                    action = exchange.key_received(key)
+            elif isinstance(action, CheckNonceCount):
+                fresh = await self.keys.store.check_nonce_count(action.nonce, action.nc,
+                                                                action.expires)
+                action = exchange.nonce_count_checked(fresh)
+            else:
+                body = self.resource(action.key, action.path).encode("utf-8")
+                action = exchange.resource_ready(body)
+        return to_web_response(action.response)
 
     def resource(self, key: NafKey, path: str) -> str:
         """The protected content: who the BSF says the user is (a demo application)."""
@@ -159,12 +125,16 @@ class Naf:
         return app
 
 
-def zn_fetcher(client: DiameterClient, identity: PeerIdentity, bsf_realm: str,
-               session_id: Callable[[], str]) -> FetchKey:
-    """A :data:`FetchKey` over a Diameter Zn client (TS 29.109 §4.4)."""
+def zn_fetcher(client: DiameterNode, identity: PeerIdentity, bsf_realm: str,
+               session_id: Callable[[], str],
+               btid_realms: Mapping[str, str] | None = None) -> FetchKey:
+    """A :data:`FetchKey` over a Diameter node (TS 29.109 §4.4). The request goes to the
+    realm of the B-TID's home network (:func:`gba.protocols.zn.home_realm`), else to
+    *bsf_realm*; the node's realm routing takes it there, through agents if need be."""
 
     async def fetch(req: zn.KeyRequest) -> zn.KeyAnswer | int:
-        return await ask(client, zn.build_bir(identity, bsf_realm, session_id(), req),
+        realm = zn.home_realm(req.btid, btid_realms) or bsf_realm
+        return await ask(client, zn.build_bir(identity, realm, session_id(), req),
                          zn.parse_bia)
 
     return fetch

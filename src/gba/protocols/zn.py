@@ -10,6 +10,8 @@ expired B-TID, 5402 for a NAF that is not authorised.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +31,25 @@ from gba.protocols.diameter import dictionary as d
 from gba.protocols.zh import vendor_app
 
 APPLICATION = (VENDOR_3GPP, APP_ZN)
+
+_BSF_DOMAIN = re.compile(r"bsf\.(mnc\d{3}\.mcc\d{3})\.pub\.3gppnetwork\.org", re.IGNORECASE)
+
+
+def home_realm(btid: str, known: Mapping[str, str] | None = None) -> str | None:
+    """The Diameter realm of the network whose BSF issued *btid*, or None if unknown.
+
+    A B-TID is base64(RAND)@BSF_servers_domain_name (TS 33.220 §4.5.2 step 6). A domain in
+    *known* (configured domain -> realm) decides; otherwise the TS 23.003 BSF address
+    ``bsf.mnc<MNC>.mcc<MCC>.pub.3gppnetwork.org`` (clause 16, Annex D) gives the home
+    realm ``mnc<MNC>.mcc<MCC>.3gppnetwork.org``.
+    """
+    domain = btid.rpartition("@")[2].lower()
+    if not domain:
+        return None
+    if known and domain in known:
+        return known[domain]
+    match = _BSF_DOMAIN.fullmatch(domain)
+    return f"{match.group(1)}.3gppnetwork.org" if match else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,14 @@
-"""TLS for Diameter Zn (TS 33.220 §4.3: Zn is protected; RFC 6733 §13.1 TLS on connect).
+"""TLS for Diameter (TS 33.220 §4.3: Zn is protected; RFC 6733 §13.1 TLS on connect).
 
-A lab gets its own small PKI: :func:`make_lab_pki` writes a CA, a BSF server certificate
-and a NAF client certificate (P-256, one year), so that each side authenticates the other
-and the BSF can check that the certificate names the NAF's Origin-Host.
+A lab gets its own small PKI: :class:`LabCa` makes a CA and a certificate per Diameter
+node (P-256, one year), so that each side authenticates the other and a node can check
+that a peer's certificate names its Origin-Host.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -75,40 +74,46 @@ def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, host: 
     return cert, key
 
 
-def _write_pair(directory: Path, stem: str, cert: x509.Certificate,
-                key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
-    cert_path, key_path = directory / f"{stem}-cert.pem", directory / f"{stem}-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
+class LabCa:
+    """The lab's certificate authority: one CA (``ca.pem`` in *directory*, made on first
+    use, its key kept in ``ca-key.pem``), and a certificate per Diameter host that it
+    signs, naming the host (RFC 6733 §13: the peer's identity is checked against it)."""
 
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.ca = directory / "ca.pem"
+        key_path = directory / "ca-key.pem"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        now = dt.datetime.now(dt.UTC)
+        if self.ca.exists() and key_path.exists():
+            self._cert = x509.load_pem_x509_certificate(self.ca.read_bytes())
+            loaded = serialization.load_pem_private_key(key_path.read_bytes(), None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise ConfigError(f"{key_path} is not an EC key")
+            self._key = loaded
+            return
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._cert = (x509.CertificateBuilder().subject_name(_name("gba lab CA"))
+                      .issuer_name(_name("gba lab CA")).public_key(self._key.public_key())
+                      .serial_number(x509.random_serial_number())
+                      .not_valid_before(now - dt.timedelta(minutes=5))
+                      .not_valid_after(now + dt.timedelta(days=365))
+                      .add_extension(x509.BasicConstraints(ca=True, path_length=0),
+                                     critical=True)
+                      .sign(self._key, hashes.SHA256()))
+        self.ca.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(self._key.private_bytes(serialization.Encoding.PEM,
+                                                     serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()))
 
-@dataclass(frozen=True, slots=True)
-class LabPki:
-    ca: Path
-    bsf_cert: Path
-    bsf_key: Path
-    naf_cert: Path
-    naf_key: Path
-
-
-def make_lab_pki(directory: Path, bsf_host: str, naf_host: str) -> LabPki:
-    """A CA, a BSF server certificate and a NAF client certificate, each naming its host."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (x509.CertificateBuilder().subject_name(_name("gba lab CA"))
-               .issuer_name(_name("gba lab CA")).public_key(ca_key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5))
-               .not_valid_after(now + dt.timedelta(days=365))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-               .sign(ca_key, hashes.SHA256()))
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    ca_path = directory / "ca.pem"
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    bsf_cert, bsf_key = _write_pair(directory, "bsf", *_issue(ca_key, ca_cert, bsf_host, now))
-    naf_cert, naf_key = _write_pair(directory, "naf", *_issue(ca_key, ca_cert, naf_host, now))
-    return LabPki(ca_path, bsf_cert, bsf_key, naf_cert, naf_key)
+    def issue(self, host: str, cert_path: Path, key_path: Path) -> None:
+        """A certificate for *host* (server and client use) and its key, owner-only."""
+        cert, key = _issue(self._key, self._cert, host, dt.datetime.now(dt.UTC))
+        for path in (cert_path, key_path):
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))

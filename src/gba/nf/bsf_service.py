@@ -1,0 +1,134 @@
+"""The BSF as a network function of a topology: its section, Ub on HTTP, Zh and Zn on
+one Diameter node.
+
+Section keys: ``server_name`` (the B-TID domain), ``diameter_host``, ``ub_listen``,
+``zn_listen``, ``hss`` (a function name or host:port; ``hss_realm`` for an outside one),
+``store``, ``key_lifetime_s``, ``challenge_lifetime_s``, ``tls`` (Zn over mutual TLS) with
+``tls_cert``/``tls_key``/``tls_ca``, ``connect`` (more Diameter peers), ``routes`` (realm ->
+next-hop hosts) and ``[[...naf]]`` tables, the NAFs authorised on Zn: ``diameter_host``,
+``hostnames``, ``gaa_service_ids``, ``naf_group``, ``addresses`` and ``via`` (the agents
+its requests may come through).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gba.config import Address, DiameterNodeConfig, Topology, is_address
+from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
+from gba.nf.common import DiameterTls, connect_peers, peer_identity
+from gba.nf.registry import DiameterEndpoint, Kind
+from gba.nf.services import http_site, purging
+from gba.protocols import zh, zn
+from gba.protocols.diameter import CMD_BOOTSTRAPPING_INFO
+from gba.store.factory import open_bsf_store
+from gba.transport.diameter import DiameterNode, session_id_factory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NafAuthorisation:
+    """A NAF the BSF serves on Zn: its Diameter identity and the NAF host names it may use."""
+
+    diameter_host: str
+    hostnames: tuple[str, ...]
+    gaa_service_ids: tuple[str, ...] = ()
+    naf_group: str | None = None
+    """The NAF group whose USSs this NAF receives (TS 29.109 Annex A nafGroup)."""
+    addresses: tuple[str, ...] = ()
+    """IP addresses this NAF connects from; empty accepts any."""
+    via: tuple[str, ...] = ()
+    """Diameter agents its requests may come through (RFC 6733 §2.8)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BsfConfig:
+    server_name: str
+    """The BSF server name: the domain part of every B-TID (TS 33.220 §4.5.2)."""
+    diameter: DiameterNodeConfig
+    ub_listen: Address
+    zn_listen: Address
+    hss: str
+    hss_realm: str
+    store: str
+    key_lifetime_s: int
+    challenge_lifetime_s: int
+    nafs: tuple[NafAuthorisation, ...]
+    tls: DiameterTls
+    connect: tuple[str, ...] = ()
+    routes: dict[str, tuple[str, ...]] | None = None
+
+    @property
+    def zn_tls(self) -> bool:
+        return self.tls.enabled
+
+
+def parse(topology: Topology, name: str) -> BsfConfig:
+    function = topology.function(name)
+    s = function.section
+    hss = s.text("hss")
+    hss_realm = s.text("hss_realm", function.realm)
+    if not is_address(hss):
+        hss_realm = topology.referenced(hss, f"{s.where}.hss").realm
+    nafs = tuple(NafAuthorisation(
+        n.text("diameter_host"), n.strings("hostnames", None), n.strings("gaa_service_ids"),
+        n.opt_text("naf_group"), n.strings("addresses"), n.strings("via"))
+        for n in s.tables("naf"))
+    return BsfConfig(
+        server_name=s.text("server_name"), diameter=s.diameter(function.realm),
+        ub_listen=s.address("ub_listen"), zn_listen=s.address("zn_listen"), hss=hss,
+        hss_realm=hss_realm, store=s.text("store"),
+        key_lifetime_s=s.integer("key_lifetime_s", 3600, 1, 366 * 86400),
+        challenge_lifetime_s=s.integer("challenge_lifetime_s", 120, 1, 3600), nafs=nafs,
+        tls=DiameterTls.parse(s, default=False), connect=s.strings("connect"),
+        routes=s.routes())
+
+
+def policy_for(cfg: BsfConfig) -> NafPolicy:
+    return NafPolicy({n.diameter_host: frozenset(n.hostnames) for n in cfg.nafs},
+                     {n.diameter_host: n.naf_group for n in cfg.nafs if n.naf_group},
+                     {n.diameter_host: frozenset(n.addresses) for n in cfg.nafs if n.addresses},
+                     require_certificate=cfg.tls.enabled,
+                     agents_by_origin={n.diameter_host: frozenset(n.via) for n in cfg.nafs})
+
+
+@contextlib.asynccontextmanager
+async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterator[Bsf]:
+    store = open_bsf_store(topology.store_url(cfg.store))
+    identity = peer_identity(cfg.diameter, cfg.zn_listen.host)
+    node = DiameterNode(identity, [zh.APPLICATION, zn.APPLICATION], routes=cfg.routes)
+    connect_peers(node, topology, [cfg.hss, *cfg.connect], cfg.tls, f"functions.{name}")
+    policy = policy_for(cfg)
+    bsf = Bsf(store, zh_fetcher(node, identity, cfg.hss_realm,
+                                session_id_factory(identity.origin_host)),
+              identity, topology.function(name).realm, cfg.server_name, policy,
+              timedelta(seconds=cfg.key_lifetime_s),
+              timedelta(seconds=cfg.challenge_lifetime_s))
+    node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
+    node.listen(cfg.zn_listen.host, cfg.zn_listen.port, ssl_context=cfg.tls.server(topology),
+                authorise=policy.check_peer)
+    await node.start()
+    ub_runner = await http_site(bsf.ub_app(), cfg.ub_listen)
+    log.info("BSF %s (%s): Ub on http://%s, Zn on %s%s, HSS %s", name, cfg.server_name,
+             cfg.ub_listen, cfg.zn_listen, " (TLS)" if cfg.tls.enabled else "", cfg.hss)
+    try:
+        async with purging(store, "BSF"):
+            yield bsf
+    finally:
+        await ub_runner.cleanup()
+        await node.close()
+        await store.close()
+
+
+KIND = Kind(
+    name="bsf", parse=parse, run=running,
+    endpoints=lambda c: {"ub": c.ub_listen, "zn": c.zn_listen},
+    listen_keys=("ub_listen", "zn_listen"),
+    diameter=lambda c: DiameterEndpoint(c.zn_listen, c.diameter.host, tls=c.tls.enabled),
+    peers=lambda c: {"hss": (c.hss,), "connect": c.connect},
+    order=10)

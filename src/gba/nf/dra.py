@@ -1,0 +1,85 @@
+"""A Diameter agent as a network function: a relay or proxy between networks
+(RFC 6733 §2.8), e.g. between a visited network's NAFs and home BSFs.
+
+Section keys: ``diameter_host`` (``diameter_realm`` defaults to the network's realm),
+``listen``, ``mode`` (``relay``: announces the Relay application and forwards any; or
+``proxy``: announces ``applications`` only), ``connect`` (the peers it keeps open: function
+names or host:port), ``routes`` (realm -> next-hop Diameter hosts; without a route a
+request goes to the open peer that announced its Destination-Realm), ``tls`` with
+``tls_cert``/``tls_key``/``tls_ca`` (its listener and its connections to outside peers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+from gba.config import Address, DiameterNodeConfig, Topology
+from gba.errors import ConfigError
+from gba.nf.common import DiameterTls, connect_peers, peer_identity
+from gba.nf.registry import DiameterEndpoint, Kind
+from gba.protocols import zh, zn
+from gba.protocols.diameter import Application
+from gba.transport.diameter import DiameterNode
+
+log = logging.getLogger(__name__)
+
+KNOWN_APPLICATIONS: dict[str, Application] = {"zh": zh.APPLICATION, "zn": zn.APPLICATION}
+
+
+@dataclass(frozen=True, slots=True)
+class DraConfig:
+    diameter: DiameterNodeConfig
+    listen: Address
+    mode: Literal["relay", "proxy"]
+    applications: tuple[Application, ...]
+    connect: tuple[str, ...]
+    routes: dict[str, tuple[str, ...]]
+    tls: DiameterTls
+
+
+def parse(topology: Topology, name: str) -> DraConfig:
+    function = topology.function(name)
+    s = function.section
+    mode = s.text("mode", "relay")
+    if mode not in ("relay", "proxy"):
+        raise ConfigError(f"{s.where}.mode = {mode!r}: relay or proxy")
+    apps = []
+    for app in s.strings("applications", ("zn", "zh")):
+        if app not in KNOWN_APPLICATIONS:
+            raise ConfigError(f"{s.where}.applications: {app!r} is not one of "
+                              f"{', '.join(KNOWN_APPLICATIONS)}")
+        apps.append(KNOWN_APPLICATIONS[app])
+    return DraConfig(diameter=s.diameter(function.realm), listen=s.address("listen"),
+                     mode="relay" if mode == "relay" else "proxy", applications=tuple(apps),
+                     connect=s.strings("connect"), routes=s.routes(),
+                     tls=DiameterTls.parse(s, default=False))
+
+
+@contextlib.asynccontextmanager
+async def running(cfg: DraConfig, topology: Topology, name: str
+                  ) -> AsyncIterator[DiameterNode]:
+    identity = peer_identity(cfg.diameter, cfg.listen.host)
+    node = DiameterNode(identity, () if cfg.mode == "relay" else cfg.applications,
+                        agent=cfg.mode, routes=cfg.routes)
+    connect_peers(node, topology, cfg.connect, cfg.tls, f"functions.{name}")
+    node.listen(cfg.listen.host, cfg.listen.port, ssl_context=cfg.tls.server(topology))
+    await node.start()
+    log.info("Diameter %s %s on %s%s, peers %s, routes %s", cfg.mode, name, cfg.listen,
+             " (TLS)" if cfg.tls.enabled else "", ", ".join(cfg.connect) or "none",
+             cfg.routes or "by peer realm")
+    try:
+        yield node
+    finally:
+        await node.close()
+
+
+KIND = Kind(
+    name="dra", parse=parse, run=running, endpoints=lambda c: {"diameter": c.listen},
+    listen_keys=("listen",),
+    diameter=lambda c: DiameterEndpoint(c.listen, c.diameter.host, tls=c.tls.enabled),
+    peers=lambda c: {"connect": c.connect},
+    order=20)

@@ -1,0 +1,116 @@
+"""The registry of network-function kinds: how each reads its section, runs, and reports
+where it listens.
+
+A kind is a :class:`Kind`; :data:`KINDS` lists them. ``gba serve NAME``, ``gba lab up``
+and lab.json iterate the topology's functions and ask their kind; nothing else names the
+kinds. Adding a network function is adding one module with a ``KIND`` and one line here
+(docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gba.config import Address, Topology, is_address
+from gba.errors import ConfigError
+
+Runner = Callable[[Any, Topology, str], contextlib.AbstractAsyncContextManager[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class DiameterEndpoint:
+    """Where peers reach a function's Diameter node."""
+
+    address: Address
+    host: str | None
+    """Its Origin-Host (the TLS server name), when known."""
+    tls: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A kind of network function."""
+
+    name: str
+    parse: Callable[[Topology, str], Any]
+    """(topology, function name) -> the function's typed configuration."""
+    run: Runner
+    """(config, topology, name) -> an async context that serves until it exits."""
+    endpoints: Callable[[Any], dict[str, Address]]
+    """The listening sockets, by role (``"ub"``, ``"zn"``, ...): lab readiness, lab.json."""
+    listen_keys: tuple[str, ...]
+    """The TOML keys holding those addresses (port 0 is resolved there)."""
+    diameter: Callable[[Any], DiameterEndpoint | None] = lambda _: None
+    peers: Callable[[Any], dict[str, tuple[str, ...]]] = lambda _: {}
+    """The peer references of a config, by TOML key (checked at load)."""
+    order: int = 50
+    """Start order in a lab: servers others connect to first."""
+
+
+def _kinds() -> dict[str, Kind]:
+    from gba.nf.bsf_service import KIND as BSF
+    from gba.nf.dra import KIND as DRA
+    from gba.nf.hss_service import KIND as HSS
+    from gba.nf.naf_service import KIND as NAF
+
+    return {k.name: k for k in (HSS, BSF, DRA, NAF)}
+
+
+_CACHE: dict[str, Kind] = {}
+
+
+def kinds() -> dict[str, Kind]:
+    """Every registered kind, by name."""
+    if not _CACHE:
+        _CACHE.update(_kinds())
+    return _CACHE
+
+
+def kind(name: str, where: str = "kind") -> Kind:
+    found = kinds().get(name)
+    if found is None:
+        raise ConfigError(f"{where}: unknown network function kind {name!r}; one of "
+                          f"{', '.join(sorted(kinds()))}")
+    return found
+
+
+def config_of(topology: Topology, name: str) -> Any:
+    """The typed configuration of function *name*."""
+    return kind(topology.function(name).kind).parse(topology, name)
+
+
+def check(topology: Topology) -> None:
+    """Parse every function's section and resolve its peer references, so that a bad file
+    fails at load rather than when the function starts."""
+    for name, function in topology.functions.items():
+        k = kind(function.kind, f"functions.{name}.kind")
+        cfg = k.parse(topology, name)
+        for key, refs in k.peers(cfg).items():
+            for ref in refs:
+                diameter_peer(topology, ref, f"functions.{name}.{key}")
+
+
+def endpoints(topology: Topology, name: str) -> dict[str, Address]:
+    return kind(topology.function(name).kind).endpoints(config_of(topology, name))
+
+
+def diameter_peer(topology: Topology, ref: str, where: str) -> DiameterEndpoint:
+    """A peer reference: a function's name (its Diameter listener, host and TLS), or an
+    outside node's ``host:port`` (TLS as the referring function says)."""
+    if is_address(ref):
+        return DiameterEndpoint(Address.parse(ref, where), None, tls=False)
+    function = topology.referenced(ref, where)
+    endpoint = kind(function.kind).diameter(config_of(topology, ref))
+    if endpoint is None:
+        raise ConfigError(f"{where} = {ref!r} is a {function.kind}, which has no Diameter "
+                          "listener")
+    return endpoint
+
+
+def ordered(topology: Topology) -> list[str]:
+    """Function names in start order."""
+    return sorted(topology.functions,
+                  key=lambda n: kind(topology.functions[n].kind).order)
