@@ -62,7 +62,8 @@ class NafKeys:
             return None
         key = NafKey(btid=btid, naf_id=naf_id, key=answer.me_key, impi=answer.impi,
                      expires=answer.expiry, created=answer.created,
-                     uss=_uss_list(answer.uss))
+                     uss=_uss_list(answer.uss), gba_u=answer.gba_u,
+                     uicc_key=answer.uicc_key)
         await self.store.put_key(key)
         log.info("Zn: key for %s (%s) cached until %s", btid, answer.impi,
                  answer.expiry.isoformat())

@@ -17,11 +17,11 @@ from datetime import datetime
 from enum import Enum
 
 from gba.errors import ProtocolError
+from gba.protocols.contexts import BootstrapContext, NafKey
+from gba.protocols.contexts import Challenge as PendingChallenge
 from gba.protocols.http import HttpRequest, HttpResponse
 from gba.protocols.ub import Bootstrap
 from gba.protocols.zh import VectorRequest
-from gba.store.base import BootstrapContext, NafKey
-from gba.store.base import Challenge as PendingChallenge
 
 # --- both servers --------------------------------------------------------------------
 

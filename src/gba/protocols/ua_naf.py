@@ -37,9 +37,9 @@ from gba.crypto import aka, digest, ua_protocols
 from gba.errors import CodecError, GbaError, RequestRefused, StaleNonce
 from gba.protocols import ua
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond, ServeResource, expect
+from gba.protocols.contexts import NafKey
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.protocols.http import HttpRequest, HttpResponse, text_response
-from gba.store.base import NafKey
 
 log = logging.getLogger(__name__)
 

@@ -41,12 +41,12 @@ from gba.protocols.actions import (
     TakeChallenge,
     expect,
 )
+from gba.protocols.contexts import BootstrapContext
+from gba.protocols.contexts import Challenge as PendingChallenge
 from gba.protocols.diameter import ExperimentalResultCode, ResultCode
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.protocols.http import HttpRequest, HttpResponse, text_response
 from gba.protocols.zh import VectorAnswer, VectorRequest
-from gba.store.base import BootstrapContext
-from gba.store.base import Challenge as PendingChallenge
 
 log = logging.getLogger(__name__)
 

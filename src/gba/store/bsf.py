@@ -4,42 +4,17 @@ Pending challenges (between the 401 and the answer, TS 24.109 §4.3) are taken e
 which is what rejects a replayed nonce; bootstrapping contexts expire at the end of the key
 lifetime (TS 33.220 §4.5.2). Backends: :mod:`gba.store.sqlite.bsf` (schema version
 ``BSF_SCHEMA.version``) and :mod:`gba.store.redis.bsf` (key layout ``LAYOUT_VERSION``).
+The records themselves are protocol state, defined in :mod:`gba.protocols.contexts`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from gba.protocols.contexts import BootstrapContext, Challenge
 
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """A vector handed to a UE in a 401, waiting for its answer (TS 24.109 §4.3)."""
-
-    nonce: str
-    impi: str
-    rand: bytes
-    autn: bytes
-    xres: bytes = field(repr=False)
-    ck: bytes = field(repr=False)
-    ik: bytes = field(repr=False)
-    expires: datetime
-    guss: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BootstrapContext:
-    """A bootstrapping context: B-TID, IMPI, Ks, RAND, lifetime, GUSS (TS 33.220 §4.5.2)."""
-
-    btid: str
-    impi: str
-    ks: bytes = field(repr=False)
-    rand: bytes
-    created: datetime
-    expires: datetime
-    guss: str | None = None
-    gba_u: bool = False
+__all__ = ["BootstrapContext", "BsfStore", "Challenge"]
 
 
 class BsfStore(Protocol):

@@ -146,3 +146,12 @@ async def test_uss_from_the_bsf_is_kept_with_the_key(store: NafStore, clock: Clo
     assert key.uss is not None
     parsed = guss.decode_guss(f'<guss xmlns="uri:3gpp-gaa">{key.uss}</guss>')
     assert parsed.uss == (guss.decode_uss(uss),)
+
+
+async def test_gba_u_key_material_is_cached_with_the_key(store: NafStore, clock: Clock) -> None:
+    gba_u = zn.KeyAnswer(IMPI, NOW + timedelta(hours=1), NOW, me_key=b"m" * 32,
+                         uicc_key=b"u" * 32, gba_u=True)
+    await NafKeys(store, FakeBsf(gba_u), clock).get(BTID, NAF_ID)
+    cached = await store.get_key(BTID, NAF_ID, NOW)
+    assert cached is not None
+    assert (cached.key, cached.uicc_key, cached.gba_u) == (b"m" * 32, b"u" * 32, True)
