@@ -106,16 +106,17 @@ class _Link:
         self.authorise = authorise
         if authorise is not None:
             conn.peer_filter = self._refusal
-        self.opened: asyncio.Future[PeerOpen] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._now = self._loop.time
+        self.opened: asyncio.Future[PeerOpen] = self._loop.create_future()
         self.pending: dict[int, asyncio.Future[Message]] = {}
         self.closed = asyncio.Event()
         self._timer_wake = asyncio.Event()
         self.peer: PeerOpen | None = None
 
     @property
-    def view(self) -> PeerView | None:
-        if self.peer is None or self.closed.is_set():
-            return None
+    def view(self) -> PeerView:
+        assert self.peer is not None
         return PeerView(self.peer.peer_identity, self.peer.peer_realm,
                         frozenset(app for _, app in self.peer.common_applications))
 
@@ -124,9 +125,6 @@ class _Link:
         if data and not self.writer.is_closing():
             self.writer.write(data)
         self._handle(self.conn.pop_events())
-
-    def _now(self) -> float:
-        return asyncio.get_running_loop().time()
 
     async def run(self) -> None:
         timer = asyncio.create_task(self._timer())
@@ -209,7 +207,7 @@ class _Link:
                                          retransmit=retransmit)
         except ProtocolError as exc:  # the connection is closing: another peer may take it
             raise _PeerFailed(str(exc)) from None
-        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Message] = self._loop.create_future()
         self.pending[hbh] = fut
         self._flush()
         try:
@@ -279,6 +277,8 @@ class DiameterNode:
         self._peers_down = 0
         """Configured peers whose connection is not open (yet)."""
         self._links: dict[str, _Link] = {}
+        self._peer_views: dict[str, PeerView] = {}
+        """What the router sees of each open link, kept in step with ``_links``."""
         self._all_links: set[_Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
@@ -393,6 +393,7 @@ class DiameterNode:
         log.info("diameter peer %s (realm %s) open", link.peer.peer_identity,
                  link.peer.peer_realm)
         self._links[link.peer.peer_identity] = link
+        self._peer_views[link.peer.peer_identity] = link.view
         self.peer = link.peer
         self._changed.set()
         self._changed = asyncio.Event()
@@ -401,14 +402,7 @@ class DiameterNode:
         self._all_links.discard(link)
         if link.peer is not None and self._links.get(link.peer.peer_identity) is link:
             del self._links[link.peer.peer_identity]
-
-    def _views(self) -> dict[str, PeerView]:
-        views = {}
-        for host, link in self._links.items():
-            view = link.view
-            if view is not None:
-                views[host] = view
-        return views
+            del self._peer_views[link.peer.peer_identity]
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -443,7 +437,7 @@ class DiameterNode:
         e2e = self._e2e()
         failed: set[str] = set()
         while True:
-            decision = self.router.outgoing(message, self._views(), exclude=failed)
+            decision = self.router.outgoing(message, self._peer_views, exclude=failed)
             remaining = deadline - loop.time()
             if isinstance(decision, Forward):
                 host = decision.candidates[0]
@@ -467,7 +461,7 @@ class DiameterNode:
 
     async def _on_request(self, link: _Link, request: Message) -> None:
         peer = link.conn.peer_identity or ""
-        decision = self.router.incoming(request, peer, self._views())
+        decision = self.router.incoming(request, peer, self._peer_views)
         if isinstance(decision, Deliver):
             answer = await self._deliver(request, peer)
         elif isinstance(decision, Forward):

@@ -21,7 +21,7 @@ peers that announced the Destination-Realm as their Origin-Realm, and the defaul
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gba.protocols.diameter import dictionary as d
@@ -69,12 +69,26 @@ class Refuse:
 Decision = Deliver | Forward | Refuse
 
 
+def _scan(request: Message) -> tuple[str | None, str | None, list[str]]:
+    """Destination-Host, Destination-Realm and the Route-Records, in one pass."""
+    host = realm = None
+    records: list[str] = []
+    for a in request.avps:
+        if a.vendor:
+            continue
+        if a.code == ROUTE_RECORD:
+            records.append(a.as_str())
+        elif a.code == d.DESTINATION_REALM and realm is None:
+            realm = a.as_str()
+        elif a.code == d.DESTINATION_HOST and host is None:
+            host = a.as_str()
+    return host, realm, records
+
+
 def destination(request: Message) -> tuple[str | None, str | None]:
     """(Destination-Host, Destination-Realm) of a request, each None when absent."""
-    host = request.find(d.DESTINATION_HOST)
-    realm = request.find(d.DESTINATION_REALM)
-    return (host.as_str() if host is not None else None,
-            realm.as_str() if realm is not None else None)
+    host, realm, _ = _scan(request)
+    return host, realm
 
 
 def route_record(request: Message) -> list[str]:
@@ -105,19 +119,19 @@ class Router:
     def incoming(self, request: Message, from_peer: str,
                  peers: Mapping[str, PeerView]) -> Decision:
         """What to do with a request received from *from_peer*."""
-        if self.host in route_record(request):
+        dest_host, dest_realm, records = _scan(request)
+        if self.host in records:
             return Refuse(d.ResultCode.LOOP_DETECTED,
                           f"{self.host} is already in the Route-Record")
-        dest_host, dest_realm = destination(request)
-        if self._is_local(request, dest_host, dest_realm):
+        if self._is_local(dest_host, dest_realm):
             if request.application_id in self.local_applications:
                 return Deliver()
             # §6.1.4: our realm is local only for the applications served here; an agent
             # routes the others on, as a DRA in front of its own realm's servers does.
             own_realm_agent = (self.agent and dest_host is None and dest_realm is not None
                                and request.is_proxiable)
-            candidates = (self.next_hops(request, peers, exclude=(from_peer,))
-                          if own_realm_agent else ())
+            candidates = (self._hops(request.application_id, dest_host, dest_realm, peers,
+                                     (from_peer,)) if own_realm_agent else ())
             if not candidates:
                 return Refuse(d.ResultCode.APPLICATION_UNSUPPORTED,
                               f"application {request.application_id} is not served here")
@@ -128,26 +142,29 @@ class Router:
         if not request.is_proxiable:
             return Refuse(d.ResultCode.UNABLE_TO_DELIVER,
                           "the request is not proxiable (P bit clear)")
-        candidates = self.next_hops(request, peers, exclude=(from_peer,))
+        candidates = self._hops(request.application_id, dest_host, dest_realm, peers,
+                                (from_peer,))
         if not candidates:
             return self._unreachable(request, dest_realm, peers, "no peer can take it")
         return Forward(_recorded(request, from_peer), candidates)
 
     def outgoing(self, request: Message, peers: Mapping[str, PeerView],
-                 exclude: Iterable[str] = ()) -> Forward | Refuse:
+                 exclude: Collection[str] = ()) -> Forward | Refuse:
         """Where to send a request originated here (or resent after a failover)."""
-        candidates = self.next_hops(request, peers, exclude=exclude)
+        dest_host, dest_realm, _ = _scan(request)
+        candidates = self._hops(request.application_id, dest_host, dest_realm, peers, exclude)
         if candidates:
             return Forward(request, candidates)
-        _, dest_realm = destination(request)
         return self._unreachable(request, dest_realm, peers, "no peer can take it")
 
     def next_hops(self, request: Message, peers: Mapping[str, PeerView],
-                  exclude: Iterable[str] = ()) -> tuple[str, ...]:
+                  exclude: Collection[str] = ()) -> tuple[str, ...]:
         """Open peers that carry the request's application, best first (no duplicates)."""
-        dest_host, dest_realm = destination(request)
-        app = request.application_id
-        skip = set(exclude)
+        dest_host, dest_realm, _ = _scan(request)
+        return self._hops(request.application_id, dest_host, dest_realm, peers, exclude)
+
+    def _hops(self, app: int, dest_host: str | None, dest_realm: str | None,
+              peers: Mapping[str, PeerView], exclude: Collection[str]) -> tuple[str, ...]:
         ordered: list[str] = []
         if dest_host is not None:
             ordered.append(dest_host)
@@ -158,13 +175,12 @@ class Router:
         out: list[str] = []
         for host in ordered:
             peer = peers.get(host)
-            if host in skip or host in out or peer is None or not peer.carries(app):
+            if peer is None or host in out or host in exclude or not peer.carries(app):
                 continue
             out.append(host)
         return tuple(out)
 
-    def _is_local(self, request: Message, dest_host: str | None,
-                  dest_realm: str | None) -> bool:
+    def _is_local(self, dest_host: str | None, dest_realm: str | None) -> bool:
         if dest_host is not None:
             return dest_host == self.host
         return dest_realm is None or dest_realm == self.realm
