@@ -38,7 +38,7 @@ from gba.protocols.diameter import (
 )
 from gba.protocols.diameter.capabilities import codec_error_answer, error_answer
 from gba.protocols.diameter.routing import route_record
-from gba.protocols.ub_bsf import BsfUbAction, BsfUbConfig, BsfUbExchange
+from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME, BsfUbAction, BsfUbConfig, BsfUbExchange
 from gba.store.base import BsfStore
 from gba.transport.diameter import DiameterNode, ask
 from gba.transport.http import read_request, to_web_response
@@ -98,7 +98,7 @@ class NafPolicy:
 class Bsf:
     def __init__(self, store: BsfStore, fetch_vector: FetchVector, identity: PeerIdentity,
                  realm: str, server_name: str, policy: NafPolicy, key_lifetime: timedelta,
-                 challenge_lifetime: timedelta = timedelta(minutes=2),
+                 challenge_lifetime: timedelta = DEFAULT_CHALLENGE_LIFETIME,
                  clock: Clock = utc_now) -> None:
         self.store = store
         self.fetch_vector = fetch_vector

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
+from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
 from gba.nf.common import DiameterTls, connect_peers, peer_identity
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site, purging
 from gba.protocols import zh, zn
 from gba.protocols.diameter import CMD_BOOTSTRAPPING_INFO
+from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME
 from gba.store.factory import open_bsf_store
 from gba.transport.diameter import DiameterNode, session_id_factory
 
@@ -68,6 +70,10 @@ class BsfConfig:
         return self.tls.enabled
 
 
+def _seconds(span: timedelta) -> int:
+    return int(span.total_seconds())
+
+
 def parse(topology: Topology, name: str) -> BsfConfig:
     function = topology.function(name)
     s = function.section
@@ -83,8 +89,11 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         server_name=s.text("server_name"), diameter=s.diameter(function.realm),
         ub_listen=s.address("ub_listen"), zn_listen=s.address("zn_listen"), hss=hss,
         hss_realm=hss_realm, store=s.text("store"),
-        key_lifetime_s=s.integer("key_lifetime_s", 3600, 1, 366 * 86400),
-        challenge_lifetime_s=s.integer("challenge_lifetime_s", 120, 1, 3600), nafs=nafs,
+        key_lifetime_s=s.integer("key_lifetime_s", _seconds(DEFAULT_KEY_LIFETIME), 1,
+                                 366 * 86400),
+        challenge_lifetime_s=s.integer("challenge_lifetime_s",
+                                       _seconds(DEFAULT_CHALLENGE_LIFETIME), 1, 3600),
+        nafs=nafs,
         tls=DiameterTls.parse(s, default=False), connect=s.strings("connect"),
         routes=s.routes())
 

@@ -75,6 +75,10 @@ _STATE_AFTER: dict[type[BsfUbAction], BsfUbState] = {
 }
 
 
+DEFAULT_CHALLENGE_LIFETIME = timedelta(minutes=2)
+"""How long a 401's vector waits for the UE's answer (the BSF's choice)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BsfUbConfig:
     """The BSF's Ub settings: its realm and server name (the B-TID's domain, TS 33.220
@@ -83,7 +87,7 @@ class BsfUbConfig:
     realm: str
     server_name: str
     key_lifetime: timedelta
-    challenge_lifetime: timedelta = timedelta(minutes=2)
+    challenge_lifetime: timedelta = DEFAULT_CHALLENGE_LIFETIME
 
 
 class BsfUbExchange:

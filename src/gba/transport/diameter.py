@@ -9,8 +9,9 @@ the next hop with the End-to-End id kept, a fresh Hop-by-Hop id and a Route-Reco
 appended (relay or proxy agent, §2.8), or refused with a protocol error. A request pending
 on a peer that fails is resent to an alternate with the T flag (§5.5.4).
 
-This module owns sockets, TLS, timers and the mapping of answers to waiting callers; every
-protocol decision is the peer machine's or the router's.
+This module owns listening and connecting sockets, TLS and the peer table; each
+connection is a :class:`~gba.transport.diameter_link.Link`. Every protocol decision is the
+peer machine's or the router's.
 """
 
 from __future__ import annotations
@@ -23,27 +24,30 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-from gba.errors import GbaError, ProtocolError
 from gba.protocols.diameter import (
-    AnswerReceived,
     Application,
     Message,
-    PeerClosed,
     PeerConnection,
     PeerIdentity,
     PeerOpen,
-    ProtocolViolation,
-    RequestReceived,
     Role,
     counter_ids,
 )
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import error_answer
+from gba.protocols.diameter.peer import DEFAULT_TW
 from gba.protocols.diameter.routing import DEFAULT_ROUTE, Deliver, Forward, PeerView, Router
+from gba.transport.diameter_link import Authorise, DiameterUnavailable, Link, PeerFailed
+
+__all__ = [
+    "AgentMode", "Authorise", "DiameterClient", "DiameterNode", "DiameterServer",
+    "DiameterUnavailable", "Handler", "Listener", "PeerSpec", "ask", "session_id_factory",
+    "with_proxy_info",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +56,7 @@ PROXY_INFO = 284
 T = TypeVar("T")
 Handler = Callable[[Message, str], Awaitable[Message]]
 """An application handler: (request, Origin-Host of the peer it came from) -> answer."""
-Authorise = Callable[[str, dict[str, Any] | None, str], str | None]
-"""Checks a peer's CER: (Origin-Host, its TLS certificate or None, its IP address) -> None
-to accept, or the reason for a CEA with 3010 (RFC 6733 §13: the TLS identity must match
-the Origin-Host)."""
 AgentMode = Literal["relay", "proxy"] | None
-
-
-class DiameterUnavailable(GbaError):
-    """No open connection can take the request, or the peer closed before answering."""
-
-
-class _PeerFailed(DiameterUnavailable):
-    """The connection carrying a request closed before its answer: try an alternate."""
 
 
 def _e2e_seed() -> int:
@@ -94,156 +86,6 @@ class PeerSpec:
     """Send requests no other route takes to this peer (a client's only peer)."""
 
 
-class _Link:
-    """One TCP/TLS connection driven by a PeerConnection."""
-
-    def __init__(self, node: DiameterNode, conn: PeerConnection, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, authorise: Authorise | None = None) -> None:
-        self.node = node
-        self.conn = conn
-        self.reader = reader
-        self.writer = writer
-        self.authorise = authorise
-        if authorise is not None:
-            conn.peer_filter = self._refusal
-        self._loop = asyncio.get_running_loop()
-        self._now = self._loop.time
-        self.opened: asyncio.Future[PeerOpen] = self._loop.create_future()
-        self.pending: dict[int, asyncio.Future[Message]] = {}
-        self.closed = asyncio.Event()
-        self._timer_wake = asyncio.Event()
-        self.peer: PeerOpen | None = None
-
-    @property
-    def view(self) -> PeerView:
-        assert self.peer is not None
-        return PeerView(self.peer.peer_identity, self.peer.peer_realm,
-                        frozenset(app for _, app in self.peer.common_applications))
-
-    def _flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data and not self.writer.is_closing():
-            self.writer.write(data)
-        self._handle(self.conn.pop_events())
-
-    async def run(self) -> None:
-        timer = asyncio.create_task(self._timer())
-        try:
-            self.conn.connection_made(self._now())
-            self._flush()
-            while not self.closed.is_set():
-                data = await self.reader.read(65536)
-                if not data:
-                    self.conn.connection_lost("peer closed the connection")
-                    self._flush()
-                    break
-                self.conn.receive_data(data, self._now())
-                self._flush()
-                self._timer_wake.set()
-        except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
-            self.conn.connection_lost(f"transport error: {exc}")
-            self._flush()
-        finally:
-            timer.cancel()
-            self._shutdown("link ended")
-
-    async def _timer(self) -> None:
-        while not self.closed.is_set():
-            deadline = self.conn.next_deadline()
-            self._timer_wake.clear()
-            if deadline is None:
-                await self._timer_wake.wait()
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wake.wait(), max(0.0, deadline - self._now()))
-            if self._now() >= deadline:
-                self.conn.timer(self._now())
-                self._flush()
-
-    def _handle(self, events: Iterable[object]) -> None:
-        for ev in events:
-            if isinstance(ev, PeerOpen):
-                self.peer = ev
-                if not self.opened.done():
-                    self.opened.set_result(ev)
-                self.node._link_opened(self)
-            elif isinstance(ev, RequestReceived):
-                self.node._spawn(self.node._on_request(self, ev.message))
-            elif isinstance(ev, AnswerReceived):
-                fut = self.pending.pop(ev.request_hop_by_hop, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(ev.message)
-            elif isinstance(ev, ProtocolViolation):
-                log.warning("diameter peer %s: %s", self.conn.peer_identity, ev.reason)
-            elif isinstance(ev, PeerClosed):
-                log.info("diameter peer %s closed: %s", self.conn.peer_identity, ev.reason)
-                self._shutdown(ev.reason)
-
-    def _refusal(self, origin_host: str) -> str | None:
-        if self.authorise is None:
-            return None
-        cert = self.writer.get_extra_info("peercert")
-        address = self.writer.get_extra_info("peername")
-        host = str(address[0]) if isinstance(address, tuple) and address else ""
-        refusal = self.authorise(origin_host, cert if isinstance(cert, dict) else None, host)
-        if refusal is not None:
-            log.warning("diameter peer %s refused: %s", origin_host, refusal)
-        return refusal
-
-    def answer(self, request: Message, answer: Message) -> None:
-        try:
-            self.conn.send_answer(request, answer)
-        except GbaError as exc:
-            log.warning("cannot answer command %d: %s", request.command_code, exc)
-            return
-        self._flush()
-
-    async def request(self, message: Message, timeout: float, *, end_to_end: int | None,
-                      retransmit: bool) -> Message:
-        if self.closed.is_set():
-            raise _PeerFailed("peer closed")
-        try:
-            hbh = self.conn.send_request(message, self._now(), end_to_end=end_to_end,
-                                         retransmit=retransmit)
-        except ProtocolError as exc:  # the connection is closing: another peer may take it
-            raise _PeerFailed(str(exc)) from None
-        fut: asyncio.Future[Message] = self._loop.create_future()
-        self.pending[hbh] = fut
-        self._flush()
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            raise DiameterUnavailable(f"no answer within {timeout:g}s") from None
-        finally:
-            self.pending.pop(hbh, None)
-
-    def _shutdown(self, reason: str) -> None:
-        if self.closed.is_set():
-            return
-        self.closed.set()
-        self._timer_wake.set()
-        for fut in self.pending.values():
-            if not fut.done():
-                fut.set_exception(_PeerFailed(f"peer closed: {reason}"))
-        self.pending.clear()
-        if not self.opened.done():
-            self.opened.set_exception(DiameterUnavailable(f"capabilities exchange failed: "
-                                                          f"{reason}"))
-            self.opened.exception()  # mark retrieved
-        with contextlib.suppress(Exception):
-            self.writer.close()
-        self.node._link_closed(self)
-
-    async def disconnect(self) -> None:
-        if not self.closed.is_set():
-            self.conn.disconnect(self._now())
-            self._flush()  # closed at once if CER/CEA never happened
-        if not self.closed.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.closed.wait(), 2.0)
-        self._shutdown("closed locally")
-
-
 class DiameterNode:
     """A Diameter node: serves local applications, originates requests, and as an agent
     relays or proxies the rest (RFC 6733 §2.8).
@@ -255,7 +97,7 @@ class DiameterNode:
 
     def __init__(self, identity: PeerIdentity, applications: Iterable[Application] = (), *,
                  agent: AgentMode = None, routes: Mapping[str, Sequence[str]] | None = None,
-                 tw: float = 30.0, request_timeout: float = 5.0, retry_delay: float = 0.2,
+                 tw: float = DEFAULT_TW, request_timeout: float = 5.0, retry_delay: float = 0.2,
                  max_retry_delay: float = 5.0) -> None:
         self.identity = identity
         apps = set(applications)
@@ -276,10 +118,10 @@ class DiameterNode:
         self._connectors: list[asyncio.Task[None]] = []
         self._peers_down = 0
         """Configured peers whose connection is not open (yet)."""
-        self._links: dict[str, _Link] = {}
+        self._links: dict[str, Link] = {}
         self._peer_views: dict[str, PeerView] = {}
         """What the router sees of each open link, kept in step with ``_links``."""
-        self._all_links: set[_Link] = set()
+        self._all_links: set[Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._stopping = False
@@ -343,10 +185,10 @@ class DiameterNode:
     # ------------------------------------------------------------------ connections
 
     def _new_link(self, role: Role, reader: asyncio.StreamReader,
-                  writer: asyncio.StreamWriter, authorise: Authorise | None = None) -> _Link:
+                  writer: asyncio.StreamWriter, authorise: Authorise | None = None) -> Link:
         conn = PeerConnection(self.identity, role, self.applications, tw=self.tw,
                               end_to_end=self._e2e)
-        link = _Link(self, conn, reader, writer, authorise)
+        link = Link(self, conn, reader, writer, authorise)
         self._all_links.add(link)
         return link
 
@@ -388,7 +230,7 @@ class DiameterNode:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
 
-    def _link_opened(self, link: _Link) -> None:
+    def link_opened(self, link: Link) -> None:
         assert link.peer is not None
         log.info("diameter peer %s (realm %s) open", link.peer.peer_identity,
                  link.peer.peer_realm)
@@ -398,14 +240,14 @@ class DiameterNode:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _link_closed(self, link: _Link) -> None:
+    def link_closed(self, link: Link) -> None:
         self._all_links.discard(link)
         if link.peer is not None and self._links.get(link.peer.peer_identity) is link:
             del self._links[link.peer.peer_identity]
             del self._peer_views[link.peer.peer_identity]
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+    def request_received(self, link: Link, request: Message) -> None:
+        task = asyncio.create_task(self._on_request(link, request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -445,7 +287,7 @@ class DiameterNode:
                     return await self._links[host].request(
                         message, max(remaining, 0.001), end_to_end=e2e,
                         retransmit=bool(failed))
-                except _PeerFailed as exc:
+                except PeerFailed as exc:
                     log.info("diameter request to %s failed over: %s", host, exc)
                     failed.add(host)
                     continue
@@ -459,7 +301,7 @@ class DiameterNode:
             log.info("diameter request refused locally: %s", decision.reason)
             return error_answer(message, self.identity, decision.result_code, decision.reason)
 
-    async def _on_request(self, link: _Link, request: Message) -> None:
+    async def _on_request(self, link: Link, request: Message) -> None:
         peer = link.conn.peer_identity or ""
         decision = self.router.incoming(request, peer, self._peer_views)
         if isinstance(decision, Deliver):
@@ -495,7 +337,7 @@ class DiameterNode:
                 return await link.request(decision.message, self.request_timeout,
                                           end_to_end=request.end_to_end,
                                           retransmit=request.is_retransmit or attempt > 0)
-            except _PeerFailed as exc:
+            except PeerFailed as exc:
                 log.info("diameter relay to %s failed over: %s", host, exc)
             except DiameterUnavailable as exc:
                 return error_answer(request, self.identity, d.ResultCode.UNABLE_TO_DELIVER,
@@ -518,7 +360,7 @@ class DiameterServer(DiameterNode):
 
     def __init__(self, identity: PeerIdentity, applications: Iterable[Application],
                  handler: Handler, host: str, port: int, *,
-                 ssl_context: ssl.SSLContext | None = None, tw: float = 30.0,
+                 ssl_context: ssl.SSLContext | None = None, tw: float = DEFAULT_TW,
                  authorise: Authorise | None = None) -> None:
         apps = frozenset(applications)
         super().__init__(identity, apps, tw=tw)
@@ -532,7 +374,7 @@ class DiameterClient(DiameterNode):
 
     def __init__(self, identity: PeerIdentity, applications: Iterable[Application], host: str,
                  port: int, *, ssl_context: ssl.SSLContext | None = None,
-                 server_hostname: str | None = None, tw: float = 30.0,
+                 server_hostname: str | None = None, tw: float = DEFAULT_TW,
                  retry_delay: float = 0.2, max_retry_delay: float = 5.0) -> None:
         super().__init__(identity, applications, tw=tw, retry_delay=retry_delay,
                          max_retry_delay=max_retry_delay)

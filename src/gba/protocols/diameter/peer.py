@@ -93,6 +93,10 @@ _TRANSITIONS: dict[tuple[PeerState, _In], PeerState] = {
 }
 
 
+DEFAULT_TW = 30.0
+"""RFC 3539 §3.4.1 Tw: the watchdog interval (30 s is the RFC's default)."""
+
+
 def counter_ids(start: int = 1) -> Callable[[], int]:
     """A 32-bit wrapping counter. RFC 6733 §3 wants end-to-end ids seeded from the clock
     (high 12 bits) and randomness (low 20 bits): the owner passes such a seed."""
@@ -104,7 +108,7 @@ class PeerConnection:
     """One Diameter connection, either side (RFC 6733 §5)."""
 
     def __init__(self, local: PeerIdentity, role: Role, applications: Iterable[Application],
-                 *, tw: float = 30.0, hop_by_hop: Callable[[], int] | None = None,
+                 *, tw: float = DEFAULT_TW, hop_by_hop: Callable[[], int] | None = None,
                  end_to_end: Callable[[], int] | None = None,
                  max_message_size: int = 1 << 20) -> None:
         self.local = local
