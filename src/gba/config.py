@@ -168,6 +168,8 @@ class Topology:
     """network name -> realm"""
     functions: dict[str, Function]
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    configs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Each function's typed configuration, filled by :func:`gba.nf.registry.load`."""
 
     def file(self, path: str) -> Path:
         """A path from the config, relative to the config file's directory."""
@@ -234,12 +236,13 @@ class Topology:
         return self._first_config("naf")
 
     def _first_config(self, kind: str) -> Any:
-        from gba.nf.registry import config_of
-
         candidates = self.of_kind(kind)
         if not candidates:
             raise ConfigError(f"{self.path} has no {kind} function")
-        return config_of(self, candidates[0].name)
+        if candidates[0].name not in self.configs:
+            raise ConfigError(f"{self.path} was read without its kinds' parsers: load it "
+                              "with gba.nf.registry.load")
+        return self.configs[candidates[0].name]
 
 
 NetworkConfig = Topology
@@ -278,10 +281,9 @@ def normalise(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse(raw: dict[str, Any], path: Path) -> Topology:
-    """Build a :class:`Topology` from parsed TOML and check every function's section with
-    its kind's parser; any gap is a :class:`ConfigError`."""
-    from gba.nf.registry import check
-
+    """Build a :class:`Topology` from parsed TOML: networks and functions, each function's
+    section unread (its kind reads it: :func:`gba.nf.registry.parse` does both); any gap
+    is a :class:`ConfigError`."""
     data = normalise(raw)
     networks_raw = data.get("networks")
     if not isinstance(networks_raw, dict) or not networks_raw:
@@ -304,13 +306,11 @@ def parse(raw: dict[str, Any], path: Path) -> Topology:
         if network not in networks:
             raise ConfigError(f"{where}.network = {network!r} is not in [networks]")
         functions[name] = Function(name, s.text("kind"), network, networks[network], s)
-    topology = Topology(path, networks, functions, data)
-    check(topology)
-    return topology
+    return Topology(path, networks, functions, data)
 
 
-def load(path: Path | str) -> Topology:
-    """Read and check a network TOML file."""
+def read(path: Path | str) -> tuple[dict[str, Any], Path]:
+    """The parsed TOML of a network file and its absolute path."""
     p = Path(path).resolve()
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -318,7 +318,13 @@ def load(path: Path | str) -> Topology:
         raise ConfigError(f"config file {p} not found") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {p}: {exc}") from None
-    return parse(raw, p)
+    return raw, p
+
+
+def load(path: Path | str) -> Topology:
+    """Read a network TOML file's structure (:func:`gba.nf.registry.load` also reads and
+    checks every function's section)."""
+    return parse(*read(path))
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gba import config
 from gba.config import NetworkConfig
 from gba.crypto import aka
+from gba.nf import registry
 from gba.transport.tls import client_context
 
 CLI_TIMEOUT = 60.0
@@ -111,7 +111,7 @@ class Lab:
 
     def network(self) -> NetworkConfig:
         """The resolved network config the lab runs with (DIR/network.toml)."""
-        return config.load(self.config)
+        return registry.load(self.config)
 
     def zn_tls(self) -> ssl.SSLContext | None:
         """A client context presenting the lab NAF's certificate, when Zn runs over TLS."""

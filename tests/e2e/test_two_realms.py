@@ -16,6 +16,11 @@ from typing import Any
 import pytest
 
 from e2e.labctl import Subscriber, gba, lab_down, lab_up
+from gba.config import DiameterNodeConfig
+from gba.nf.common import peer_identity
+from gba.protocols import zn
+from gba.transport.diameter import DiameterClient, DiameterUnavailable
+from gba.transport.tls import client_context
 from gba.ue.client import GbaClient
 
 TOPOLOGY = Path(__file__).with_name("two_realms.toml")
@@ -82,7 +87,7 @@ async def test_naf_of_realm_a_still_serves_its_own_users_directly(
     assert f"Zn: Ks_NAF for {boot.btid}" in (Path(two_realms["dir"]) / "bsf-a.log").read_text()
 
 
-async def test_a_b_tid_of_an_unknown_network_is_refused_without_a_key(
+async def test_a_b_tid_of_an_unknown_network_makes_the_ue_bootstrap_again(
         two_realms: dict[str, Any]) -> None:
     sub = _subscriber(two_realms, "hss-a", "stranger")
     naf_a = f"http://{_endpoint(two_realms, 'naf-a', 'http')}/"
@@ -90,11 +95,43 @@ async def test_a_b_tid_of_an_unknown_network_is_refused_without_a_key(
     async with GbaClient(sub.impi, sub.usim(), bsf_a) as ue:
         await ue.bootstrap()
         assert ue.current is not None
-        # a B-TID of realm mnc009 (no route, no peer): the NAF gets 3003 and refuses
-        ue.current = type(ue.current)(ue.current.impi, ue.current.btid.replace(
-            "mnc001", "mnc009"), ue.current.ks, ue.current.rand, ue.current.lifetime)
+        # a B-TID of realm mnc009: the NAF's default route, its BSF, serves no such
+        # realm (3003); the NAF treats the B-TID as unknown and challenges again
+        forged = ue.current.btid.replace("mnc001", "mnc009")
+        ue.current = type(ue.current)(ue.current.impi, forged, ue.current.ks,
+                                      ue.current.rand, ue.current.lifetime)
         answer = await ue.fetch_digest(naf_a, NAF_FQDN)
-    assert answer.status == 503
+        assert ue.current.btid != forged
+    assert answer.status == 200  # after a fresh bootstrap with its home BSF
     log = (Path(two_realms["dir"]) / "naf-a.log").read_text()
-    assert "mnc009.mcc001.pub.3gppnetwork.org: BSF refused the key request with result 3003" \
-        in log
+    assert f"B-TID {forged} unknown to the BSF or expired" in log
+    bsf_log = (Path(two_realms["dir"]) / "bsf-a.log").read_text()
+    assert "realm mnc009.mcc001.3gppnetwork.org is not served" in bsf_log
+
+
+async def _opens_as(info: dict[str, Any], origin_host: str, cert_of: str) -> bool:
+    """Whether the relay opens for a peer claiming *origin_host* with *cert_of*'s
+    lab certificate (mutual TLS on the relay's listener)."""
+    tls_dir = Path(info["dir"]) / "zn-tls"
+    tls = client_context(tls_dir / "ca.pem", tls_dir / f"{cert_of}-cert.pem",
+                         tls_dir / f"{cert_of}-key.pem")
+    host, port = _endpoint(info, "dra", "diameter").rsplit(":", 1)
+    node = DiameterClient(peer_identity(DiameterNodeConfig(origin_host, "example.org")),
+                          [zn.APPLICATION], host, int(port), ssl_context=tls,
+                          server_hostname="dra.mnc001.mcc001.3gppnetwork.org")
+    await node.start()
+    try:
+        await node.wait_open(timeout=3)
+        return True
+    except DiameterUnavailable:
+        return False
+    finally:
+        await node.close()
+
+
+async def test_the_relay_admits_a_peer_only_under_the_name_its_certificate_gives(
+        two_realms: dict[str, Any]) -> None:
+    # the BSF of realm B trusts the relay for naf-a: the relay must not let anyone else
+    # speak as naf-a
+    assert await _opens_as(two_realms, "naf-a.mnc001.mcc001.3gppnetwork.org", "naf-a")
+    assert not await _opens_as(two_realms, "naf-a.mnc001.mcc001.3gppnetwork.org", "bsf-a")

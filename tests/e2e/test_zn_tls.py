@@ -8,6 +8,7 @@ from pathlib import Path
 from e2e.labctl import LabFactory
 from gba import config
 from gba.crypto import ua_protocols
+from gba.nf import registry
 from gba.nf.common import peer_identity
 from gba.protocols import zn
 from gba.transport.diameter import DiameterClient, DiameterUnavailable, session_id_factory
@@ -51,7 +52,7 @@ async def _opens(client: DiameterClient) -> bool:
 
 async def test_only_a_peer_with_a_naf_certificate_opens_zn(lab_factory: LabFactory) -> None:
     lab = lab_factory([])
-    cfg = config.load(lab.config)
+    cfg = registry.load(lab.config)
     identity = peer_identity(cfg.naf.diameter)
     host = cfg.bsf.diameter.host
     ca = cfg.file(cfg.naf.zn_tls_ca)

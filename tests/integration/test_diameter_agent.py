@@ -209,7 +209,7 @@ async def test_relay_in_the_server_realm_passes_requests_on(nodes: Nodes) -> Non
     # A DRA in front of realm-b: realm-b is its own realm but Zn is served behind it.
     recorder = Recorder(SERVER)
     dra = await nodes.start(peer_identity(DiameterNodeConfig("dra.realm-b", "realm-b")),
-                            agent="relay")
+                            agent="relay", routes={"realm-b": ["server.b"]})
     await nodes.start(SERVER, serve=recorder, dial=[dra])
     client = await nodes.start(CLIENT, default_route=dra)
     await _open(dra, "server.b", "naf.realm-a")
@@ -295,3 +295,50 @@ async def test_pending_request_fails_over_to_the_alternate_with_the_t_flag(
     assert resent.is_retransmit
     assert resent.end_to_end == first.end_to_end == answer.end_to_end
     assert route_record(resent) == ["naf.realm-a"]
+
+
+# ------------------------------------------------------------------ who may take a route
+
+
+async def test_a_peer_claiming_a_configured_realm_draws_no_requests(nodes: Nodes) -> None:
+    recorder = Recorder(SERVER)
+    server = await nodes.start(SERVER, serve=recorder)
+    client = await nodes.start(CLIENT, dial=[server])
+    await _open(client, "server.b")
+    claimant = peer_identity(DiameterNodeConfig("a.claims-realm-b", "realm-b"))
+    intruder = await nodes.start(claimant, serve=Recorder(claimant), dial=[client])
+    await _open(client, "a.claims-realm-b")
+
+    answer = await client.request(_bir("realm-b"), timeout=WAIT)
+    assert _origin_host(answer) == "server.b"
+    assert len(recorder.requests) == 1
+    assert intruder.peer is not None  # it is connected, yet no route leads to it
+
+
+async def test_a_second_connection_claiming_an_open_peer_is_refused(nodes: Nodes) -> None:
+    recorder = Recorder(SERVER)
+    server = await nodes.start(SERVER, serve=recorder)
+    client = await nodes.start(CLIENT, dial=[server])
+    await _open(client, "server.b")
+    impostor = await nodes.start(SERVER, serve=Recorder(SERVER), dial=[client])
+    with pytest.raises(Exception, match="within"):
+        await impostor.wait_open(1.0)
+
+    await client.request(_bir("realm-b"), timeout=WAIT)
+    assert len(recorder.requests) == 1
+
+
+async def test_a_listener_offers_only_its_own_applications(nodes: Nodes) -> None:
+    zh_app = (10415, 16777221)
+    server = DiameterNode(SERVER, [zn.APPLICATION, zh_app])
+    server.listen("127.0.0.1", 0, applications=frozenset({zn.APPLICATION}))
+    await server.start()
+    try:
+        zh_only = DiameterNode(CLIENT, [zh_app], retry_delay=0.05, max_retry_delay=0.2)
+        zh_only.connect(PeerSpec("127.0.0.1", server.port))
+        await zh_only.start()
+        with pytest.raises(Exception, match="within"):
+            await zh_only.wait_open(1.0)
+        await zh_only.close()
+    finally:
+        await server.close()

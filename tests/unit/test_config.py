@@ -18,13 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gba.config import SAMPLE_CONFIG, Address, Topology, is_address, load, parse
+from gba.config import SAMPLE_CONFIG, Address, Topology, is_address
 from gba.errors import ConfigError
 from gba.nf.bsf_service import BsfConfig, NafAuthorisation
 from gba.nf.common import DiameterTls
 from gba.nf.hss_service import HssConfig
 from gba.nf.naf_service import NafConfig
-from gba.nf.registry import config_of, endpoints
+from gba.nf.registry import config_of, endpoints, load, parse
 
 REALM = "mnc001.mcc001.3gppnetwork.org"
 

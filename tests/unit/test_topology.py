@@ -24,11 +24,13 @@ from typer.testing import CliRunner
 
 from gba import config
 from gba.cli.main import app
-from gba.config import SAMPLE_CONFIG, Address, Topology, load, normalise, parse
+from gba.config import SAMPLE_CONFIG, Address, Topology, normalise
 from gba.errors import ConfigError
 from gba.lab import lab
 from gba.nf import registry
-from gba.protocols import zh, zn
+from gba.nf.registry import load, parse
+from gba.protocols import zn
+from vectors import ts35208_set
 
 TWO_REALMS = Path(__file__).parents[1] / "e2e" / "two_realms.toml"
 REALM_A = "mnc001.mcc001.3gppnetwork.org"
@@ -110,7 +112,8 @@ def test_relay_connects_to_bsf_b_in_relay_mode_over_tls(two: Topology) -> None:
     assert dra.mode == "relay"
     assert dra.connect == ("bsf-b",)
     assert dra.routes == {}
-    assert dra.applications == (zn.APPLICATION, zh.APPLICATION)
+    assert dra.applications == (zn.APPLICATION,)  # Zh is not relayed unless asked for
+    assert dra.accept is None
     assert dra.tls.enabled
     assert dra.diameter.host == DRA_HOST
 
@@ -393,8 +396,7 @@ def test_any_string_round_trips_through_the_labs_writer_and_load(
 
 
 IMPI = "roamer@ims.mnc002.mcc001.3gppnetwork.org"
-K = "465b5ce8b199b49faa5f0a2ee238a6bc"
-OPC = "cd63cb71954a9f4e48a5994e37a02baf"
+K, OPC = (octets.hex() for octets in ts35208_set(1))
 
 
 def cli(*args: str) -> Any:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gba import config
 from gba.cli.output import emit_json
 
 if TYPE_CHECKING:
@@ -34,18 +33,19 @@ def serve(function: Annotated[str, typer.Argument(help="a function's name in the
                                                   "(hss, bsf, naf in the sample)")],
           config_file: ConfigOpt) -> None:
     """Run one network function of the config in the foreground until SIGTERM/SIGINT."""
+    from gba.nf import registry
     from gba.nf.common import setup_logging
     from gba.nf.services import serve as run
 
     setup_logging(function)
-    asyncio.run(run(function, config.load(config_file)))
+    asyncio.run(run(function, registry.load(config_file)))
 
 
 def _store_url(config_file: Path, kind: str, function: str | None) -> str:
-    from gba.nf.registry import config_of
+    from gba.nf import registry
 
-    cfg = config.load(config_file)
-    store: str = config_of(cfg, cfg.only(kind, function).name).store
+    cfg = registry.load(config_file)
+    store: str = registry.config_of(cfg, cfg.only(kind, function).name).store
     return cfg.store_url(store)
 
 

@@ -14,11 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gba import config
 from gba.crypto import aka
 from gba.demos import Step
 from gba.lab import lab
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
+from gba.nf import registry
 from gba.nf.provisioning import subscriber_from_fields
 from gba.store.factory import open_subscriber_store
 from gba.ue.client import GbaClient
@@ -27,7 +27,7 @@ IMPI = "001010000000001@ims.mnc001.mcc001.3gppnetwork.org"
 
 
 async def _provision(cfg_path: str) -> None:
-    cfg = config.load(cfg_path)
+    cfg = registry.load(cfg_path)
     store = open_subscriber_store(cfg.store_url(cfg.hss.store))
     try:
         await store.put_subscriber(subscriber_from_fields(

@@ -19,6 +19,7 @@ from gba import config
 from gba.crypto import aka, ua_protocols
 from gba.lab import lab
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
+from gba.nf import registry
 from gba.nf.naf_service import zn_node
 from gba.nf.provisioning import subscriber_from_fields
 from gba.protocols import zn
@@ -85,7 +86,7 @@ def bench_network(seconds: float = 3.0, concurrency: int = 8) -> dict[str, float
     with tempfile.TemporaryDirectory(prefix="gba-bench-") as tmp:
         info = lab.up(Path(tmp))
         try:
-            cfg = config.load(info["config"])
+            cfg = registry.load(info["config"])
             impis = asyncio.run(_provision(cfg, concurrency))
             boots, btid = asyncio.run(_bootstraps(info, impis, seconds))
             zn_count = asyncio.run(_zn_requests(cfg, btid, concurrency, seconds))

@@ -71,9 +71,10 @@ def _issue_certificates(cfg: Topology, lab_dir: Path) -> None:
               for name in cfg.functions}
     if not any(t is not None and t.enabled for t in tls_of.values()):
         return
+    from gba.nf.common import TLS_DIR
     from gba.transport.tls import LabCa
 
-    ca = LabCa(lab_dir / "zn-tls")
+    ca = LabCa(lab_dir / TLS_DIR)
     for name, tls in tls_of.items():
         if tls is None:
             continue
@@ -86,12 +87,12 @@ def _issue_certificates(cfg: Topology, lab_dir: Path) -> None:
 
 
 def _prepare_config(lab_dir: Path, config_file: Path | None) -> Topology:
-    source = config.load(config_file or config.SAMPLE_CONFIG)
+    source = registry.load(config_file or config.SAMPLE_CONFIG)
     data = _resolve(config.normalise(source.raw), config_file.resolve()
                     if config_file is not None else None)
     target = lab_dir / "network.toml"
     target.write_text(tomli_w.dumps(data), encoding="utf-8")
-    cfg = config.load(target)
+    cfg = registry.load(target)
     _issue_certificates(cfg, lab_dir)
     return cfg
 

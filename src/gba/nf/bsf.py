@@ -64,7 +64,11 @@ class NafPolicy:
 
     def check_peer(self, origin: str, cert: dict[str, Any] | None, address: str
                    ) -> str | None:
-        """Who may open Zn at all (RFC 6733 §13; TS 33.220 §4.3: Zn is protected)."""
+        """Who may open Zn at all (RFC 6733 §13; TS 33.220 §4.3: Zn is protected): a
+        configured NAF or an agent configured for one, named by its certificate."""
+        agents = set().union(*self.agents_by_origin.values())
+        if origin not in self.hostnames_by_origin and origin not in agents:
+            return f"Origin-Host {origin!r} is neither a configured NAF nor its agent"
         if self.require_certificate and origin not in certificate_names(cert):
             return f"TLS certificate does not name Origin-Host {origin!r}"
         allowed = self.addresses_by_origin.get(origin)

@@ -80,7 +80,8 @@ def parse(topology: Topology, name: str) -> BsfConfig:
     hss = s.text("hss")
     hss_realm = s.text("hss_realm", function.realm)
     if not is_address(hss):
-        hss_realm = topology.referenced(hss, f"{s.where}.hss").realm
+        peer = topology.referenced(hss, f"{s.where}.hss")
+        hss_realm = peer.section.diameter(peer.realm).realm
     nafs = tuple(NafAuthorisation(
         n.text("diameter_host"), n.strings("hostnames", None), n.strings("gaa_service_ids"),
         n.opt_text("naf_group"), n.strings("addresses"), n.strings("via"))
@@ -94,7 +95,7 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         challenge_lifetime_s=s.integer("challenge_lifetime_s",
                                        _seconds(DEFAULT_CHALLENGE_LIFETIME), 1, 3600),
         nafs=nafs,
-        tls=DiameterTls.parse(s, default=False), connect=s.strings("connect"),
+        tls=DiameterTls.parse(s), connect=s.strings("connect"),
         routes=s.routes())
 
 
@@ -120,7 +121,7 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               timedelta(seconds=cfg.challenge_lifetime_s))
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
     node.listen(cfg.zn_listen.host, cfg.zn_listen.port, ssl_context=cfg.tls.server(topology),
-                authorise=policy.check_peer)
+                authorise=policy.check_peer, applications=[zn.APPLICATION])
     await node.start()
     ub_runner = await http_site(bsf.ub_app(), cfg.ub_listen)
     log.info("BSF %s (%s): Ub on http://%s, Zn on %s%s, HSS %s", name, cfg.server_name,

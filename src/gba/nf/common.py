@@ -9,12 +9,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import ip_address
+from typing import Any
 
 from gba.config import DiameterNodeConfig, Section, Topology
 from gba.nf.registry import diameter_peer
 from gba.protocols.diameter import PeerIdentity
-from gba.transport.diameter import DiameterNode, PeerSpec
-from gba.transport.tls import client_context, server_context
+from gba.transport.diameter import Authorise, DiameterNode, PeerSpec
+from gba.transport.tls import certificate_names, client_context, server_context
 
 
 def peer_identity(cfg: DiameterNodeConfig, host_ip: str = "127.0.0.1") -> PeerIdentity:
@@ -35,6 +36,10 @@ def setup_logging(name: str) -> logging.Logger:
     return logging.getLogger(f"gba.{name}")
 
 
+TLS_DIR = "zn-tls"
+"""Where ``gba lab up`` writes the lab CA and the certificates, beside the config."""
+
+
 @dataclass(frozen=True, slots=True)
 class DiameterTls:
     """A function's TLS for Diameter (RFC 6733 §13; TS 33.220 §4.3 protects Zn): its
@@ -46,14 +51,14 @@ class DiameterTls:
     ca: str
 
     @classmethod
-    def parse(cls, s: Section, default: bool) -> DiameterTls:
+    def parse(cls, s: Section) -> DiameterTls:
         """Keys ``tls``, ``tls_cert``, ``tls_key``, ``tls_ca`` (or the older ``zn_tls``,
         ``zn_tls_cert``, ``zn_tls_key``, ``zn_tls_ca``/``zn_tls_client_ca``); files default to
         ``zn-tls/<function>-cert.pem`` etc. beside the config, as ``gba lab up`` makes them."""
-        ca_default = s.text("zn_tls_ca", s.text("zn_tls_client_ca", "zn-tls/ca.pem"))
-        return cls(enabled=s.flag("tls", s.flag("zn_tls", default)),
-                   cert=s.text("tls_cert", s.text("zn_tls_cert", f"zn-tls/{s.name}-cert.pem")),
-                   key=s.text("tls_key", s.text("zn_tls_key", f"zn-tls/{s.name}-key.pem")),
+        ca_default = s.text("zn_tls_ca", s.text("zn_tls_client_ca", f"{TLS_DIR}/ca.pem"))
+        return cls(enabled=s.flag("tls", s.flag("zn_tls", False)),
+                   cert=s.text("tls_cert", s.text("zn_tls_cert", f"{TLS_DIR}/{s.name}-cert.pem")),
+                   key=s.text("tls_key", s.text("zn_tls_key", f"{TLS_DIR}/{s.name}-key.pem")),
                    ca=s.text("tls_ca", ca_default))
 
     def server(self, topology: Topology) -> ssl.SSLContext | None:
@@ -68,6 +73,19 @@ class DiameterTls:
                               topology.file(self.key))
 
 
+def peer_check(require_certificate: bool, accept: frozenset[str] | None = None
+               ) -> Authorise:
+    """A listener's CER check (RFC 6733 §13): the TLS certificate must name the Origin-Host
+    when TLS is on, and the Origin-Host must be in *accept* when one is given."""
+    def check(origin: str, cert: dict[str, Any] | None, address: str) -> str | None:
+        if accept is not None and origin not in accept:
+            return f"Origin-Host {origin!r} is not an accepted peer"
+        if require_certificate and origin not in certificate_names(cert):
+            return f"TLS certificate does not name Origin-Host {origin!r}"
+        return None
+    return check
+
+
 def connect_peers(node: DiameterNode, topology: Topology, refs: Iterable[str],
                   tls: DiameterTls, where: str, *, default_route: str | None = None) -> None:
     """Add a connector to *node* for each peer reference (a function name or host:port).
@@ -80,4 +98,5 @@ def connect_peers(node: DiameterNode, topology: Topology, refs: Iterable[str],
         node.connect(PeerSpec(peer.address.host, peer.address.port,
                               tls.client(topology) if use_tls else None,
                               peer.host or peer.address.host,
-                              default_route=ref == default_route))
+                              default_route=ref == default_route, host=peer.host,
+                              routes_its_realm=not peer.agent))

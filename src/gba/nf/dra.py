@@ -3,10 +3,15 @@
 
 Section keys: ``diameter_host`` (``diameter_realm`` defaults to the network's realm),
 ``listen``, ``mode`` (``relay``: announces the Relay application and forwards any; or
-``proxy``: announces ``applications`` only), ``connect`` (the peers it keeps open: function
-names or host:port), ``routes`` (realm -> next-hop Diameter hosts; without a route a
-request goes to the open peer that announced its Destination-Realm), ``tls`` with
-``tls_cert``/``tls_key``/``tls_ca`` (its listener and its connections to outside peers).
+``proxy``: announces ``applications`` only, default Zn), ``connect`` (the peers it keeps
+open: function names or host:port; each routes the realm it announces), ``routes`` (realm
+-> next-hop Diameter hosts), ``accept`` (the Origin-Hosts that may connect to it; default
+any), ``tls`` with ``tls_cert``/``tls_key``/``tls_ca`` (its listener, whose peers'
+certificates must name their Origin-Host, and its connections to outside peers).
+
+A BSF behind the agent trusts it for the NAFs it lists in ``via``: the agent vouches for
+the first Route-Record (the peer it received the request from), so it must know its peers
+(TLS with named certificates, or ``accept``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Literal
 
 from gba.config import Address, DiameterNodeConfig, Topology
 from gba.errors import ConfigError
-from gba.nf.common import DiameterTls, connect_peers, peer_identity
+from gba.nf.common import DiameterTls, connect_peers, peer_check, peer_identity
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.protocols import zh, zn
 from gba.protocols.diameter import Application
@@ -39,6 +44,7 @@ class DraConfig:
     connect: tuple[str, ...]
     routes: dict[str, tuple[str, ...]]
     tls: DiameterTls
+    accept: frozenset[str] | None = None
 
 
 def parse(topology: Topology, name: str) -> DraConfig:
@@ -48,7 +54,7 @@ def parse(topology: Topology, name: str) -> DraConfig:
     if mode not in ("relay", "proxy"):
         raise ConfigError(f"{s.where}.mode = {mode!r}: relay or proxy")
     apps = []
-    for app in s.strings("applications", ("zn", "zh")):
+    for app in s.strings("applications", ("zn",)):
         if app not in KNOWN_APPLICATIONS:
             raise ConfigError(f"{s.where}.applications: {app!r} is not one of "
                               f"{', '.join(KNOWN_APPLICATIONS)}")
@@ -56,7 +62,8 @@ def parse(topology: Topology, name: str) -> DraConfig:
     return DraConfig(diameter=s.diameter(function.realm), listen=s.address("listen"),
                      mode="relay" if mode == "relay" else "proxy", applications=tuple(apps),
                      connect=s.strings("connect"), routes=s.routes(),
-                     tls=DiameterTls.parse(s, default=False))
+                     tls=DiameterTls.parse(s),
+                     accept=frozenset(s.strings("accept")) if "accept" in s.data else None)
 
 
 @contextlib.asynccontextmanager
@@ -66,7 +73,8 @@ async def running(cfg: DraConfig, topology: Topology, name: str
     node = DiameterNode(identity, () if cfg.mode == "relay" else cfg.applications,
                         agent=cfg.mode, routes=cfg.routes)
     connect_peers(node, topology, cfg.connect, cfg.tls, f"functions.{name}")
-    node.listen(cfg.listen.host, cfg.listen.port, ssl_context=cfg.tls.server(topology))
+    node.listen(cfg.listen.host, cfg.listen.port, ssl_context=cfg.tls.server(topology),
+                authorise=peer_check(cfg.tls.enabled, cfg.accept))
     await node.start()
     log.info("Diameter %s %s on %s%s, peers %s, routes %s", cfg.mode, name, cfg.listen,
              " (TLS)" if cfg.tls.enabled else "", ", ".join(cfg.connect) or "none",
@@ -80,6 +88,7 @@ async def running(cfg: DraConfig, topology: Topology, name: str
 KIND = Kind(
     name="dra", parse=parse, run=running, endpoints=lambda c: {"diameter": c.listen},
     listen_keys=("listen",),
-    diameter=lambda c: DiameterEndpoint(c.listen, c.diameter.host, tls=c.tls.enabled),
+    diameter=lambda c: DiameterEndpoint(c.listen, c.diameter.host, tls=c.tls.enabled,
+                                        agent=True),
     peers=lambda c: {"connect": c.connect},
     order=20)

@@ -40,12 +40,12 @@ class HssConfig:
 def parse(topology: Topology, name: str) -> HssConfig:
     function = topology.function(name)
     s = function.section
-    default_bsfs = tuple(b.section.text("diameter_host", "") for b in topology.of_kind("bsf")
+    default_bsfs = tuple(b.section.diameter(b.realm).host for b in topology.of_kind("bsf")
                          if b.network == function.network)
     return HssConfig(diameter=s.diameter(function.realm), zh_listen=s.address("zh_listen"),
                      rest_listen=s.address("rest_listen"), store=s.text("store"),
                      ind=s.integer("ind", 0, 0, 31),
-                     bsf_hosts=s.strings("bsf_hosts", tuple(h for h in default_bsfs if h)))
+                     bsf_hosts=s.strings("bsf_hosts", default_bsfs))
 
 
 @contextlib.asynccontextmanager

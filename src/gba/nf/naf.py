@@ -20,10 +20,11 @@ from gba.crypto import ua_protocols
 from gba.errors import GbaError
 from gba.protocols import ua, zn
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond
-from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity
-from gba.protocols.ua_naf import NafDigestConfig, NafDigestExchange, challenge_response
+from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity, ResultCode
+from gba.protocols.diameter.dictionary import ORIGIN_REALM
+from gba.protocols.ua_naf import NafDigestConfig, NafDigestExchange
 from gba.store.base import NafKey, NafStore
-from gba.transport.diameter import DiameterNode, ask
+from gba.transport.diameter import DiameterNode
 from gba.transport.http import read_request, to_web_response
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ class NafKeys:
         services = (self.gaa_service_id.encode(),) if self.gaa_service_id else ()
         answer = await self.fetch(zn.KeyRequest(btid, naf_id, services))
         if isinstance(answer, int):
-            if answer == ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID:
+            if answer in (ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID,
+                          ResultCode.REALM_NOT_SERVED):  # a network we cannot reach
                 return None
             raise KeyUnavailable(f"BSF refused the key request with result {answer}")
         if answer.me_key is None or answer.expiry <= now:
@@ -88,9 +90,6 @@ class Naf:
         self.clock = clock
         self.realm = ua.realm_for(fqdn)
         self.naf_id = fqdn.encode("utf-8") + ua_protocols.HTTP_DIGEST
-
-    def challenge(self, stale: bool = False) -> web.Response:
-        return to_web_response(challenge_response(self.realm, self.nonces, self.clock(), stale))
 
     async def ua_digest(self, request: web.Request) -> web.Response:
         """One Ua request with HTTP Digest (TS 33.222 §5.3): the machine of
@@ -135,7 +134,16 @@ def zn_fetcher(client: DiameterNode, identity: PeerIdentity, bsf_realm: str,
 
     async def fetch(req: zn.KeyRequest) -> zn.KeyAnswer | int:
         realm = zn.home_realm(req.btid, btid_realms) or bsf_realm
-        return await ask(client, zn.build_bir(identity, realm, session_id(), req),
-                         zn.parse_bia)
+        answer = await client.request(zn.build_bir(identity, realm, session_id(), req))
+        code = answer.result_code
+        if code != ResultCode.SUCCESS:
+            return code if code is not None else ResultCode.UNABLE_TO_COMPLY
+        origin = answer.find(ORIGIN_REALM)
+        if origin is None or origin.as_str() != realm:
+            # keys for a B-TID come from its home realm's BSF and from no one else
+            log.warning("Zn: a key for %s came from realm %r, not %s: refused", req.btid,
+                        origin.as_str() if origin is not None else None, realm)
+            return ResultCode.UNABLE_TO_COMPLY
+        return zn.parse_bia(answer)
 
     return fetch

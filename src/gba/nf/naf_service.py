@@ -68,7 +68,8 @@ def parse(topology: Topology, name: str) -> NafConfig:
     bsf = s.text("bsf")
     bsf_realm = s.text("bsf_realm", function.realm)
     if not is_address(bsf):
-        bsf_realm = topology.referenced(bsf, f"{s.where}.bsf").realm
+        peer = topology.referenced(bsf, f"{s.where}.bsf")
+        bsf_realm = peer.section.diameter(peer.realm).realm
     realms = s.data.get("btid_realms", {})
     if not isinstance(realms, dict) or not all(isinstance(v, str) for v in realms.values()):
         raise ConfigError(f"{s.where}.btid_realms should be a table domain = realm")
@@ -76,7 +77,7 @@ def parse(topology: Topology, name: str) -> NafConfig:
         fqdn=s.text("fqdn"), diameter=s.diameter(function.realm),
         http_listen=s.address("http_listen"), psk_tls_listen=s.address("psk_tls_listen"),
         bsf=bsf, bsf_realm=bsf_realm, store=s.text("store"),
-        tls=DiameterTls.parse(s, default=False), gaa_service_id=s.opt_text("gaa_service_id"),
+        tls=DiameterTls.parse(s), gaa_service_id=s.opt_text("gaa_service_id"),
         connect=s.strings("connect"), routes=s.routes(),
         btid_realms={str(k).lower(): v for k, v in realms.items()})
 

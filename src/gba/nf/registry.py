@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from gba import config
 from gba.config import Address, Topology, is_address
 from gba.errors import ConfigError
 
@@ -28,6 +30,8 @@ class DiameterEndpoint:
     host: str | None
     """Its Origin-Host (the TLS server name), when known."""
     tls: bool
+    agent: bool = False
+    """A relay or proxy: it announces its own realm but serves others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +83,34 @@ def kind(name: str, where: str = "kind") -> Kind:
 
 def config_of(topology: Topology, name: str) -> Any:
     """The typed configuration of function *name*."""
+    known = topology.configs.get(name)
+    if known is not None:
+        return known
     return kind(topology.function(name).kind).parse(topology, name)
 
 
-def check(topology: Topology) -> None:
+def check(topology: Topology) -> Topology:
     """Parse every function's section and resolve its peer references, so that a bad file
-    fails at load rather than when the function starts."""
+    fails at load rather than when the function starts; the topology with the typed
+    configurations."""
+    configs: dict[str, Any] = {}
     for name, function in topology.functions.items():
         k = kind(function.kind, f"functions.{name}.kind")
-        cfg = k.parse(topology, name)
+        configs[name] = cfg = k.parse(topology, name)
         for key, refs in k.peers(cfg).items():
             for ref in refs:
                 diameter_peer(topology, ref, f"functions.{name}.{key}")
+    return replace(topology, configs=configs)
+
+
+def parse(raw: dict[str, Any], path: Path) -> Topology:
+    """:func:`gba.config.parse`, then every function's section read by its kind."""
+    return check(config.parse(raw, path))
+
+
+def load(path: Path | str) -> Topology:
+    """Read and check a network TOML file: structure, sections, peer references."""
+    return parse(*config.read(path))
 
 
 def endpoints(topology: Topology, name: str) -> dict[str, Address]:

@@ -24,9 +24,9 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from gba.protocols.diameter import (
     Application,
@@ -40,7 +40,14 @@ from gba.protocols.diameter import (
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import error_answer
 from gba.protocols.diameter.peer import DEFAULT_TW
-from gba.protocols.diameter.routing import DEFAULT_ROUTE, Deliver, Forward, PeerView, Router
+from gba.protocols.diameter.routing import (
+    DEFAULT_ROUTE,
+    Deliver,
+    Forward,
+    PeerView,
+    Refuse,
+    Router,
+)
 from gba.transport.diameter_link import Authorise, DiameterUnavailable, Link, PeerFailed
 
 __all__ = [
@@ -72,11 +79,18 @@ class Listener:
     port: int
     ssl_context: ssl.SSLContext | None = None
     authorise: Authorise | None = None
+    applications: frozenset[Application] | None = None
+    """What peers accepted here may use (default: all of the node's): a BSF's Zn port
+    offers Zn only, so no one connecting there becomes a Zh route."""
 
 
 @dataclass(frozen=True, slots=True)
 class PeerSpec:
-    """A peer this node connects to and keeps connected (a static peer table entry)."""
+    """A peer this node connects to and keeps connected (a static peer table entry).
+
+    Once open, it routes the realm it announced (a configured peer is a trusted route; a
+    peer that merely connected to a listener never is), and all else when it is the
+    default route."""
 
     address: str
     port: int
@@ -84,6 +98,14 @@ class PeerSpec:
     server_hostname: str | None = None
     default_route: bool = False
     """Send requests no other route takes to this peer (a client's only peer)."""
+    applications: frozenset[Application] | None = None
+    """What this connection announces (default: all of the node's applications)."""
+    host: str | None = None
+    """The Origin-Host it is expected to have, when known: no one connecting to this node
+    may claim it."""
+    routes_its_realm: bool = True
+    """Route the realm it announces to it (a server of that realm; not an agent, which
+    announces its own realm but serves others)."""
 
 
 class DiameterNode:
@@ -92,18 +114,18 @@ class DiameterNode:
 
     ``applications`` are announced in CER/CEA; a relay also announces the Relay
     application (0xffffffff, §2.4) and a proxy only what it is configured to proxy.
-    ``routes`` is the realm routing table: realm (or ``"*"``) -> next-hop Origin-Hosts.
+    ``routes`` is the realm routing table: realm (or ``"*"``) -> next-hop Origin-Hosts; a
+    configured peer (:meth:`connect`) adds the realm it announces once open.
+    ``peer_realms`` also routes to any open peer by the realm it announced.
     """
 
     def __init__(self, identity: PeerIdentity, applications: Iterable[Application] = (), *,
                  agent: AgentMode = None, routes: Mapping[str, Sequence[str]] | None = None,
+                 peer_realms: bool = False,
                  tw: float = DEFAULT_TW, request_timeout: float = 5.0, retry_delay: float = 0.2,
                  max_retry_delay: float = 5.0) -> None:
         self.identity = identity
-        apps = set(applications)
-        if agent == "relay":
-            apps.add((0, d.APP_RELAY))
-        self.applications = frozenset(apps)
+        self.applications = frozenset(applications)
         self.agent = agent
         self.tw = tw
         self.request_timeout = request_timeout
@@ -111,7 +133,8 @@ class DiameterNode:
         self._handlers: dict[tuple[int, int | None], Handler] = {}
         self._routes: dict[str, list[str]] = {k: list(v) for k, v in (routes or {}).items()}
         self.router = Router(identity.origin_host, identity.origin_realm, frozenset(),
-                             agent=agent is not None, routes=self._routes)
+                             agent=agent is not None, routes=self._routes,
+                             peer_realms=peer_realms)
         self._listeners: list[Listener] = []
         self._servers: list[asyncio.Server] = []
         self._peers: list[PeerSpec] = []
@@ -120,6 +143,9 @@ class DiameterNode:
         """Configured peers whose connection is not open (yet)."""
         self._links: dict[str, Link] = {}
         self._peer_views: dict[str, PeerView] = {}
+        self._reserved: set[str] = set()
+        """Origin-Hosts of the peers this node connects to: an incoming CER claiming one
+        is refused, so no one takes over a configured peer's routes by its name."""
         """What the router sees of each open link, kept in step with ``_links``."""
         self._all_links: set[Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -137,11 +163,17 @@ class DiameterNode:
         self.router.local_applications = frozenset(app for app, _ in self._handlers)
 
     def listen(self, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
-               authorise: Authorise | None = None) -> None:
-        self._listeners.append(Listener(host, port, ssl_context, authorise))
+               authorise: Authorise | None = None,
+               applications: Iterable[Application] | None = None) -> None:
+        """Accept peers on host:port; *applications* limits what they may use there."""
+        self._listeners.append(Listener(host, port, ssl_context, authorise,
+                                        None if applications is None
+                                        else frozenset(applications)))
 
     def connect(self, peer: PeerSpec) -> None:
         self._peers.append(peer)
+        if peer.host is not None:
+            self._reserved.add(peer.host)
 
     def add_route(self, realm: str, host: str) -> None:
         hops = self._routes.setdefault(realm, [])
@@ -185,16 +217,23 @@ class DiameterNode:
     # ------------------------------------------------------------------ connections
 
     def _new_link(self, role: Role, reader: asyncio.StreamReader,
-                  writer: asyncio.StreamWriter, authorise: Authorise | None = None) -> Link:
-        conn = PeerConnection(self.identity, role, self.applications, tw=self.tw,
-                              end_to_end=self._e2e)
+                  writer: asyncio.StreamWriter, applications: frozenset[Application] | None,
+                  authorise: Authorise | None = None) -> Link:
+        apps = self.applications if applications is None else applications
+        if self.agent == "relay":
+            apps = apps | {(0, d.APP_RELAY)}
+        conn = PeerConnection(self.identity, role, apps, tw=self.tw, end_to_end=self._e2e)
         link = Link(self, conn, reader, writer, authorise)
         self._all_links.add(link)
         return link
 
+    def claims_reserved(self, origin_host: str, link: Link) -> bool:
+        return link.conn.role is Role.RESPONDER and origin_host in self._reserved
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                       spec: Listener) -> None:
-        link = self._new_link(Role.RESPONDER, reader, writer, spec.authorise)
+        link = self._new_link(Role.RESPONDER, reader, writer, spec.applications,
+                              spec.authorise)
         await link.run()
 
     async def _maintain(self, peer: PeerSpec) -> None:
@@ -210,14 +249,23 @@ class DiameterNode:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
                 continue
-            link = self._new_link(Role.INITIATOR, reader, writer)
+            if self._stopping:
+                writer.close()
+                break
+            link = self._new_link(Role.INITIATOR, reader, writer, peer.applications)
             runner = asyncio.create_task(link.run())
             try:
                 opened = await link.opened
             except DiameterUnavailable as exc:
                 log.warning("diameter %s:%d: %s", peer.address, peer.port, exc)
                 await runner
+            except asyncio.CancelledError:
+                runner.cancel()
+                raise
             else:
+                self._reserved.add(opened.peer_identity)
+                if peer.routes_its_realm:
+                    self.add_route(opened.peer_realm, opened.peer_identity)
                 if peer.default_route:
                     self.add_route(DEFAULT_ROUTE, opened.peer_identity)
                 delay = self.retry_delay
@@ -232,6 +280,14 @@ class DiameterNode:
 
     def link_opened(self, link: Link) -> None:
         assert link.peer is not None
+        existing = self._links.get(link.peer.peer_identity)
+        if existing is not None and existing is not link and not (
+                existing.conn.role is Role.RESPONDER and link.conn.role is Role.INITIATOR):
+            # a second connection of one identity (several processes behind one name, or
+            # both sides dialling, RFC 6733 §5.6.4): it is served, the first keeps the
+            # routes; a connection we made ourselves wins over one made to us
+            log.info("diameter peer %s opened a second connection", link.peer.peer_identity)
+            return
         log.info("diameter peer %s (realm %s) open", link.peer.peer_identity,
                  link.peer.peer_realm)
         self._links[link.peer.peer_identity] = link
@@ -247,7 +303,10 @@ class DiameterNode:
             del self._peer_views[link.peer.peer_identity]
 
     def request_received(self, link: Link, request: Message) -> None:
-        task = asyncio.create_task(self._on_request(link, request))
+        self.request_task(self._on_request(link, request))
+
+    def request_task(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -278,6 +337,7 @@ class DiameterNode:
         deadline = loop.time() + limit
         e2e = self._e2e()
         failed: set[str] = set()
+        sent = False
         while True:
             decision = self.router.outgoing(message, self._peer_views, exclude=failed)
             remaining = deadline - loop.time()
@@ -285,25 +345,40 @@ class DiameterNode:
                 host = decision.candidates[0]
                 try:
                     return await self._links[host].request(
-                        message, max(remaining, 0.001), end_to_end=e2e,
-                        retransmit=bool(failed))
+                        message, max(remaining, 0.001), end_to_end=e2e, retransmit=sent)
                 except PeerFailed as exc:
                     log.info("diameter request to %s failed over: %s", host, exc)
                     failed.add(host)
+                    sent = sent or exc.sent
                     continue
-            if remaining > 0 and (self._peers_down or not self._links) and not failed:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(remaining):
-                        await self._changed.wait()
+            if remaining > 0 and not failed and await self._peer_coming(remaining):
                 continue
             if not self._links:
                 raise DiameterUnavailable(f"no open Diameter peer within {limit:g}s")
             log.info("diameter request refused locally: %s", decision.reason)
             return error_answer(message, self.identity, decision.result_code, decision.reason)
 
+    async def _peer_coming(self, remaining: float) -> bool:
+        """While nothing is open, or a configured peer is (re)connecting, wait up to
+        *remaining* seconds for the next peer to open (it may be the route); True if one
+        did. In steady state (every configured peer open) nothing waits."""
+        if self._links and not self._peers_down:
+            return False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(remaining):
+                await self._changed.wait()
+                return True
+        return False
+
     async def _on_request(self, link: Link, request: Message) -> None:
         peer = link.conn.peer_identity or ""
+        deadline = asyncio.get_running_loop().time() + self.request_timeout
         decision = self.router.incoming(request, peer, self._peer_views)
+        while isinstance(decision, Refuse) and decision.result_code in _ROUTE_MISSING:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or not await self._peer_coming(remaining):
+                break
+            decision = self.router.incoming(request, peer, self._peer_views)
         if isinstance(decision, Deliver):
             answer = await self._deliver(request, peer)
         elif isinstance(decision, Forward):
@@ -329,21 +404,26 @@ class DiameterNode:
     async def _forward(self, request: Message, decision: Forward) -> Message:
         """Relay a request (RFC 6733 §6.1.9): End-to-End id kept, a fresh Hop-by-Hop id on
         each hop, and on a failed next hop the alternates in turn with the T flag."""
-        for attempt, host in enumerate(decision.candidates):
+        sent = request.is_retransmit
+        for host in decision.candidates:
             link = self._links.get(host)
             if link is None:
                 continue
             try:
                 return await link.request(decision.message, self.request_timeout,
-                                          end_to_end=request.end_to_end,
-                                          retransmit=request.is_retransmit or attempt > 0)
+                                          end_to_end=request.end_to_end, retransmit=sent)
             except PeerFailed as exc:
                 log.info("diameter relay to %s failed over: %s", host, exc)
+                sent = sent or exc.sent
             except DiameterUnavailable as exc:
                 return error_answer(request, self.identity, d.ResultCode.UNABLE_TO_DELIVER,
                                     f"next hop {host}: {exc}")
         return error_answer(request, self.identity, d.ResultCode.UNABLE_TO_DELIVER,
                             "every next hop failed")
+
+
+_ROUTE_MISSING = frozenset({d.ResultCode.UNABLE_TO_DELIVER, d.ResultCode.REALM_NOT_SERVED})
+"""Refusals that a peer opening later could turn into a route."""
 
 
 def with_proxy_info(request: Message, answer: Message) -> Message:

@@ -41,7 +41,13 @@ class DiameterUnavailable(GbaError):
 
 
 class PeerFailed(DiameterUnavailable):
-    """The connection carrying a request closed before its answer: try an alternate."""
+    """The connection carrying a request closed before its answer: try an alternate.
+    ``sent`` tells whether the request left, so that a resend carries the T flag
+    (RFC 6733 §5.5.4) only when it really is one."""
+
+    def __init__(self, reason: str, *, sent: bool) -> None:
+        super().__init__(reason)
+        self.sent = sent
 
 
 class LinkOwner(Protocol):
@@ -52,6 +58,8 @@ class LinkOwner(Protocol):
     def link_closed(self, link: Link) -> None: ...
 
     def request_received(self, link: Link, request: Message) -> None: ...
+
+    def claims_reserved(self, origin_host: str, link: Link) -> bool: ...
 
 
 class Link:
@@ -64,8 +72,7 @@ class Link:
         self.reader = reader
         self.writer = writer
         self.authorise = authorise
-        if authorise is not None:
-            conn.peer_filter = self._refusal
+        conn.peer_filter = self._refusal
         self._loop = asyncio.get_running_loop()
         self._now = self._loop.time
         self.opened: asyncio.Future[PeerOpen] = self._loop.create_future()
@@ -140,6 +147,14 @@ class Link:
                 self._shutdown(ev.reason)
 
     def _refusal(self, origin_host: str) -> str | None:
+        """A CER's Origin-Host is refused (3010) when it names a peer the node connects to
+        itself (no one takes over a configured peer's routes by claiming its name), and
+        when the listener's own check refuses it."""
+        if self.owner.claims_reserved(origin_host, self):
+            refusal: str | None = (f"Origin-Host {origin_host!r} is a peer this node "
+                                   "connects to itself")
+            log.warning("diameter peer %s refused: %s", origin_host, refusal)
+            return refusal
         if self.authorise is None:
             return None
         cert = self.writer.get_extra_info("peercert")
@@ -161,12 +176,12 @@ class Link:
     async def request(self, message: Message, timeout: float, *, end_to_end: int | None,
                       retransmit: bool) -> Message:
         if self.closed.is_set():
-            raise PeerFailed("peer closed")
+            raise PeerFailed("peer closed", sent=False)
         try:
             hbh = self.conn.send_request(message, self._now(), end_to_end=end_to_end,
                                          retransmit=retransmit)
         except ProtocolError as exc:  # the connection is closing: another peer may take it
-            raise PeerFailed(str(exc)) from None
+            raise PeerFailed(str(exc), sent=False) from None
         fut: asyncio.Future[Message] = self._loop.create_future()
         self.pending[hbh] = fut
         self._flush()
@@ -184,7 +199,7 @@ class Link:
         self._timer_wake.set()
         for fut in self.pending.values():
             if not fut.done():
-                fut.set_exception(PeerFailed(f"peer closed: {reason}"))
+                fut.set_exception(PeerFailed(f"peer closed: {reason}", sent=True))
         self.pending.clear()
         if not self.opened.done():
             self.opened.set_exception(DiameterUnavailable(f"capabilities exchange failed: "

@@ -250,3 +250,44 @@ async def test_unknown_service_means_no_uss(store: BsfStore, clock: Clock) -> No
 async def test_unreadable_guss_still_gives_the_key_without_uss(store: BsfStore,
                                                                clock: Clock) -> None:
     assert await uss_ids(store, clock, GROUPS, (b"sip",), guss="<guss") == []
+
+
+# ------------------------------------------------------------------ the route a request took
+
+AGENT = "dra.example.net"
+ROUTED = NafPolicy({NAF_HOST: frozenset({NAF_FQDN})},
+                   agents_by_origin={NAF_HOST: frozenset({AGENT})})
+
+
+def routed(route: list[str], origin: str = NAF_HOST) -> Message:
+    request = bir(origin=origin)
+    return request.with_avps([*request.avps, *(avp("Route-Record", hop) for hop in route)])
+
+
+async def test_a_naf_through_its_configured_agent_gets_its_key(
+        store: BsfStore, clock: Clock) -> None:
+    answer = await ask(make_bsf(store, clock, ROUTED), routed([NAF_HOST]), peer=AGENT)
+    assert answer.result_code == 2001
+    assert zn.parse_bia(answer).me_key == kdf.ks_naf(KS, RAND, IMPI, NAF_ID)
+
+
+@pytest.mark.parametrize(("route", "peer", "why"), [
+    ([NAF_HOST], "stranger.example.net", "an agent not configured for the NAF"),
+    (["forger.example.org"], AGENT, "a first hop that is not the Origin-Host"),
+    ([NAF_HOST, "stranger.example.net"], AGENT, "an unlisted agent further along"),
+    ([], AGENT, "an agent that recorded no hop"),
+    ([NAF_HOST], NAF_HOST, "a NAF that names itself as a hop"),
+])
+async def test_a_request_by_an_unauthorised_route_gets_5402(
+        store: BsfStore, clock: Clock, route: list[str], peer: str, why: str) -> None:
+    answer = await ask(make_bsf(store, clock, ROUTED), routed(route), peer=peer)
+    assert answer.result_code == 5402, why
+    assert answer.find(405, 10415) is None, why
+
+
+def test_only_configured_nafs_and_their_agents_may_open_zn() -> None:
+    assert ROUTED.check_peer(NAF_HOST, None, "127.0.0.1") is None
+    assert ROUTED.check_peer(AGENT, None, "127.0.0.1") is None
+    refusal = ROUTED.check_peer("hss.example.org", None, "127.0.0.1")
+    assert refusal is not None
+    assert "neither a configured NAF nor its agent" in refusal

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
+from gba.config import DiameterNodeConfig
 from gba.crypto import ua_protocols
-from gba.nf.naf import KeyUnavailable, NafKeys
+from gba.nf.common import peer_identity
+from gba.nf.naf import KeyUnavailable, NafKeys, zn_fetcher
 from gba.protocols import guss, zn
+from gba.protocols.diameter import Message
 from gba.store.base import NafStore
 from gba.store.factory import open_naf_store
+from gba.transport.diameter import DiameterNode
 
 BTID = "AAECAwQFBgcICQoLDA0ODw==@bsf.example.org"
 NAF_ID = b"naf.example.org" + ua_protocols.HTTP_DIGEST
 IMPI = "001010000000001@ims.mnc001.mcc001.3gppnetwork.org"
 NOW = datetime(2030, 3, 4, 5, 6, 7, tzinfo=UTC)
+NAF_IDENTITY = peer_identity(DiameterNodeConfig("naf.example.org", "example.org"))
 
 
 class Clock:
@@ -155,3 +161,41 @@ async def test_gba_u_key_material_is_cached_with_the_key(store: NafStore, clock:
     cached = await store.get_key(BTID, NAF_ID, NOW)
     assert cached is not None
     assert (cached.key, cached.uicc_key, cached.gba_u) == (b"m" * 32, b"u" * 32, True)
+
+
+class AnsweringNode:
+    """Stands for the NAF's Diameter node: answers every BIR as *bsf* of *realm* would."""
+
+    def __init__(self, realm: str) -> None:
+        self.bsf = peer_identity(DiameterNodeConfig(f"bsf.{realm}", realm))
+        self.asked: list[Message] = []
+
+    async def request(self, message: Message) -> Message:
+        self.asked.append(message)
+        return zn.build_bia(message, self.bsf, answer())
+
+
+HOME = "mnc002.mcc001.3gppnetwork.org"
+ROAMER_BTID = "AAECAwQFBgcICQoLDA0ODw==@bsf.mnc002.mcc001.pub.3gppnetwork.org"
+
+
+async def test_zn_goes_to_the_home_realm_of_the_btid() -> None:
+    node = AnsweringNode(HOME)
+    fetch = zn_fetcher(cast(DiameterNode, node), NAF_IDENTITY, "example.org",
+                       lambda: "naf;1;1")
+    got = await fetch(zn.KeyRequest(ROAMER_BTID, NAF_ID))
+    assert isinstance(got, zn.KeyAnswer)
+    destination = node.asked[0].find(283)
+    assert destination is not None
+    assert destination.as_str() == HOME
+
+
+async def test_a_key_from_another_realm_than_the_btids_is_refused() -> None:
+    fetch = zn_fetcher(cast(DiameterNode, AnsweringNode("mnc009.mcc001.3gppnetwork.org")),
+                       NAF_IDENTITY, "example.org", lambda: "naf;1;1")
+    assert await fetch(zn.KeyRequest(ROAMER_BTID, NAF_ID)) == 5012
+
+
+async def test_a_btid_of_a_realm_no_one_serves_is_an_unknown_btid(
+        store: NafStore, clock: Clock) -> None:
+    assert await NafKeys(store, FakeBsf(3003), clock).get(BTID, NAF_ID) is None

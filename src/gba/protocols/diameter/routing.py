@@ -15,8 +15,10 @@ A node asks :class:`Router` what to do with each request, whether it came from a
   realm is unknown, 3007 for an application no one here serves (§7.1.3).
 
 Next hops come, in order of preference, from Destination-Host naming an open peer, the
-realm routing table (configured peers per realm; §2.7 Realm-Based Routing Table), open
-peers that announced the Destination-Realm as their Origin-Realm, and the default route.
+realm routing table (configured peers per realm; §2.7 Realm-Based Routing Table), and the
+default route. Open peers that merely announced the Destination-Realm as their
+Origin-Realm are candidates only when ``peer_realms`` is set: a node that trusted any
+connecting peer's claim to a realm would hand that realm's traffic to whoever claims it.
 """
 
 from __future__ import annotations
@@ -85,12 +87,6 @@ def _scan(request: Message) -> tuple[str | None, str | None, list[str]]:
     return host, realm, records
 
 
-def destination(request: Message) -> tuple[str | None, str | None]:
-    """(Destination-Host, Destination-Realm) of a request, each None when absent."""
-    host, realm, _ = _scan(request)
-    return host, realm
-
-
 def route_record(request: Message) -> list[str]:
     """The Route-Record identities, first hop first (RFC 6733 §6.7.1)."""
     return [a.as_str() for a in request.find_all(ROUTE_RECORD)]
@@ -115,6 +111,8 @@ class Router:
     local_applications: frozenset[int]
     agent: bool = False
     routes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    peer_realms: bool = False
+    """Also route to open peers by the realm they announced (dynamic discovery)."""
 
     def incoming(self, request: Message, from_peer: str,
                  peers: Mapping[str, PeerView]) -> Decision:
@@ -170,7 +168,8 @@ class Router:
             ordered.append(dest_host)
         if dest_realm is not None:
             ordered += self.routes.get(dest_realm, ())
-            ordered += sorted(p.host for p in peers.values() if p.realm == dest_realm)
+            if self.peer_realms:
+                ordered += sorted(p.host for p in peers.values() if p.realm == dest_realm)
         ordered += self.routes.get(DEFAULT_ROUTE, ())
         out: list[str] = []
         for host in ordered:
@@ -188,7 +187,7 @@ class Router:
     def _knows_realm(self, realm: str | None, peers: Mapping[str, PeerView]) -> bool:
         return (realm is None or realm == self.realm or realm in self.routes
                 or DEFAULT_ROUTE in self.routes
-                or any(p.realm == realm for p in peers.values()))
+                or (self.peer_realms and any(p.realm == realm for p in peers.values())))
 
     def _unreachable(self, request: Message, dest_realm: str | None,
                      peers: Mapping[str, PeerView], why: str) -> Refuse:

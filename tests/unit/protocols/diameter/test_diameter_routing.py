@@ -56,8 +56,11 @@ def _server(apps: Iterable[int] = (APP_ZN,)) -> Router:
     return Router(SERVER, "realm-b", frozenset(apps))
 
 
-def _relay(routes: Mapping[str, Sequence[str]] | None = None) -> Router:
-    return Router(RELAY, "realm-r", frozenset(), agent=True, routes=routes or {})
+def _relay(routes: Mapping[str, Sequence[str]] | None = None, *,
+           peer_realms: bool = True) -> Router:
+    """An agent that also routes by the realms its peers announced (dynamic discovery)."""
+    return Router(RELAY, "realm-r", frozenset(), agent=True, routes=routes or {},
+                  peer_realms=peer_realms)
 
 
 def _candidates(decision: Deliver | Forward | Refuse) -> tuple[str, ...]:
@@ -147,8 +150,9 @@ def test_non_agent_refuses_a_foreign_realm_3003() -> None:
 
 
 def test_non_agent_does_not_forward_even_to_a_peer_of_that_realm() -> None:
-    decision = _server().incoming(_bir("realm-c"), CLIENT,
-                                  _peers(CLIENT_PEER, _peer("c.realm-c", "realm-c")))
+    server = Router(SERVER, "realm-b", frozenset({APP_ZN}), peer_realms=True)
+    decision = server.incoming(_bir("realm-c"), CLIENT,
+                               _peers(CLIENT_PEER, _peer("c.realm-c", "realm-c")))
     assert _refused(decision) == ResultCode.UNABLE_TO_DELIVER
 
 
@@ -190,6 +194,24 @@ def test_agent_forwards_to_open_peers_of_the_destination_realm() -> None:
     peers = _peers(CLIENT_PEER, _peer("s2.realm-b", "realm-b"), _peer("s1.realm-b", "realm-b"))
     decision = _relay().incoming(_bir("realm-b"), CLIENT, peers)
     assert _candidates(decision) == ("s1.realm-b", "s2.realm-b")
+
+
+def test_a_peer_announcing_a_realm_is_no_route_unless_asked_for() -> None:
+    # a peer that connected and claimed realm-b must not draw realm-b's requests
+    peers = _peers(CLIENT_PEER, _peer("claims.realm-b", "realm-b"))
+    decision = _relay(peer_realms=False).incoming(_bir("realm-b"), CLIENT, peers)
+    assert _refused(decision) == ResultCode.REALM_NOT_SERVED
+    client = Router(CLIENT, "realm-a", frozenset())
+    assert client.outgoing(_bir("realm-b"), peers) == Refuse(
+        ResultCode.REALM_NOT_SERVED, "realm realm-b is not served")
+
+
+def test_configured_routes_win_over_announced_realms() -> None:
+    peers = _peers(CLIENT_PEER, _peer("claims.realm-b", "realm-b"),
+                   _peer("bsf.realm-b", "realm-b"))
+    decision = _relay({"realm-b": ["bsf.realm-b"]}, peer_realms=False).incoming(
+        _bir("realm-b"), CLIENT, peers)
+    assert _candidates(decision) == ("bsf.realm-b",)
 
 
 def test_agent_forwards_to_the_open_peer_named_in_destination_host() -> None:
