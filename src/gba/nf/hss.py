@@ -4,6 +4,11 @@ TS 33.220 §4.4.1 and §4.5.2 step 2, TS 29.109 §4.2: a Multimedia-Auth-Request
 gets one AKA vector (TS 33.102 §6.3.2) and the subscriber's GUSS; a request carrying
 RAND || AUTS first resynchronises SQN (TS 33.102 §6.3.5). The SQN of every vector is
 committed to the store before the answer leaves, so a restart never reissues one.
+
+A provisioned GUSS is sent as provisioned (its ``guss@id`` kept); a subscriber without
+one gets :func:`default_guss`, whose ``id`` is the IMPI (TS 29.109 Annex A). A MAR with an
+M-bit AVP that the Zh MAR does not have is answered 5001 with the AVP in Failed-AVP
+(RFC 6733 §4.1, §7.5; :func:`gba.protocols.zh.parse_mar`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ from gba.store.base import Subscriber, SubscriberStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GUSS = guss_xml.encode_guss(guss_xml.Guss())
+
+
+def default_guss(impi: str) -> str:
+    """The GUSS of a subscriber provisioned without one: GBA_ME, no USS, ``id`` = IMPI."""
+    return guss_xml.encode_guss(guss_xml.Guss(id=impi))
 
 
 class Hss:
@@ -85,4 +94,4 @@ class Hss:
         log.info("Zh vector for %s to %s: SEQ=%d IND=%d", req.impi, peer, *aka.split_sqn(sqn))
         return zh.build_maa(request, self.identity, zh.VectorAnswer(
             impi=sub.impi, rand=vector.rand, autn=vector.autn, xres=vector.xres, ck=vector.ck,
-            ik=vector.ik, guss=sub.guss or DEFAULT_GUSS))
+            ik=vector.ik, guss=sub.guss or default_guss(sub.impi)))

@@ -1,15 +1,44 @@
 """Zn (NAF - BSF): Bootstrapping-Info-Request/Answer (TS 29.109 §4.4, §4.5; TS 33.220 §4.5.3).
 
+The command formats are those cipango's Zh.java copies from TS 29.109 (VERIFIED only by
+that secondary source; the clause text was not read)::
+
+    BIR: < Session-Id > { Vendor-Specific-Application-Id } { Origin-Host } { Origin-Realm }
+         { Destination-Realm } [ Destination-Host ] *[ GAA-Service-Identifier ]
+         { Transaction-Identifier } { NAF-Id } [ GBA_U-Awareness-Indicator ]
+         *[ AVP ] *[ Proxy-Info ] *[ Route-Record ]
+    BIA: < Session-Id > { Vendor-Specific-Application-Id } [ Result-Code ]
+         [ Experimental-Result ] { Origin-Host } { Origin-Realm } [ User-Name ]
+         [ ME-Key-Material ] [ UICC-Key-Material ] [ Key-ExpiryTime ]
+         [ BootstrapInfoCreationTime ] [ GBA-UserSecSettings ] [ GBA-Type ]
+         *[ AVP ] *[ Proxy-Info ] *[ Route-Record ]
+
 The NAF sends Transaction-Identifier = B-TID, NAF-Id = NAF FQDN || Ua security protocol
 id, optional GAA-Service-Identifier(s) and GBA_U-Awareness-Indicator. The BSF answers
 with User-Name = IMPI, ME-Key-Material = Ks_(ext)_NAF (UICC-Key-Material = Ks_int_NAF for
-GBA_U), Key-ExpiryTime, BootstrapInfoCreationTime, GBA-UserSecSettings (the USSs for the
-requested services) and GBA-Type; or an Experimental-Result: 5403 for an unknown or
-expired B-TID, 5402 for a NAF that is not authorised.
+GBA_U), Key-ExpiryTime, BootstrapInfoCreationTime, at most one GBA-UserSecSettings whose
+XML root is ``ussList`` holding the USSs selected for the NAF (§6.3.1.1; none when nothing
+was selected) and GBA-Type; or an Experimental-Result: 5403 for an unknown or expired
+B-TID, 5402 for a NAF that is not authorised (§6.2.2).
+
+Choices where the copied ABNF leaves room:
+
+* No UICC-ME (414) in the BIA: it is a Zpn AVP (§6.3.1.15, "GBA_ME or GBA_U is to be used
+  for GBA push"), and a NAF without Zpn may refuse its M bit with 5001. The NAF learns
+  GBA_U from the presence of UICC-Key-Material (:attr:`KeyAnswer.gba_u`).
+* No Auth-Session-State in BIR or BIA: the copied ABNF has none (whether Rel-12 and
+  later add it is UNVERIFIED). It is accepted on receipt, since older peers (this
+  package's included) send it and every Diameter node knows the base AVP.
+* Security-Feature-Request (419) is accepted in a BIR but not acted on: the Rel-15 AVP
+  table has it, its place in the BIR is UNVERIFIED, and answering without a
+  Security-Feature-Response is what a BSF without the feature does.
+* A BIR with any other M-bit AVP (414 or another Zpn AVP, say) is refused with 5001
+  (RFC 6733 §4.1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +57,8 @@ from gba.protocols.diameter import (
     experimental_result,
 )
 from gba.protocols.diameter import dictionary as d
+from gba.protocols.diameter.capabilities import reject_unknown_mandatory
+from gba.protocols.guss import Uss, decode_uss_list, encode_uss_list
 from gba.protocols.zh import vendor_app
 
 APPLICATION = (VENDOR_3GPP, APP_ZN)
@@ -68,27 +99,52 @@ class KeyAnswer:
     created: datetime
     me_key: bytes | None = field(default=None, repr=False)
     uicc_key: bytes | None = field(default=None, repr=False)
-    uss: tuple[str, ...] = ()
-    gba_u: bool = False
+    uss: str | None = None
+    """The ``ussList`` document of GBA-UserSecSettings (TS 29.109 §6.3.1.1), as sent."""
+
+    @property
+    def gba_u(self) -> bool:
+        """A GBA_U key: the BIA carries UICC-Key-Material (Ks_int_NAF), TS 29.109 §4.5."""
+        return self.uicc_key is not None
+
+
+_BIR_AVPS = frozenset(
+    d.avp_key(code, vendor) for code, vendor in (
+        (d.SESSION_ID, 0), (d.VENDOR_SPECIFIC_APPLICATION_ID, 0), (d.ORIGIN_HOST, 0),
+        (d.ORIGIN_REALM, 0), (d.DESTINATION_REALM, 0), (d.DESTINATION_HOST, 0),
+        (403, VENDOR_3GPP), (401, VENDOR_3GPP), (402, VENDOR_3GPP), (407, VENDOR_3GPP),
+        (284, 0), (282, 0),
+        (d.ORIGIN_STATE_ID, 0),  # RFC 6733 §8.16: may be in any message
+        (d.AUTH_SESSION_STATE, 0),  # older peers (this package's included)
+        (419, VENDOR_3GPP)))  # Security-Feature-Request: accepted, not acted on
+"""The AVPs a BIR may carry with the M bit set (TS 29.109 §4.4 ABNF, above)."""
+
+
+def uss_list(selected: tuple[Uss, ...]) -> str | None:
+    """The GBA-UserSecSettings document for the USSs selected for a NAF, or None when
+    none was: the BIA then carries no GBA-UserSecSettings (TS 29.109 §6.3.1.1)."""
+    return encode_uss_list(selected) if selected else None
 
 
 def build_bir(local: PeerIdentity, destination_realm: str, session_id: str,
               req: KeyRequest, destination_host: str | None = None) -> Message:
     avps = [avp("Session-Id", session_id), vendor_app(APP_ZN),
-            avp("Auth-Session-State", "NO_STATE_MAINTAINED"),
             avp("Origin-Host", local.origin_host), avp("Origin-Realm", local.origin_realm),
             avp("Destination-Realm", destination_realm)]
     if destination_host:
         avps.append(avp("Destination-Host", destination_host))
+    avps += [avp("GAA-Service-Identifier", s) for s in req.gaa_service_ids]
     avps += [avp("Transaction-Identifier", req.btid.encode("utf-8")),
              avp("NAF-Id", req.naf_id)]
-    avps += [avp("GAA-Service-Identifier", s) for s in req.gaa_service_ids]
     if req.gba_u_aware:
         avps.append(avp("GBA_U-Awareness-Indicator", "YES"))
     return Message.new(CMD_BOOTSTRAPPING_INFO, APP_ZN, avps=avps)
 
 
 def parse_bir(msg: Message) -> KeyRequest:
+    """The NAF's request; :class:`~gba.protocols.diameter.capabilities.UnsupportedAvp`
+    for an M-bit AVP the BIR does not have (RFC 6733 §4.1: answer 5001)."""
+    reject_unknown_mandatory(msg, _BIR_AVPS, "BIR")
     tid = msg.find(401, VENDOR_3GPP)
     naf = msg.find(402, VENDOR_3GPP)
     origin = msg.find(d.ORIGIN_HOST)
@@ -114,7 +170,6 @@ def build_bia(request: Message, local: PeerIdentity, ans: KeyAnswer) -> Message:
     avps: list[Avp] = [
         request.find(d.SESSION_ID) or avp("Session-Id", ""), vendor_app(APP_ZN),
         avp("Result-Code", d.ResultCode.SUCCESS),
-        avp("Auth-Session-State", "NO_STATE_MAINTAINED"),
         avp("Origin-Host", local.origin_host), avp("Origin-Realm", local.origin_realm),
         avp("User-Name", ans.impi)]
     if ans.me_key is not None:
@@ -122,8 +177,9 @@ def build_bia(request: Message, local: PeerIdentity, ans: KeyAnswer) -> Message:
     if ans.uicc_key is not None:
         avps.append(avp("UICC-Key-Material", ans.uicc_key))
     avps += [avp("Key-ExpiryTime", ans.expiry), avp("BootstrapInfoCreationTime", ans.created)]
-    avps += [avp("GBA-UserSecSettings", u.encode("utf-8")) for u in ans.uss]
-    avps += [avp("GBA-Type", "3G_GBA"), avp("UICC-ME", "GBA_U" if ans.gba_u else "GBA_ME")]
+    if ans.uss is not None:
+        avps.append(avp("GBA-UserSecSettings", ans.uss.encode("utf-8")))
+    avps.append(avp("GBA-Type", "3G_GBA"))
     return request.answer(avps)
 
 
@@ -133,7 +189,6 @@ def build_bia_error(request: Message, local: PeerIdentity, code: int) -> Message
     if session is not None:
         avps.append(session)
     avps += [vendor_app(APP_ZN), experimental_result(code, VENDOR_3GPP),
-             avp("Auth-Session-State", "NO_STATE_MAINTAINED"),
              avp("Origin-Host", local.origin_host), avp("Origin-Realm", local.origin_realm)]
     return request.answer(avps)
 
@@ -149,12 +204,29 @@ def parse_bia(msg: Message) -> KeyAnswer:
     uicc = msg.find(406, VENDOR_3GPP)
     if me is None and uicc is None:
         raise CodecError("BIA carries neither ME-Key-Material nor UICC-Key-Material")
-    uicc_me = msg.find(414, VENDOR_3GPP)
     return KeyAnswer(
         impi=user.as_str(), expiry=expiry.as_time(),
         created=created.as_time() if created is not None else expiry.as_time(),
         me_key=me.as_bytes() if me is not None else None,
         uicc_key=uicc.as_bytes() if uicc is not None else None,
-        uss=tuple(a.as_bytes().decode("utf-8", "replace")
-                  for a in msg.find_all(400, VENDOR_3GPP)),
-        gba_u=uicc_me is not None and uicc_me.as_int() == 1)
+        uss=_received_uss(msg.find_all(400, VENDOR_3GPP)))
+
+
+def _received_uss(found: list[Avp]) -> str | None:
+    """The BIA's ``ussList`` document: the one GBA-UserSecSettings as sent (TS 29.109
+    §6.3.1.1), once checked to be a ussList. Older peers (this package's included) sent
+    one AVP per USS, each a bare ``uss``: their USSs are gathered into one ussList."""
+    if not found:
+        return None
+    try:
+        texts = [a.as_bytes().decode("utf-8") for a in found]
+    except UnicodeDecodeError:
+        raise CodecError("BIA GBA-UserSecSettings is not UTF-8") from None
+    if len(texts) == 1:
+        with contextlib.suppress(CodecError):
+            decode_uss_list(texts[0])
+            return texts[0]
+    try:
+        return encode_uss_list([u for t in texts for u in decode_uss_list(t, bare_uss=True)])
+    except CodecError as exc:
+        raise CodecError(f"BIA GBA-UserSecSettings: {exc}") from None

@@ -14,7 +14,7 @@ from gba.nf.bsf import Bsf, NafPolicy
 from gba.nf.common import peer_identity
 from gba.protocols import guss as guss_xml
 from gba.protocols import zh, zn
-from gba.protocols.diameter import APP_ZH, CMD_MULTIMEDIA_AUTH, Message, avp
+from gba.protocols.diameter import APP_ZH, CMD_MULTIMEDIA_AUTH, Message, avp, raw_avp
 from gba.store.base import BootstrapContext, BsfStore
 from gba.store.factory import open_bsf_store
 
@@ -127,6 +127,33 @@ async def test_gba_u_context_and_unaware_naf_get_only_ks_ext_naf(bsf: Bsf,
     assert ans.me_key == kdf.ks_naf(KS, RAND, IMPI, NAF_ID)
 
 
+async def test_bia_carries_no_uicc_me(bsf: Bsf, store: BsfStore) -> None:
+    """UICC-ME (414) is a Zpn AVP (TS 29.109 §6.3.1.15); a Zn NAF may refuse its M bit."""
+    await store.put_context(replace(CONTEXT, gba_u=True))
+    for aware in (False, True):
+        answer = await ask(bsf, bir(aware=aware))
+        assert answer.find(414, 10415) is None
+        assert zn.parse_bia(answer).gba_u is aware
+
+
+async def test_bir_with_an_unsupported_mandatory_avp_is_answered_5001(bsf: Bsf) -> None:
+    """RFC 6733 §4.1, §7.5: 5001 DIAMETER_AVP_UNSUPPORTED, the AVP in Failed-AVP."""
+    request = bir()
+    uicc_me = avp("UICC-ME", "GBA_U")
+    answer = await ask(bsf, request.with_avps([*request.avps, uicc_me]))
+    assert answer.result_code == 5001
+    failed = answer.find(279)
+    assert failed is not None
+    assert failed.children() == (uicc_me,)
+    assert answer.find(405, 10415) is None
+
+
+async def test_bir_with_an_unknown_avp_without_the_m_bit_gets_its_key(bsf: Bsf) -> None:
+    request = bir()
+    ans = await key(bsf, request.with_avps([*request.avps, raw_avp(9999, b"x", vendor=10415)]))
+    assert ans.me_key == kdf.ks_naf(KS, RAND, IMPI, NAF_ID)
+
+
 async def test_gba_me_context_gives_no_uicc_key_even_to_an_aware_naf(bsf: Bsf) -> None:
     ans = await key(bsf, bir(aware=True))
     assert ans.uicc_key is None
@@ -215,7 +242,7 @@ async def uss_ids(store: BsfStore, clock: Clock, policy: NafPolicy, services: tu
                   guss: str = GUSS) -> list[str]:
     await store.put_context(replace(CONTEXT, guss=guss))
     ans = await key(make_bsf(store, clock, policy), bir(services=services))
-    return [guss_xml.decode_uss(u).id for u in ans.uss]
+    return [u.id for u in guss_xml.decode_uss_list(ans.uss)] if ans.uss is not None else []
 
 
 async def test_only_the_uss_of_the_service_and_the_naf_group_come_back(
@@ -235,8 +262,35 @@ async def test_naf_without_a_group_gets_the_uss_of_every_group(store: BsfStore,
 async def test_returned_uss_keeps_its_uids(store: BsfStore, clock: Clock) -> None:
     await store.put_context(replace(CONTEXT, guss=GUSS))
     ans = await key(make_bsf(store, clock, GROUPS), bir(services=(b"sip",)))
-    assert [guss_xml.decode_uss(u) for u in ans.uss] == [
-        guss_xml.Uss("sip-a", "sip", "A", ("sip:alice@example.org",))]
+    assert ans.uss is not None
+    assert guss_xml.decode_uss_list(ans.uss) == (
+        guss_xml.Uss("sip-a", "sip", "A", ("sip:alice@example.org",)),)
+
+
+async def test_selected_uss_travel_in_one_uss_list_avp(store: BsfStore, clock: Clock) -> None:
+    """TS 29.109 §6.3.1.1: one GBA-UserSecSettings whose root is ussList on Zn."""
+    await store.put_context(replace(CONTEXT, guss=GUSS))
+    answer = await ask(make_bsf(store, clock, POLICY), bir(services=(b"sip", b"mbms")))
+    (found,) = answer.find_all(400, 10415)
+    assert found.data.startswith(b'<ussList xmlns="urn:3gpp:gba:GBAGUSSSchema-R9:2010-02">')
+    assert [u.id for u in guss_xml.decode_uss_list(found.data)] == [
+        "sip-a", "sip-b", "mbms-a", "mbms-b"]
+
+
+async def test_no_selected_uss_means_no_gba_usersecsettings(store: BsfStore,
+                                                            clock: Clock) -> None:
+    await store.put_context(replace(CONTEXT, guss=GUSS))
+    answer = await ask(make_bsf(store, clock, GROUPS), bir(services=(b"xdm",)))
+    assert answer.result_code == 2001
+    assert answer.find(400, 10415) is None
+
+
+async def test_gsid_names_a_uss_by_its_id(store: BsfStore, clock: Clock) -> None:
+    assert await uss_ids(store, clock, POLICY, (b"sip-b",)) == ["sip-b"]
+
+
+async def test_a_uss_asked_for_twice_comes_back_once(store: BsfStore, clock: Clock) -> None:
+    assert await uss_ids(store, clock, POLICY, (b"sip-a", b"sip")) == ["sip-a", "sip-b"]
 
 
 async def test_no_service_identifier_means_no_uss(store: BsfStore, clock: Clock) -> None:

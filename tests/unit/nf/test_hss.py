@@ -19,6 +19,7 @@ from gba.protocols.diameter import (
     Message,
     PeerIdentity,
     avp,
+    raw_avp,
 )
 from gba.store.base import Subscriber, SubscriberStore
 from gba.store.factory import open_subscriber_store
@@ -114,14 +115,22 @@ async def test_each_vector_has_a_fresh_rand(hss: Hss) -> None:
     assert (await vector(hss)).rand != (await vector(hss)).rand
 
 
-async def test_subscriber_without_guss_gets_the_default_guss(hss: Hss) -> None:
+async def test_subscriber_without_guss_gets_a_default_guss_naming_the_impi(hss: Hss) -> None:
+    """TS 29.109 Annex A guss@id: the IMPI (FHoSS and Metaswitch fill it so)."""
     v = await vector(hss)
     assert v.guss is not None
-    assert guss_xml.decode_guss(v.guss) == guss_xml.Guss()
+    assert guss_xml.decode_guss(v.guss) == guss_xml.Guss(id=IMPI)
+    assert v.guss.startswith('<guss xmlns="urn:3gpp:gba:GBAGUSSSchema-R9:2010-02" id="')
 
 
 async def test_subscriber_guss_is_passed_to_the_bsf(hss: Hss, store: SubscriberStore) -> None:
     guss = guss_xml.encode_guss(guss_xml.Guss(guss_xml.UICC_GBA_U, 600))
+    await store.put_subscriber(Subscriber(IMPI, K, OPC, guss=guss))
+    assert (await vector(hss)).guss == guss
+
+
+async def test_provisioned_guss_keeps_its_own_id(hss: Hss, store: SubscriberStore) -> None:
+    guss = '<guss id="provisioned-id"><bsfInfo><uiccType>GBA</uiccType></bsfInfo></guss>'
     await store.put_subscriber(Subscriber(IMPI, K, OPC, guss=guss))
     assert (await vector(hss)).guss == guss
 
@@ -168,6 +177,28 @@ async def test_mar_without_user_name_gets_5005(hss: Hss) -> None:
     assert failed is not None
     assert [c.code for c in failed.children()] == [1]
     assert answer.find(612, TGPP) is None
+
+
+async def test_mar_with_an_unsupported_mandatory_avp_gets_5001(hss: Hss,
+                                                               store: SubscriberStore) -> None:
+    """RFC 6733 §4.1, §7.5: 5001 DIAMETER_AVP_UNSUPPORTED with the AVP in Failed-AVP."""
+    before = (await store.get_subscriber(IMPI)).sqn
+    full = mar()
+    stranger = raw_avp(4242, b"\x00\x01", vendor=TGPP, mandatory=True)
+    answer = await ask(hss, full.with_avps([*full.avps, stranger]))
+    assert answer.result_code == 5001
+    failed = answer.find(279)
+    assert failed is not None
+    assert failed.children() == (stranger,)
+    assert answer.find(612, TGPP) is None
+    assert (await store.get_subscriber(IMPI)).sqn == before  # no vector was spent
+
+
+async def test_mar_with_an_unknown_avp_without_the_m_bit_gets_a_vector(hss: Hss) -> None:
+    full = mar()
+    answer = await ask(hss, full.with_avps([*full.avps, raw_avp(4242, b"x", vendor=TGPP)]))
+    assert answer.result_code == 2001
+    assert answer.find(612, TGPP) is not None
 
 
 async def test_resync_mar_with_auts_of_wrong_length_gets_5004(hss: Hss,

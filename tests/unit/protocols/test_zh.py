@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from ipaddress import IPv4Address
 
 import pytest
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 
 from gba.errors import CodecError
 from gba.protocols import zh
-from gba.protocols.diameter import Avp, Message, PeerIdentity, avp
+from gba.protocols.diameter import Avp, Message, PeerIdentity, avp, raw_avp
+from gba.protocols.diameter.capabilities import UnsupportedAvp, codec_error_answer
 
 BSF = PeerIdentity("bsf.example.org", "example.org", (IPv4Address("127.0.0.1"),))
 HSS = PeerIdentity("hss.example.org", "example.org", (IPv4Address("127.0.0.2"),))
@@ -52,13 +54,74 @@ def by_code(avps: tuple[Avp, ...]) -> dict[int, Avp]:
 # ------------------------------------------------------------------ MAR
 
 
+times = st.datetimes(min_value=datetime(1980, 1, 1), max_value=datetime(2100, 1, 1),
+                     timezones=st.just(UTC)).map(lambda t: t.replace(microsecond=0))
+
+
 @settings(max_examples=50, deadline=None)
-@given(impi=impis, aware=st.booleans())
-def test_mar_round_trips_through_the_wire(impi: str, aware: bool) -> None:
-    request = mar(zh.VectorRequest(impi, gba_u_aware=aware))
+@given(impi=impis, stamp=st.none() | times)
+def test_mar_round_trips_through_the_wire(impi: str, stamp: datetime | None) -> None:
+    request = mar(zh.VectorRequest(impi, guss_timestamp=stamp))
     decoded = roundtrip(request)
     assert decoded == request
-    assert zh.parse_mar(decoded) == zh.VectorRequest(impi, None, None, aware)
+    assert zh.parse_mar(decoded) == zh.VectorRequest(impi, None, None, False, stamp)
+
+
+def test_mar_does_not_carry_the_ues_gba_u_awareness() -> None:
+    """TS 29.109 §4.2 MAR has no GBA_U-Awareness-Indicator: the GUSS says GBA_U."""
+    decoded = roundtrip(mar(zh.VectorRequest(IMPI, gba_u_aware=True)))
+    assert decoded.find(407, TGPP) is None
+    assert not zh.parse_mar(decoded).gba_u_aware
+
+
+def test_mar_of_an_older_bsf_with_607_and_407_is_still_read() -> None:
+    request = mar(zh.VectorRequest(IMPI))
+    older = request.with_avps([*request.avps, avp("SIP-Number-Auth-Items", 1),
+                               avp("GBA_U-Awareness-Indicator", "YES")])
+    assert zh.parse_mar(roundtrip(older)) == zh.VectorRequest(IMPI, gba_u_aware=True)
+
+
+def test_mar_with_an_unknown_mandatory_avp_raises_unsupported_avp() -> None:
+    """RFC 6733 §4.1: an M-bit AVP the receiver does not recognise rejects the message."""
+    request = mar(zh.VectorRequest(IMPI))
+    stranger = raw_avp(9999, b"\x01\x02\x03", vendor=TGPP, mandatory=True)
+    known_but_not_mar = avp("UICC-ME", "GBA_U")  # a Zpn AVP, M bit set
+    bad = request.with_avps([*request.avps, stranger, known_but_not_mar])
+    with pytest.raises(UnsupportedAvp) as caught:
+        zh.parse_mar(roundtrip(bad))
+    assert [(a.code, a.vendor) for a in caught.value.avps] == [(9999, TGPP), (414, TGPP)]
+    assert caught.value.result_code == 5001
+
+
+def test_unsupported_mar_avp_is_answered_5001_with_it_in_failed_avp() -> None:
+    request = mar(zh.VectorRequest(IMPI))
+    stranger = raw_avp(9999, b"\x01\x02\x03", vendor=TGPP, mandatory=True)
+    bad = request.with_avps([*request.avps, stranger])
+    try:
+        zh.parse_mar(bad)
+    except CodecError as exc:
+        answer = roundtrip(codec_error_answer(bad, HSS, exc))
+    assert answer.result_code == 5001  # DIAMETER_AVP_UNSUPPORTED (RFC 6733 §7.1.5)
+    assert not answer.is_error
+    failed = by_code(answer.avps)[279]  # Failed-AVP (RFC 6733 §7.5)
+    assert failed.children() == (stranger,)
+    assert failed.data == stranger.encode()
+
+
+def test_mar_with_an_unknown_avp_without_the_m_bit_is_read() -> None:
+    request = mar(zh.VectorRequest(IMPI))
+    extra = request.with_avps([*request.avps, raw_avp(9999, b"x", vendor=TGPP),
+                               raw_avp(628, bytes(12), vendor=TGPP)])  # Supported-Features
+    assert zh.parse_mar(roundtrip(extra)).impi == IMPI
+
+
+def test_mar_relayed_with_route_record_proxy_info_and_origin_state_is_read() -> None:
+    request = mar(zh.VectorRequest(IMPI))
+    relayed = request.with_avps([*request.avps, avp("Origin-State-Id", 7),
+                                 avp("Route-Record", "relay.example.org"),
+                                 avp("Proxy-Info", [avp("Proxy-Host", "relay.example.org"),
+                                                    avp("Proxy-State", b"s")])])
+    assert zh.parse_mar(roundtrip(relayed)).impi == IMPI
 
 
 @settings(max_examples=50, deadline=None)
@@ -105,7 +168,11 @@ def test_mar_header_is_a_proxiable_zh_multimedia_auth_request() -> None:
 
 
 def test_mar_avps_on_the_wire_follow_ts_29_109_and_29_229() -> None:
-    decoded = roundtrip(mar(zh.VectorRequest(IMPI, bytes(16), bytes(14), gba_u_aware=True)))
+    """TS 29.109 §4.2 MAR: no SIP-Number-Auth-Items, no GBA_U-Awareness-Indicator;
+    GUSS-Timestamp with V set and M clear (§6.3.1.10)."""
+    stamp = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    decoded = roundtrip(mar(zh.VectorRequest(IMPI, bytes(16), bytes(14), gba_u_aware=True,
+                                             guss_timestamp=stamp)))
     assert decoded.avps[0].code == 263  # <Session-Id> is first (RFC 6733 §3.2)
     top = {a.code: (a.vendor, a.flags) for a in decoded.avps}
     assert top == {
@@ -116,14 +183,14 @@ def test_mar_avps_on_the_wire_follow_ts_29_109_and_29_229() -> None:
         296: (0, M),  # Origin-Realm
         283: (0, M),  # Destination-Realm
         1: (0, M),  # User-Name
-        607: (TGPP, V | M),  # SIP-Number-Auth-Items
         612: (TGPP, V | M),  # SIP-Auth-Data-Item
-        407: (TGPP, V | M),  # GBA_U-Awareness-Indicator
+        409: (TGPP, V),  # GUSS-Timestamp: the M bit MUST NOT be set
     }
     avps = by_code(decoded.avps)
     assert avps[1].data == IMPI.encode()
     assert avps[277].data == (1).to_bytes(4, "big")  # NO_STATE_MAINTAINED
-    assert avps[407].data == (1).to_bytes(4, "big")  # YES
+    assert avps[409].data == int((stamp - datetime(1900, 1, 1, tzinfo=UTC)).total_seconds()
+                                 ).to_bytes(4, "big")
     app = {c.code: c.data for c in avps[260].children()}
     assert app == {266: TGPP.to_bytes(4, "big"), 258: ZH_APP_ID.to_bytes(4, "big")}
     item = {c.code: (c.vendor, c.flags, c.data) for c in avps[612].children()}
@@ -155,9 +222,12 @@ def test_maa_answers_its_request() -> None:
 
 
 def test_maa_avps_on_the_wire_follow_ts_29_229() -> None:
+    """TS 29.109 §4.2 MAA: one GBA-UserSecSettings, no SIP-Number-Auth-Items."""
     ans = vector_answer(guss="<guss/>")
     answer = roundtrip(answer_for(mar(zh.VectorRequest(IMPI)), ans))
     avps = by_code(answer.avps)
+    assert 607 not in avps
+    assert len(answer.find_all(400, TGPP)) == 1
     assert (avps[268].vendor, avps[268].flags) == (0, M)  # Result-Code
     assert avps[268].data == SUCCESS.to_bytes(4, "big")
     assert (avps[400].vendor, avps[400].flags, avps[400].data) == (TGPP, V | M, b"<guss/>")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime
 from ipaddress import IPv4Address
 
+import defusedxml.ElementTree as safe_et
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gba.errors import CodecError
-from gba.protocols import zn
-from gba.protocols.diameter import Avp, Message, PeerIdentity, avp
+from gba.protocols import guss, zn
+from gba.protocols.diameter import Avp, Message, PeerIdentity, avp, raw_avp
+from gba.protocols.diameter.capabilities import UnsupportedAvp, codec_error_answer
 
 NAF = PeerIdentity("naf.example.org", "example.org", (IPv4Address("127.0.0.3"),))
 BSF = PeerIdentity("bsf.example.org", "example.org", (IPv4Address("127.0.0.1"),))
@@ -44,6 +47,9 @@ def bir(req: zn.KeyRequest, destination_host: str | None = None) -> Message:
 
 
 ANSWER = zn.KeyAnswer(IMPI, EXPIRY, CREATED, me_key=bytes(range(32)))
+USS_A = guss.Uss("1", "1", "A", ("sip:a@example.org",), ("1",))
+USS_B = guss.Uss("2", "2", None, ("tel:+15550100",))
+R9 = "urn:3gpp:gba:GBAGUSSSchema-R9:2010-02"  # TS 29.109 Annex A, Rel-9 (Metaswitch)
 
 
 def by_code(avps: tuple[Avp, ...]) -> dict[int, Avp]:
@@ -79,8 +85,8 @@ def test_bir_avps_on_the_wire_follow_ts_29_109() -> None:
                             destination_host="bsf.example.org"))
     assert decoded.avps[0].code == 263  # <Session-Id> first (RFC 6733 §3.2)
     top = {a.code: (a.vendor, a.flags) for a in decoded.avps}
-    assert top == {
-        263: (0, M), 260: (0, M), 277: (0, M), 264: (0, M), 296: (0, M), 283: (0, M),
+    assert top == {  # no Auth-Session-State: the TS 29.109 BIR has none
+        263: (0, M), 260: (0, M), 264: (0, M), 296: (0, M), 283: (0, M),
         293: (0, M),  # Destination-Host
         401: (TGPP, V | M),  # Transaction-Identifier
         402: (TGPP, V | M),  # NAF-Id
@@ -111,6 +117,44 @@ def test_bir_lacking_a_required_avp_raises_codec_error(missing: int) -> None:
         zn.parse_bir(roundtrip(stripped))
 
 
+@pytest.mark.parametrize("extra", [
+    raw_avp(9999, b"?", vendor=TGPP, mandatory=True),  # nobody's AVP
+    avp("UICC-ME", "GBA_U"),  # a Zpn AVP: not in the Zn BIR
+    avp("SIP-Number-Auth-Items", 1),  # a Zh (Cx) AVP
+])
+def test_bir_with_an_unknown_mandatory_avp_raises_unsupported_avp(extra: Avp) -> None:
+    """RFC 6733 §4.1: an unrecognised AVP with the M bit set rejects the request."""
+    request = bir(zn.KeyRequest(BTID, NAF_ID))
+    with pytest.raises(UnsupportedAvp) as caught:
+        zn.parse_bir(roundtrip(request.with_avps([*request.avps, extra])))
+    assert caught.value.avps == (extra,)
+
+
+def test_unsupported_bir_avp_is_answered_5001_with_it_in_failed_avp() -> None:
+    request = bir(zn.KeyRequest(BTID, NAF_ID))
+    extra = avp("UICC-ME", "GBA_U")
+    bad = request.with_avps([*request.avps, extra])
+    with pytest.raises(CodecError) as caught:
+        zn.parse_bir(bad)
+    answer = roundtrip(codec_error_answer(bad, BSF, caught.value))
+    assert answer.result_code == 5001  # DIAMETER_AVP_UNSUPPORTED (RFC 6733 §7.1.5)
+    assert by_code(answer.avps)[279].children() == (extra,)  # Failed-AVP (RFC 6733 §7.5)
+
+
+def test_bir_with_unknown_avps_without_the_m_bit_is_read() -> None:
+    request = bir(zn.KeyRequest(BTID, NAF_ID))
+    extra = request.with_avps([*request.avps, raw_avp(9999, b"?", vendor=TGPP),
+                               raw_avp(17, b"x")])
+    assert zn.parse_bir(roundtrip(extra)).btid == BTID
+
+
+def test_bir_of_an_older_naf_with_auth_session_state_is_read() -> None:
+    request = bir(zn.KeyRequest(BTID, NAF_ID))
+    older = request.with_avps([*request.avps, avp("Auth-Session-State", "NO_STATE_MAINTAINED"),
+                               avp("Security-Feature-Request", b"\x01")])
+    assert zn.parse_bir(roundtrip(older)).btid == BTID
+
+
 def test_bir_with_non_utf8_transaction_identifier_raises_codec_error() -> None:
     request = bir(zn.KeyRequest(BTID, NAF_ID))
     avps = [avp("Transaction-Identifier", b"\xff\xfe@bsf") if a.code == 401 else a
@@ -123,16 +167,21 @@ def test_bir_with_non_utf8_transaction_identifier_raises_codec_error() -> None:
 # ------------------------------------------------------------------ BIA
 
 
+words = st.text(st.characters(categories=("L", "N", "P", "S")), min_size=1, max_size=12)
+ussets = st.builds(guss.Uss, id=words, type=words, naf_group=st.none() | words,
+                   uids=st.lists(words, max_size=2).map(tuple),
+                   flags=st.lists(words, max_size=2).map(tuple))
+
+
 @settings(max_examples=50, deadline=None)
 @given(impi=texts, expiry=times, created=times, me=keys, uicc=keys,
-       uss=st.lists(st.text(st.characters(codec="utf-8"), max_size=40), max_size=3),
-       gba_u=st.booleans())
+       uss=st.lists(ussets, max_size=3))
 def test_bia_round_trips_through_the_wire(impi: str, expiry: datetime, created: datetime,
-                                          me: bytes | None, uicc: bytes | None, uss: list[str],
-                                          gba_u: bool) -> None:
+                                          me: bytes | None, uicc: bytes | None,
+                                          uss: list[guss.Uss]) -> None:
     if me is None and uicc is None:
         me = bytes(32)
-    ans = zn.KeyAnswer(impi, expiry, created, me, uicc, tuple(uss), gba_u)
+    ans = zn.KeyAnswer(impi, expiry, created, me, uicc, zn.uss_list(tuple(uss)))
     answer = roundtrip(zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ans))
     assert answer.result_code == 2001
     assert zn.parse_bia(answer) == ans
@@ -148,9 +197,13 @@ def test_bia_answers_its_request() -> None:
 
 
 def test_bia_avps_on_the_wire_follow_ts_29_109() -> None:
-    ans = replace(ANSWER, uicc_key=bytes(range(32, 64)), uss=("<uss/>",))
+    """TS 29.109 §4.5 BIA: no UICC-ME (a Zpn AVP, §6.3.1.15), no Auth-Session-State."""
+    document = zn.uss_list((USS_A,))
+    ans = replace(ANSWER, uicc_key=bytes(range(32, 64)), uss=document)
     answer = roundtrip(zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ans))
     avps = {a.code: (a.vendor, a.flags, a.data) for a in answer.avps}
+    assert set(avps) == {263, 260, 268, 264, 296, 1, 405, 406, 404, 408, 400, 410}
+    assert avps[410] == (TGPP, V | M, (0).to_bytes(4, "big"))  # GBA-Type 3G GBA
     ntp = int((EXPIRY - NTP_EPOCH).total_seconds()).to_bytes(4, "big")
     ntp_created = int((CREATED - NTP_EPOCH).total_seconds()).to_bytes(4, "big")
     assert avps[268] == (0, M, (2001).to_bytes(4, "big"))  # Result-Code
@@ -159,13 +212,73 @@ def test_bia_avps_on_the_wire_follow_ts_29_109() -> None:
     assert avps[406] == (TGPP, V | M, bytes(range(32, 64)))  # UICC-Key-Material
     assert avps[404] == (TGPP, V | M, ntp)  # Key-ExpiryTime
     assert avps[408] == (TGPP, V | M, ntp_created)  # BootstrapInfoCreationTime
-    assert avps[400] == (TGPP, V | M, b"<uss/>")  # GBA-UserSecSettings
+    assert document is not None
+    assert avps[400] == (TGPP, V | M, document.encode())  # GBA-UserSecSettings
 
 
-def test_bia_carries_one_gba_usersecsettings_per_uss() -> None:
-    ans = replace(ANSWER, uss=("<uss id='1'/>", "<uss id='2'/>"))
+def test_bia_carries_the_selected_uss_in_one_uss_list() -> None:
+    """TS 29.109 §6.3.1.1: on Zn the one GBA-UserSecSettings has root ``ussList``."""
+    ans = replace(ANSWER, uss=zn.uss_list((USS_A, USS_B)))
     answer = roundtrip(zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ans))
-    assert [a.data for a in answer.find_all(400, TGPP)] == [b"<uss id='1'/>", b"<uss id='2'/>"]
+    found = answer.find_all(400, TGPP)
+    assert len(found) == 1
+    root: ET.Element = safe_et.fromstring(found[0].data)
+    assert root.tag == f"{{{R9}}}ussList"
+    assert [u.get("id") for u in root] == ["1", "2"]
+    assert zn.parse_bia(answer).uss == found[0].data.decode()  # kept as sent
+
+
+def test_bia_without_selected_uss_has_no_gba_usersecsettings() -> None:
+    assert zn.uss_list(()) is None
+    answer = roundtrip(zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ANSWER))
+    assert answer.find(400, TGPP) is None
+    assert zn.parse_bia(answer).uss is None
+
+
+def test_bia_uss_list_from_another_implementation_is_kept_verbatim() -> None:
+    sent = ('<?xml version="1.0" encoding="UTF-8"?>\n<ussList><uss id="7" type="1" '
+            'nafGroup="g"><uids><uid>sip:u@h</uid></uids></uss></ussList>')
+    full = zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, replace(ANSWER, uss=sent))
+    assert zn.parse_bia(roundtrip(full)).uss == sent
+
+
+def test_bia_of_an_older_bsf_with_one_bare_uss_per_avp_is_gathered_into_one_uss_list() -> None:
+    full = zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ANSWER)
+    older = full.with_avps([*full.avps, *(avp("GBA-UserSecSettings", guss.encode_uss(u))
+                                          for u in (USS_A, USS_B))])
+    got = zn.parse_bia(roundtrip(older)).uss
+    assert got is not None
+    assert guss.decode_uss_list(got) == (USS_A, USS_B)
+
+
+def test_bia_of_an_older_bsf_with_one_bare_uss_is_wrapped_in_a_uss_list() -> None:
+    full = zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ANSWER)
+    older = full.with_avps([*full.avps, avp("GBA-UserSecSettings",
+                                            '<uss xmlns="uri:3gpp-gaa" id="1" type="1"/>')])
+    got = zn.parse_bia(roundtrip(older)).uss
+    assert got is not None
+    assert guss.decode_uss_list(got) == (guss.Uss("1", "1"),)
+
+
+@pytest.mark.parametrize("document", [b"<guss/>", b"<ussList", b"\xff\xfe"])
+def test_bia_with_an_unreadable_gba_usersecsettings_raises_codec_error(document: bytes
+                                                                        ) -> None:
+    full = zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ANSWER)
+    bad = full.with_avps([*full.avps, avp("GBA-UserSecSettings", document)])
+    with pytest.raises(CodecError, match="GBA-UserSecSettings"):
+        zn.parse_bia(roundtrip(bad))
+
+
+def test_bia_gba_u_is_learned_from_uicc_key_material_not_uicc_me() -> None:
+    request = bir(zn.KeyRequest(BTID, NAF_ID, gba_u_aware=True))
+    gba_u = roundtrip(zn.build_bia(request, BSF, replace(ANSWER, uicc_key=bytes(32))))
+    assert gba_u.find(414, TGPP) is None
+    assert zn.parse_bia(gba_u).gba_u
+    me_only = roundtrip(zn.build_bia(request, BSF, ANSWER))
+    assert not zn.parse_bia(me_only).gba_u
+    # an older BSF's UICC-ME=GBA_U without UICC-Key-Material does not make it GBA_U
+    older = me_only.with_avps([*me_only.avps, avp("UICC-ME", "GBA_U")])
+    assert not zn.parse_bia(roundtrip(older)).gba_u
 
 
 def test_bia_without_any_key_material_raises_codec_error() -> None:
@@ -202,6 +315,7 @@ def test_bia_error_carries_experimental_result_of_vendor_3gpp(code: int) -> None
     assert answer.result_code == code
     assert not answer.is_error  # 5xxx is not a protocol error (RFC 6733 §7.1.3)
     assert 405 not in avps
+    assert 277 not in avps
 
 
 # ------------------------------------------------------------------ garbage
@@ -211,7 +325,8 @@ def test_bia_error_carries_experimental_result_of_vendor_3gpp(code: int) -> None
 @given(data=st.data())
 def test_corrupted_bir_or_bia_bytes_raise_only_codec_error(data: st.DataObject) -> None:
     request = bir(zn.KeyRequest(BTID, NAF_ID, (b"1",), gba_u_aware=True))
-    answer = zn.build_bia(request, BSF, replace(ANSWER, uicc_key=bytes(32), uss=("<uss/>",)))
+    answer = zn.build_bia(request, BSF, replace(ANSWER, uicc_key=bytes(32),
+                                                uss=zn.uss_list((USS_A,))))
     wire = bytearray(data.draw(st.sampled_from([request, answer])).encode())
     for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
         wire[data.draw(st.integers(0, len(wire) - 1))] = data.draw(st.integers(0, 255))

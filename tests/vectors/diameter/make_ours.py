@@ -25,8 +25,8 @@ if str(TESTS) not in sys.path:  # run as a script: the tests/ helpers are not im
     sys.path.insert(0, str(TESTS))
 
 from diameter_json import describe, dumps  # noqa: E402
-from gba.protocols import zh, zn  # noqa: E402
-from gba.protocols.diameter import Message, MissingAvp, PeerIdentity  # noqa: E402
+from gba.protocols import guss, zh, zn  # noqa: E402
+from gba.protocols.diameter import Message, MissingAvp, PeerIdentity, raw_avp  # noqa: E402
 from gba.protocols.diameter import capabilities as caps  # noqa: E402
 from gba.protocols.diameter import dictionary as d  # noqa: E402
 from vectors import milenage_sets  # noqa: E402
@@ -47,10 +47,11 @@ NAF_ID = b"naf.visited.example.org" + bytes.fromhex("0100000002")  # TS 33.220 A
 CREATED = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 EXPIRES = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 KS_NAF = bytes(range(32))  # a dummy Ks_(ext)_NAF; no published vector exists
-USS = ('<ussList xmlns="uri:3gpp-gaa"><uss id="1" type="1"><uiccType>GBA</uiccType>'
-       '<nafGroup>internet</nafGroup></uss></ussList>')
-GUSS = ('<guss xmlns="uri:3gpp-gaa"><bsfInfo><uiccType>GBA</uiccType>'
-        '<lifeTime>3600</lifeTime></bsfInfo><ussList/></guss>')
+USS = guss.encode_uss_list([guss.Uss("1", "1", "internet", ("sip:alice@home.example.org",),
+                                      ("1",))])
+GUSS = guss.encode_guss(guss.Guss(guss.UICC_GBA, 3600, (), IMPI))
+UNKNOWN_M_AVP = raw_avp(414, bytes(4), vendor=d.VENDOR_3GPP, mandatory=True)
+"""UICC-ME with the M bit: a Zpn AVP that a BIR does not have (answered 5001)."""
 
 
 def _ids(message: Message, hop_by_hop: int, end_to_end: int) -> Message:
@@ -83,7 +84,8 @@ def messages() -> list[tuple[str, str, Message]]:
     maa = zh.build_maa(mar, HSS, vector)
     mar_resync = _ids(zh.build_mar(BSF, HSS.origin_realm, "bsf.home.example.org;1732449600;2",
                                    zh.VectorRequest(IMPI, bytes.fromhex(set1["rand"]),
-                                                    bytes(14), gba_u_aware=True)),
+                                                    bytes(14), gba_u_aware=True,
+                                                    guss_timestamp=CREATED)),
                       0x00000103, 0x5B000003)
     maa_5401 = zh.build_maa_error(mar_resync, HSS, d.ExperimentalResultCode.IMPI_UNKNOWN,
                                   experimental=True)
@@ -91,10 +93,15 @@ def messages() -> list[tuple[str, str, Message]]:
                             zn.KeyRequest(BTID, NAF_ID, (b"1",), gba_u_aware=False)),
                0x00000004, 0x5A000004)
     bia = zn.build_bia(bir, BSF, zn.KeyAnswer(IMPI, EXPIRES, CREATED, me_key=KS_NAF,
-                                             uss=(USS,)))
+                                             uss=USS))
+    bia_gba_u = zn.build_bia(bir, BSF, zn.KeyAnswer(IMPI, EXPIRES, CREATED, me_key=KS_NAF,
+                                                   uicc_key=bytes(range(32, 64))))
     bia_5403 = zn.build_bia_error(bir, BSF, d.ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID)
     bir_no_naf_id = replace(bir, avps=tuple(a for a in bir.avps if a.code != 402))
     answer_5005 = caps.codec_error_answer(bir_no_naf_id, BSF, MissingAvp(402, d.VENDOR_3GPP))
+    bir_uicc_me = bir.with_avps([*bir.avps, UNKNOWN_M_AVP])
+    answer_5001 = caps.codec_error_answer(bir_uicc_me, BSF,
+                                          caps.UnsupportedAvp([UNKNOWN_M_AVP], "BIR"))
     return [
         ("cer", "capabilities.build_cer (NAF, Zn)", cer),
         ("cea", "capabilities.build_cea (BSF, 2001)", cea),
@@ -107,13 +114,17 @@ def messages() -> list[tuple[str, str, Message]]:
         ("dpa", "capabilities.build_dpa", dpa),
         ("zh-mar", "zh.build_mar", mar),
         ("zh-maa", "zh.build_maa (TS 35.208 set 1 vector, GUSS)", maa),
-        ("zh-mar-resync", "zh.build_mar (RAND || AUTS, GBA_U aware)", mar_resync),
+        ("zh-mar-resync", "zh.build_mar (RAND || AUTS, GUSS-Timestamp; GBA_U awareness "
+         "not sent)", mar_resync),
         ("zh-maa-5401", "zh.build_maa_error (Experimental-Result 5401)", maa_5401),
         ("zn-bir", "zn.build_bir", bir),
-        ("zn-bia", "zn.build_bia (GBA_ME, one USS)", bia),
+        ("zn-bia", "zn.build_bia (GBA_ME, one ussList with one USS)", bia),
+        ("zn-bia-gba-u", "zn.build_bia (GBA_U: UICC-Key-Material, no USS)", bia_gba_u),
         ("zn-bia-5403", "zn.build_bia_error (Experimental-Result 5403)", bia_5403),
         ("zn-answer-5005", "capabilities.codec_error_answer (BIR without NAF-Id)",
          answer_5005),
+        ("zn-answer-5001", "capabilities.codec_error_answer (BIR with an M-bit UICC-ME)",
+         answer_5001),
     ]
 
 

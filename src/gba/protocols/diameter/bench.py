@@ -23,8 +23,14 @@ from gba.protocols.diameter.values import avp
 
 _CREATED = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 _EXPIRES = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-_USS = (b'<ussList xmlns="uri:3gpp-gaa"><uss id="1" type="1"><uiccType>GBA</uiccType>'
-        b"<nafGroup>internet</nafGroup></uss></ussList>")
+_USS = (b'<ussList xmlns="urn:3gpp:gba:GBAGUSSSchema-R9:2010-02">'
+        b'<uss id="1" type="1" nafGroup="internet"><uids><uid>sip:user@example.org</uid>'
+        b"</uids></uss></ussList>")
+"""A Zn ussList (TS 29.109 §6.3.1.1, Annex A) with one USS."""
+_GUSS = (b'<guss xmlns="urn:3gpp:gba:GBAGUSSSchema-R9:2010-02" id="001010000000001@ims.mnc001'
+         b'.mcc001.3gppnetwork.org"><bsfInfo><uiccType>GBA</uiccType><lifeTime>3600</lifeTime>'
+         b"</bsfInfo><ussList/></guss>")
+"""A Zh GUSS (root ``guss``, TS 29.109 Annex A)."""
 
 
 def _vsai(app: int) -> list[Avp]:
@@ -69,9 +75,8 @@ def sample_maa() -> Message:
         avp("Origin-Realm", "example.org"),
         avp("User-Name", "001010000000001@ims.mnc001.mcc001.3gppnetwork.org"),
         avp("Public-Identity", "sip:001010000000001@ims.mnc001.mcc001.3gppnetwork.org"),
-        avp("SIP-Number-Auth-Items", 1),
         avp("SIP-Auth-Data-Item", item),
-        avp("GBA-UserSecSettings", _USS),
+        avp("GBA-UserSecSettings", _GUSS),
     ])
 
 

@@ -9,12 +9,18 @@ Supported-Vendor-Id per vendor (RFC 6733 §6.11, TS 29.109).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from gba.protocols.diameter import dictionary as d
-from gba.protocols.diameter.codec import Avp, DiameterCodecError, Message, MissingAvp
+from gba.protocols.diameter.codec import (
+    AVP_FLAG_MANDATORY,
+    Avp,
+    DiameterCodecError,
+    Message,
+    MissingAvp,
+)
 from gba.protocols.diameter.events import Application
 from gba.protocols.diameter.values import avp, raw_avp
 
@@ -100,10 +106,11 @@ def build_dpa(request: Message, local: PeerIdentity) -> Message:
 
 
 def error_answer(request: Message, local: PeerIdentity, result: int,
-                 error_message: str | None = None, failed: Avp | None = None) -> Message:
+                 error_message: str | None = None,
+                 failed: Avp | Sequence[Avp] | None = None) -> Message:
     """An answer-message carrying only an error (RFC 6733 §7.2): Session-Id and Proxy-Info
     copied from the request, E bit set for protocol errors (3xxx, §7.1.3), and the
-    offending AVP in Failed-AVP when known (§7.5)."""
+    offending AVP(s) in one Failed-AVP when known (§7.5: ``1* {AVP}``)."""
     avps: list[Avp] = []
     session = request.find(d.SESSION_ID)
     if session is not None:
@@ -111,8 +118,8 @@ def error_answer(request: Message, local: PeerIdentity, result: int,
     avps += [*_origin(local), avp("Result-Code", result)]
     if error_message:
         avps.append(avp("Error-Message", error_message))
-    if failed is not None:
-        avps.append(avp("Failed-AVP", [failed]))
+    if failed:
+        avps.append(avp("Failed-AVP", [failed] if isinstance(failed, Avp) else failed))
     avps += request.find_all(_PROXY_INFO)
     return request.answer(avps, error=3000 <= result < 4000)
 
@@ -174,9 +181,35 @@ def missing_avp_example(code: int, vendor: int = 0) -> Avp:
     return raw_avp(code, bytes(size), vendor=vendor, mandatory=True)
 
 
+class UnsupportedAvp(DiameterCodecError):
+    """A request carries AVPs with the M bit set that its command does not know: answer
+    5001 DIAMETER_AVP_UNSUPPORTED with a copy of them in Failed-AVP (RFC 6733 §4.1 "the
+    message MUST be rejected", §7.1.5, §7.5)."""
+
+    def __init__(self, avps: Sequence[Avp], where: str = "message") -> None:
+        names = ", ".join(f"{a.code}" + (f" (vendor {a.vendor})" if a.vendor else "")
+                          for a in avps)
+        super().__init__(f"{where} carries unsupported mandatory AVP {names}",
+                         result_code=d.ResultCode.AVP_UNSUPPORTED)
+        self.avps = tuple(avps)
+
+
+def reject_unknown_mandatory(message: Message, known: frozenset[int], where: str) -> None:
+    """Raise :class:`UnsupportedAvp` for the top-level AVPs of *message* that have the M
+    bit set and whose :func:`~gba.protocols.diameter.dictionary.avp_key` is not in
+    *known*; unknown AVPs without the M bit are ignored (RFC 6733 §4.1)."""
+    unknown = [a for a in message.avps if a.flags & AVP_FLAG_MANDATORY
+               and d.avp_key(a.code, a.vendor) not in known]
+    if unknown:
+        raise UnsupportedAvp(unknown, where)
+
+
 def codec_error_answer(request: Message, local: PeerIdentity, exc: Exception) -> Message:
     """The error answer for an application request that did not parse: 5005 with the
-    missing AVP in Failed-AVP, the codec's own result code, or 5004 (RFC 6733 §7.1.5)."""
+    missing AVP in Failed-AVP, 5001 with the unsupported ones, the codec's own result
+    code, or 5004 (RFC 6733 §7.1.5, §7.5)."""
+    if isinstance(exc, UnsupportedAvp):
+        return error_answer(request, local, d.ResultCode.AVP_UNSUPPORTED, str(exc), exc.avps)
     if isinstance(exc, MissingAvp):
         return error_answer(request, local, d.ResultCode.MISSING_AVP, str(exc),
                             missing_avp_example(exc.code, exc.vendor))

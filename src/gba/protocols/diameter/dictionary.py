@@ -6,9 +6,12 @@ Sources, clause by clause:
   §4.5: Error-Message, Error-Reporting-Host, Firmware-Revision and Product-Name MUST NOT
   set M; every other base AVP MUST). Result codes: RFC 6733 §7.1.
 * Cx AVPs reused on Zh (TS 29.229 §6.3, vendor 10415, V and M set).
-* GBA AVPs 400-418 (TS 29.109 §6, vendor 10415, V and M set); the Zh, Zn and Zpn
-  application ids and the Experimental-Result codes 5401-5403 (TS 29.109; the codes
-  also checked against freeDiameter's 3GPP dictionary).
+* GBA AVPs 400-420 (TS 29.109 §6.3.1.1-§6.3.1.21, vendor 10415): V and M set on all but
+  GUSS-Timestamp (409), whose M bit MUST NOT be set. Codes, types and flags as
+  freeDiameter's dict_dcca_3gpp (built from 29109-f00.doc, Table 6.1) and Alcatel-Lucent's
+  GaaUtils agree; the clause text itself was not read (VERIFIED only by those secondary
+  sources). The Zh, Zn and Zpn application ids and the Experimental-Result codes
+  5401-5403 (TS 29.109 §6.2; the codes also checked against freeDiameter).
 
 The table is plain data: no part of it imports the codec, so the codec can derive its
 per-type checks from it at import time.
@@ -248,7 +251,7 @@ AVPS: tuple[AvpDef, ...] = (
     AvpDef(406, "UICC-Key-Material", _T.OCTET_STRING, _3G),
     AvpDef(407, "GBA_U-Awareness-Indicator", _T.ENUMERATED, _3G, enum=((0, "NO"), (1, "YES"))),
     AvpDef(408, "BootstrapInfoCreationTime", _T.TIME, _3G),
-    AvpDef(409, "GUSS-Timestamp", _T.TIME, _3G),
+    AvpDef(409, "GUSS-Timestamp", _T.TIME, _3G, mandatory=False),  # §6.3.1.10: V only
     AvpDef(410, "GBA-Type", _T.ENUMERATED, _3G, enum=((0, "3G_GBA"), (1, "2G_GBA"))),
     AvpDef(411, "UE-Id", _T.OCTET_STRING, _3G),
     AvpDef(412, "UE-Id-Type", _T.ENUMERATED, _3G, enum=(
@@ -260,6 +263,8 @@ AVPS: tuple[AvpDef, ...] = (
         (0, "PRIVATE_IDENTITY_REQUESTED"), (1, "PRIVATE_IDENTITY_NOT_REQUESTED"))),
     AvpDef(417, "GBA-Push-Info", _T.OCTET_STRING, _3G),
     AvpDef(418, "NAF-SA-Identifier", _T.OCTET_STRING, _3G),
+    AvpDef(419, "Security-Feature-Request", _T.OCTET_STRING, _3G),  # §6.3.1.20
+    AvpDef(420, "Security-Feature-Response", _T.OCTET_STRING, _3G),  # §6.3.1.21
 )
 
 COMMANDS: tuple[CommandDef, ...] = (

@@ -72,16 +72,23 @@ def test_base_and_cx_avps(name: str, code: int, vendor: int, kind: AvpType) -> N
     assert find_avp_def(code, vendor) is definition
 
 
-def test_gba_avps_400_to_418_with_their_types() -> None:
+def test_gba_avps_400_to_420_with_their_types_and_flags() -> None:
+    """TS 29.109 Table 6.1 (as freeDiameter's dict_dcca_3gpp, from 29109-f00.doc): V and
+    M on every GBA AVP except GUSS-Timestamp (409), whose M bit MUST NOT be set."""
     times = {404, 408, 409, 415}
     enums = {407, 410, 412, 414, 416}
-    for code in range(400, 419):
+    for code in range(400, 421):
         definition = find_avp_def(code, VENDOR_3GPP)
         assert definition is not None, code
         expected = _T.TIME if code in times else _T.ENUMERATED if code in enums else \
             _T.OCTET_STRING
         assert definition.type == expected, definition.name
-        assert definition.flags == 0xC0  # V and M (TS 29.109 §6)
+        assert definition.flags == (0x80 if code == 409 else 0xC0), definition.name
+
+
+def test_security_feature_avps_419_and_420() -> None:
+    assert avp_def("Security-Feature-Request").code == 419  # TS 29.109 §6.3.1.20
+    assert avp_def("Security-Feature-Response").code == 420  # TS 29.109 §6.3.1.21
 
 
 def test_gba_enumerations() -> None:
