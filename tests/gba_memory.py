@@ -135,9 +135,13 @@ class MemoryBsf:
 class MemoryNaf:
     """The NAF Digest machine; Ks_NAF from *bsf*'s contexts as over Zn."""
 
-    def __init__(self, bsf: MemoryBsf, fqdn: str = NAF_FQDN, rng: aka.Rng | None = None
-                 ) -> None:
+    def __init__(self, bsf: MemoryBsf, fqdn: str = NAF_FQDN, rng: aka.Rng | None = None,
+                 tls_suite: int | None = None) -> None:
+        """*tls_suite*: serve as if inside a TLS connection with that suite (TS 33.222
+        §5.3), so that NAF_Id ends 01 00 01 yy zz; None is plain HTTP."""
         self.bsf = bsf
+        self.tls_suite = tls_suite
+        self.naf_ids: list[bytes] = []
         self.config = NafDigestConfig.for_naf(fqdn, ua.NonceMint(b"\x05" * 32))
         self.counts: dict[str, int] = {}
         self.rng = rng or counter_rng(5000)
@@ -150,10 +154,12 @@ class MemoryNaf:
                       ctx.expires)
 
     def __call__(self, request: HttpRequest, now: datetime = NOW) -> HttpResponse:
-        exchange = NafDigestExchange(self.config, request, now, rng=self.rng)
+        exchange = NafDigestExchange(self.config, request, now, rng=self.rng,
+                                     tls_suite=self.tls_suite)
         action = exchange.start()
         while not isinstance(action, Respond):
             if isinstance(action, NeedKey):
+                self.naf_ids.append(action.naf_id)
                 action = exchange.key_received(self.key(action.btid, action.naf_id, now))
             elif isinstance(action, CheckNonceCount):
                 fresh = action.nc > self.counts.get(action.nonce, 0)

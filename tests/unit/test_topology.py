@@ -50,7 +50,7 @@ def listeners(data: dict[str, Any]) -> dict[tuple[str, str], Address]:
     """Every listening address of a topology's raw data, by (function, TOML key)."""
     return {(name, key): Address.parse(section[key], key)
             for name, section in data["functions"].items()
-            for key in registry.kind(section["kind"]).listen_keys}
+            for key in registry.kind(section["kind"]).listen_keys if key in section}
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,9 @@ PKI_PORTAL = bytes.fromhex("0100000000")
 MBMS = bytes.fromhex("0100000001")
 """MBMS (TS 33.246)."""
 HTTP_DIGEST = bytes.fromhex("0100000002")
-"""HTTP Digest authentication on Ua (TS 33.222)."""
+"""HTTP Digest on Ua over plain HTTP (TS 24.109; TS 33.220 H.3: "unless HTTP digest
+authentication is used in the context of another Ua security protocol"). Digest inside
+server-authenticated TLS is 01 00 01 yy zz instead: see :func:`digest_protocol`."""
 MBMS_HTTP = bytes.fromhex("0100000003")
 """MBMS over HTTP (TS 33.246)."""
 MBMS_SIP = bytes.fromhex("0100000004")
@@ -32,7 +34,9 @@ GENERIC_PUSH_LAYER = bytes.fromhex("0100000005")
 IMS_KMS = bytes.fromhex("0100000006")
 """IMS media plane security key management (TS 33.328)."""
 TLS_1_3 = bytes.fromhex("0100000007")
-"""Shared-key TLS 1.3 (TS 33.222)."""
+"""Shared-key TLS 1.3 (TS 33.222 §5.4.0.2; TS 33.220 H.3), whatever the suite. Whether
+HTTP Digest inside a certificate-authenticated TLS 1.3 connection uses this or
+01 00 01 13 0x is UNVERIFIED, so the NAF's HTTPS listener is limited to TLS 1.2."""
 TMPI = bytes.fromhex("0100000100")
 """TMPI generation (TS 33.220 §4.5.2)."""
 
@@ -59,14 +63,27 @@ NAMED = {
 
 
 def psk_tls(ciphersuite: int) -> bytes:
-    """Shared-key TLS up to 1.2 with the negotiated ciphersuite yy zz: 01 00 01 yy zz (H.3)."""
+    """01 00 01 yy zz with the negotiated TLS (up to 1.2) ciphersuite yy zz (TS 33.220
+    H.3): shared-key TLS (TS 33.222 §5.4) and also shared-key UE authentication with
+    certificate-based NAF authentication, i.e. HTTP Digest inside HTTPS (TS 33.222 §5.3)."""
     if not 0 <= ciphersuite <= 0xFFFF:
         raise InvalidInput(f"TLS ciphersuite {ciphersuite:#x} is not two octets")
     return _PSK_TLS_PREFIX + ciphersuite.to_bytes(2, "big")
 
 
+def digest_protocol(tls_suite: int | None) -> bytes:
+    """The Ua protocol of HTTP Digest by its transport (TS 33.222 §5.3; TS 33.220 H.3):
+    plain HTTP (*tls_suite* None) is 01 00 00 00 02; inside a server-authenticated TLS
+    (up to 1.2) connection it is 01 00 01 yy zz with that connection's ciphersuite."""
+    return HTTP_DIGEST if tls_suite is None else psk_tls(tls_suite)
+
+
 def certificate_tls(ciphersuite: int) -> bytes:
-    """Certificate-based TLS with ciphersuite yy zz: 01 00 02 yy zz (TS 33.220 H.3)."""
+    """01 00 02 yy zz: shared-key UE authentication with certificate-based NAF
+    authentication per TS 33.222 Annex D (the browser variant), as Android's
+    ``UaSecurityProtocolIdentifier`` names it; the H.3 text for it was cut off in the
+    copy read (UNVERIFIED). Not HTTP Digest over HTTPS in general: that is
+    :func:`digest_protocol`."""
     if not 0 <= ciphersuite <= 0xFFFF:
         raise InvalidInput(f"TLS ciphersuite {ciphersuite:#x} is not two octets")
     return _CERT_TLS_PREFIX + ciphersuite.to_bytes(2, "big")

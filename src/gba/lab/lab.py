@@ -65,11 +65,13 @@ def _resolve(data: dict[str, Any], user_file: Path | None) -> dict[str, Any]:
 
 
 def _issue_certificates(cfg: Topology, lab_dir: Path) -> None:
-    """When any Diameter listener uses TLS, give every function with a TLS section a
-    certificate for its Diameter host from the lab CA (unless its files exist)."""
-    tls_of = {name: getattr(registry.config_of(cfg, name), "tls", None)
-              for name in cfg.functions}
-    if not any(t is not None and t.enabled for t in tls_of.values()):
+    """When any Diameter listener uses TLS or a NAF serves HTTPS, give every function with
+    a TLS section a certificate from the lab CA (unless its files exist), naming its
+    Diameter host and, for a NAF, its FQDN (the HTTPS server name)."""
+    configs = {name: registry.config_of(cfg, name) for name in cfg.functions}
+    tls_of = {name: getattr(c, "tls", None) for name, c in configs.items()}
+    https = any(getattr(c, "https_listen", None) is not None for c in configs.values())
+    if not https and not any(t is not None and t.enabled for t in tls_of.values()):
         return
     from gba.nf.common import TLS_DIR
     from gba.transport.tls import LabCa
@@ -80,8 +82,8 @@ def _issue_certificates(cfg: Topology, lab_dir: Path) -> None:
             continue
         cert, key = cfg.file(tls.cert), cfg.file(tls.key)
         if not (cert.exists() and key.exists()):
-            host = registry.config_of(cfg, name).diameter.host
-            ca.issue(host, cert, key)
+            fqdn = getattr(configs[name], "fqdn", None)
+            ca.issue(configs[name].diameter.host, cert, key, (fqdn,) if fqdn else ())
         if not cfg.file(tls.ca).exists():
             raise LabError(f"functions.{name}: TLS CA file {cfg.file(tls.ca)} is missing")
 

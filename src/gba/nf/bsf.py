@@ -154,7 +154,9 @@ class Bsf:
     # ------------------------------------------------------------------ Zn
 
     async def zn(self, request: Message, peer: str) -> Message:
-        """One Zn request (TS 29.109 §4.4; TS 33.220 §4.5.3)."""
+        """One Zn request (TS 29.109 §4.4; TS 33.220 §4.5.3). A BIR with an M-bit AVP
+        the BIR does not have is answered 5001 with it in Failed-AVP (RFC 6733 §4.1,
+        §7.5; :func:`gba.protocols.zn.parse_bir`)."""
         if request.command_code != CMD_BOOTSTRAPPING_INFO:
             return error_answer(request, self.identity, ResultCode.COMMAND_UNSUPPORTED)
         try:
@@ -181,19 +183,21 @@ class Bsf:
         uicc_key = None
         if ctx.gba_u and req.gba_u_aware:
             uicc_key = kdf.ks_naf(ctx.ks, ctx.rand, ctx.impi, req.naf_id, gba_u=True)
-        uss: tuple[str, ...] = ()
+        selected: tuple[guss_xml.Uss, ...] = ()
         if ctx.guss and req.gaa_service_ids:
             try:
                 settings = guss_xml.decode_guss(ctx.guss)
-                uss = tuple(guss_xml.encode_uss(u) for sid in req.gaa_service_ids
-                            for u in settings.for_service(sid.decode("utf-8", "replace"),
-                                                          self.policy.naf_group(naf)))
+                selected = tuple(u for sid in req.gaa_service_ids
+                                 for u in settings.for_service(sid.decode("utf-8", "replace"),
+                                                               self.policy.naf_group(naf)))
             except CodecError as exc:
                 log.warning("Zn: GUSS of %s unreadable: %s", ctx.impi, exc)
         log.info("Zn: Ks_NAF for %s to NAF %s (%s)", ctx.btid, naf, fqdn)
+        # the selected USSs travel as one ussList document, none if nothing was selected
+        # (TS 29.109 §6.3.1.1)
         return zn.build_bia(request, self.identity, zn.KeyAnswer(
             impi=ctx.impi, expiry=ctx.expires, created=ctx.created, me_key=me_key,
-            uicc_key=uicc_key, uss=uss, gba_u=ctx.gba_u))
+            uicc_key=uicc_key, uss=zn.uss_list(tuple(dict.fromkeys(selected)))))
 
 
 def zh_fetcher(client: DiameterNode, identity: PeerIdentity, hss_realm: str,

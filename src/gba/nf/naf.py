@@ -5,7 +5,9 @@ Ks_(ext)_NAF for (B-TID, NAF_Id) from the BSF over Zn (:class:`NafKeys`, cached 
 Key-ExpiryTime) and then checks HTTP Digest (:meth:`Naf.ua_digest` driving the machine of
 :mod:`gba.protocols.ua_naf`, password = base64(Ks_NAF)) or runs PSK-TLS with Ks_NAF as
 the PSK (:mod:`gba.transport.psk_tls`). An unknown or expired B-TID is answered with a
-fresh challenge so that the UE bootstraps again (TS 33.222 §5.3.1).
+fresh challenge so that the UE bootstraps again (TS 33.222 §5.3.1); any other Zn refusal
+reaches the Digest machine as :class:`KeyUnavailable` with its result code, which decides
+between 403 (permanent, e.g. 5402, TS 29.109 §6.2.2.2) and 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from gba.protocols.diameter.dictionary import ORIGIN_REALM
 from gba.protocols.ua_naf import NafDigestConfig, NafDigestExchange
 from gba.store.base import NafKey, NafStore
 from gba.transport.diameter import DiameterNode
-from gba.transport.http import read_request, to_web_response
+from gba.transport.http import read_request, request_tls_suite, to_web_response
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,15 @@ FetchKey = Callable[[zn.KeyRequest], Awaitable[zn.KeyAnswer | int]]
 
 
 class KeyUnavailable(GbaError):
-    """The BSF could not be asked, or refused for a reason other than the B-TID."""
+    """The BSF refused the key for a reason other than the B-TID (TS 29.109 §6.2.2).
+
+    ``result_code`` is the Diameter Result-Code or Experimental-Result-Code it refused
+    with (e.g. 5402 DIAMETER_ERROR_NOT_AUTHORIZED, 3002 DIAMETER_UNABLE_TO_DELIVER);
+    callers decide by it, never by the message."""
+
+    def __init__(self, message: str, result_code: int) -> None:
+        super().__init__(message)
+        self.result_code = result_code
 
 
 class NafKeys:
@@ -59,50 +69,53 @@ class NafKeys:
             if answer in (ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID,
                           ResultCode.REALM_NOT_SERVED):  # a network we cannot reach
                 return None
-            raise KeyUnavailable(f"BSF refused the key request with result {answer}")
+            raise KeyUnavailable(f"BSF refused the key request with result {answer}",
+                                 answer)
         if answer.me_key is None or answer.expiry <= now:
             return None
         key = NafKey(btid=btid, naf_id=naf_id, key=answer.me_key, impi=answer.impi,
                      expires=answer.expiry, created=answer.created,
-                     uss=_uss_list(answer.uss), gba_u=answer.gba_u,
+                     uss=answer.uss, gba_u=answer.gba_u,
                      uicc_key=answer.uicc_key)
         await self.store.put_key(key)
-        log.info("Zn: key for %s (%s) cached until %s", btid, answer.impi,
+        log.info("Zn: key for %s (%s) NAF_Id %s || %s cached until %s", btid, answer.impi,
+                 naf_id[:-5].decode("utf-8", "replace"), naf_id[-5:].hex(" "),
                  answer.expiry.isoformat())
         return key
 
 
-def _uss_list(uss: tuple[str, ...]) -> str | None:
-    """Keep the USSs of a BIA as one document (TS 29.109 Annex A ussList)."""
-    if not uss:
-        return None
-    return '<ussList xmlns="uri:3gpp-gaa">' + "".join(uss) + "</ussList>"
-
-
 class Naf:
-    """Ua over HTTP Digest (TS 33.222 §5.2-§5.3)."""
+    """Ua over HTTP Digest (TS 33.222 §5.2-§5.3), over plain HTTP or inside HTTPS."""
 
     def __init__(self, fqdn: str, keys: NafKeys, nonces: ua.NonceMint | None = None,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, *, require_gba_token: bool = False) -> None:
         self.fqdn = fqdn
         self.keys = keys
         self.nonces = nonces or ua.NonceMint()
         self.clock = clock
         self.realm = ua.realm_for(fqdn)
-        self.naf_id = fqdn.encode("utf-8") + ua_protocols.HTTP_DIGEST
+        self.digest = NafDigestConfig.for_naf(fqdn, self.nonces,
+                                              require_gba_token=require_gba_token)
+        self.naf_id = self.digest.naf_id()
+        """NAF_Id of Digest over plain HTTP: fqdn || 01 00 00 00 02 (TS 33.220 H.3)."""
 
     async def ua_digest(self, request: web.Request) -> web.Response:
         """One Ua request with HTTP Digest (TS 33.222 §5.3): the machine of
-        :mod:`gba.protocols.ua_naf` decides, this awaits the key and the nonce count."""
-        exchange = NafDigestExchange(NafDigestConfig(self.realm, self.naf_id, self.nonces),
-                                     await read_request(request), self.clock(),
-                                     peer=request.remote)
+        :mod:`gba.protocols.ua_naf` decides, this awaits the key and the nonce count.
+        Over HTTPS the NAF_Id ends in 01 00 01 yy zz, yy zz the connection's suite."""
+        suite = request_tls_suite(request)
+        exchange = NafDigestExchange(self.digest, await read_request(request), self.clock(),
+                                     peer=request.remote, tls_suite=suite)
         action = exchange.start()
         while not isinstance(action, Respond):
             if isinstance(action, NeedKey):
+                log.debug("Ua: key for %s, NAF_Id %s || %s", action.btid, self.fqdn,
+                          ua_protocols.describe(action.naf_id[-5:]))
                 try:
                     key = await self.keys.get(action.btid, action.naf_id)
-                except GbaError as exc:
+                except KeyUnavailable as exc:
+                    action = exchange.key_unavailable(str(exc), exc.result_code)
+                except GbaError as exc:  # no peer, timeout, undecodable answer, store
                     action = exchange.key_unavailable(str(exc))
                 else:
                     action = exchange.key_received(key)

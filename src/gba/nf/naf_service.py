@@ -2,7 +2,13 @@
 sockets, Zn on a Diameter node.
 
 Section keys: ``fqdn``, ``diameter_host``, ``http_listen`` (Ua Digest), ``psk_tls_listen``
-(Ua PSK-TLS), ``bsf`` (a function name or host:port: its default Diameter route;
+(Ua PSK-TLS), ``https_listen`` (optional: Ua Digest inside server-authenticated TLS 1.2,
+TS 33.222 §5.3, NAF_Id ending 01 00 01 yy zz, TS 33.220 H.3) with ``https_cert`` and
+``https_key`` (default: the function's lab certificate, ``zn-tls/<name>-cert.pem``, the
+same files as ``tls_cert``/``tls_key``) and ``https_ciphers`` (an OpenSSL list),
+``require_gba_token`` (refuse a Ua request whose User-Agent lacks ``3gpp-gba`` with 403;
+default false: challenge it anyway, as no spec text says otherwise -- UNVERIFIED),
+``bsf`` (a function name or host:port: its default Diameter route;
 ``bsf_realm`` for an outside one), ``store``, ``gaa_service_id``, ``tls`` with
 ``tls_cert``/``tls_key``/``tls_ca``, ``connect`` (more Diameter peers, e.g. an agent),
 ``routes`` (realm -> next-hop hosts) and ``btid_realms`` (B-TID domain -> home realm, when
@@ -16,6 +22,8 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from aiohttp import web
+
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.errors import ConfigError
 from gba.nf.common import DiameterTls, connect_peers, peer_identity
@@ -26,6 +34,7 @@ from gba.nf.services import http_site, purging
 from gba.protocols import zn
 from gba.store.factory import open_naf_store
 from gba.transport.diameter import DiameterNode, session_id_factory
+from gba.transport.http import https_server_context
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,11 @@ class NafConfig:
     connect: tuple[str, ...] = ()
     routes: dict[str, tuple[str, ...]] | None = None
     btid_realms: dict[str, str] | None = None
+    https_listen: Address | None = None
+    https_cert: str = ""
+    https_key: str = ""
+    https_ciphers: str | None = None
+    require_gba_token: bool = False
 
     @property
     def zn_tls(self) -> bool:
@@ -73,13 +87,18 @@ def parse(topology: Topology, name: str) -> NafConfig:
     realms = s.data.get("btid_realms", {})
     if not isinstance(realms, dict) or not all(isinstance(v, str) for v in realms.values()):
         raise ConfigError(f"{s.where}.btid_realms should be a table domain = realm")
+    tls = DiameterTls.parse(s)
+    https = s.address("https_listen") if "https_listen" in s.data else None
     return NafConfig(
         fqdn=s.text("fqdn"), diameter=s.diameter(function.realm),
         http_listen=s.address("http_listen"), psk_tls_listen=s.address("psk_tls_listen"),
         bsf=bsf, bsf_realm=bsf_realm, store=s.text("store"),
-        tls=DiameterTls.parse(s), gaa_service_id=s.opt_text("gaa_service_id"),
+        tls=tls, gaa_service_id=s.opt_text("gaa_service_id"),
         connect=s.strings("connect"), routes=s.routes(),
-        btid_realms={str(k).lower(): v for k, v in realms.items()})
+        btid_realms={str(k).lower(): v for k, v in realms.items()},
+        https_listen=https, https_cert=s.text("https_cert", tls.cert),
+        https_key=s.text("https_key", tls.key), https_ciphers=s.opt_text("https_ciphers"),
+        require_gba_token=s.flag("require_gba_token", False))
 
 
 def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf") -> DiameterNode:
@@ -101,8 +120,15 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
                                      session_id_factory(node.identity.origin_host),
                                      cfg.btid_realms),
                    gaa_service_id=cfg.gaa_service_id)
-    naf = Naf(cfg.fqdn, keys)
+    naf = Naf(cfg.fqdn, keys, require_gba_token=cfg.require_gba_token)
     http = await http_site(naf.ua_app(), cfg.http_listen)
+    if cfg.https_listen is not None:
+        # the same application on a second site: Digest inside TLS 1.2 (TS 33.222 §5.3)
+        context = https_server_context(topology.file(cfg.https_cert),
+                                       topology.file(cfg.https_key), cfg.https_ciphers)
+        await web.TCPSite(http, cfg.https_listen.host, cfg.https_listen.port,
+                          ssl_context=context).start()
+        log.info("NAF %s: Ua Digest on https://%s (TLS 1.2)", name, cfg.https_listen)
     psk = await start_psk_tls(naf, cfg.psk_tls_listen)
     log.info("NAF %s (%s): Ua Digest on http://%s, PSK-TLS on %s, BSF %s", name, cfg.fqdn,
              cfg.http_listen, cfg.psk_tls_listen, cfg.bsf)
@@ -118,7 +144,8 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
 
 KIND = Kind(
     name="naf", parse=parse, run=running,
-    endpoints=lambda c: {"http": c.http_listen, "psk_tls": c.psk_tls_listen},
-    listen_keys=("http_listen", "psk_tls_listen"),
+    endpoints=lambda c: {"http": c.http_listen, "psk_tls": c.psk_tls_listen,
+                         **({"https": c.https_listen} if c.https_listen else {})},
+    listen_keys=("http_listen", "psk_tls_listen", "https_listen"),
     peers=lambda c: {"bsf": (c.bsf,), "connect": c.connect},
     order=30)

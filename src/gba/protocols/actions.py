@@ -73,7 +73,8 @@ class StoreContext:
 @dataclass(frozen=True, slots=True)
 class NeedKey:
     """Find Ks_(ext)_NAF for (B-TID, NAF_Id), from the cache or the BSF over Zn
-    (TS 33.220 §4.5.3); feed ``key_received`` (None: unknown B-TID) or ``key_unavailable``."""
+    (TS 33.220 §4.5.3); feed ``key_received`` (None: unknown B-TID) or ``key_unavailable``
+    with the Zn result code that refused it (None: the BSF could not be asked)."""
 
     btid: str
     naf_id: bytes
@@ -124,8 +125,9 @@ class Bootstrapped:
 
 @dataclass(frozen=True, slots=True)
 class NeedNafKey:
-    """Derive Ks_(ext)_NAF for *naf_fqdn* and *ua_protocol*, bootstrapping first when no
-    valid bootstrap is held or *force_bootstrap*; feed ``key_received``."""
+    """Derive Ks_(ext)_NAF for *naf_fqdn* and *ua_protocol* (which follows the transport,
+    TS 33.220 H.3), bootstrapping first when no valid bootstrap is held or
+    *force_bootstrap*; feed ``key_received``."""
 
     naf_fqdn: str
     ua_protocol: bytes

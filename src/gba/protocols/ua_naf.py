@@ -1,17 +1,29 @@
 """The NAF's side of Ua with HTTP Digest as a sans-IO machine (TS 33.222 §5.3).
 
 The UE presents username = B-TID and a response keyed by password = base64(Ks_(ext)_NAF)
-(TS 33.222 §5.3.1) in realm ``3GPP-bootstrapping@<NAF FQDN>``. One
-:class:`NafDigestExchange` per request checks, in this order:
+(TS 33.222 §5.3.1) in realm ``3GPP-bootstrapping@<NAF FQDN>``. The key is the one for
+NAF_Id = FQDN || Ua protocol, and the protocol follows the transport (TS 33.222 §5.3,
+TS 33.220 Annex H.3): 01 00 00 00 02 over plain HTTP, 01 00 01 yy zz inside a
+server-authenticated TLS connection whose suite is yy zz (the driver passes it as
+``tls_suite``). One :class:`NafDigestExchange` per request checks, in this order:
 
+* a User-Agent without the product token ``3gpp-gba`` (TS 24.109 §5.2.2.1, Annex E): no
+  text was found for what the NAF then does (UNVERIFIED). By default the NAF still
+  challenges with the GBA realm (it "may decide" to use GBA) and logs it; with
+  ``require_gba_token`` it refuses with 403;
 * no Authorization, credentials that do not parse, another realm, an algorithm other
   than the offered MD5, no qop (without it there is no nonce count and an Authorization
   could be replayed, RFC 7616 §3.4, §5.4), a nonce not minted here: a fresh 401;
   a nonce past its age: a fresh 401 with ``stale=true``;
 * a Digest uri that is not the request-target: 400 (RFC 7616 §3.4.6), as
   :class:`~gba.errors.RequestRefused` with its ``status_hint``;
-* the key (:class:`NeedKey`): the BSF unreachable is 503; a B-TID it does not know is a
-  fresh 401 so that the UE bootstraps again (TS 33.222 §5.3.1);
+* the key (:class:`NeedKey`): a B-TID the BSF does not know is a fresh 401 so that the
+  UE bootstraps again (TS 33.222 §5.3.1; TS 29.109 §6.2.2.3, 5403). A permanent Zn
+  refusal (result 5xxx, RFC 6733 §7.1.5) is 403: for 5402 the NAF "should indicate to
+  the UE that the service is not allowed" (TS 29.109 §6.2.2.2); the status code itself
+  is not named by the spec (UNVERIFIED), 403 as in TS 24.109 Annex E.4. A BSF that does
+  not answer (no peer, timeout, 3xxx/4xxx such as 3002, 3004) is 503 with
+  ``Retry-After`` (RFC 9110 §10.2.3, §15.6.4; no 3GPP text, the NAF's choice);
 * the response, then the nonce count (:class:`CheckNonceCount`): wrong is a 401, a
   count already seen a 401 with ``stale=true``;
 * the resource (:class:`ServeResource`) in a 200 with rspauth (RFC 7616 §3.5), which
@@ -35,7 +47,7 @@ from enum import Enum, auto
 
 from gba.crypto import aka, digest, ua_protocols
 from gba.errors import CodecError, GbaError, RequestRefused, StaleNonce
-from gba.protocols import ua
+from gba.protocols import ua, ub
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond, ServeResource, expect
 from gba.protocols.contexts import NafKey
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
@@ -46,6 +58,16 @@ log = logging.getLogger(__name__)
 NafDigestAction = NeedKey | CheckNonceCount | ServeResource | Respond
 ALGORITHM = "MD5"
 QOPS = ("auth", "auth-int")
+RETRY_AFTER_S = 5
+"""Seconds a UE is asked to wait when the BSF did not answer (RFC 9110 §10.2.3)."""
+NOT_AUTHORIZED = 5402
+"""DIAMETER_ERROR_NOT_AUTHORIZED: the BSF does not authorise the NAF (TS 29.109 §6.2.2.2)."""
+
+
+def permanent_refusal(result_code: int | None) -> bool:
+    """A Zn result in the permanent failure class 5xxx (RFC 6733 §7.1.5): asking again
+    will not help, unlike the protocol errors 3xxx and transient failures 4xxx."""
+    return result_code is not None and 5000 <= result_code < 6000
 
 
 class NafDigestState(Enum):
@@ -66,17 +88,25 @@ _STATE_AFTER: dict[type[NafDigestAction], NafDigestState] = {
 
 @dataclass(frozen=True, slots=True)
 class NafDigestConfig:
-    """A NAF's Digest settings: realm, NAF_Id for Zn, and its nonce mint."""
+    """A NAF's Digest settings: realm, FQDN (of its NAF_Ids on Zn), its nonce mint,
+    whether a Ua request must carry ``3gpp-gba``, and the Retry-After of a 503."""
 
     realm: str
-    naf_id: bytes
+    fqdn: str
     nonces: ua.NonceMint
+    require_gba_token: bool = False
+    retry_after_s: int = RETRY_AFTER_S
 
     @classmethod
-    def for_naf(cls, fqdn: str, nonces: ua.NonceMint) -> NafDigestConfig:
-        """Realm ``3GPP-bootstrapping@fqdn``, NAF_Id = fqdn || 01 00 00 00 02 (Annex H)."""
-        return cls(ua.realm_for(fqdn), fqdn.encode("utf-8") + ua_protocols.HTTP_DIGEST,
-                   nonces)
+    def for_naf(cls, fqdn: str, nonces: ua.NonceMint, *, require_gba_token: bool = False
+                ) -> NafDigestConfig:
+        """Realm ``3GPP-bootstrapping@fqdn`` (TS 33.222 §5.3.1)."""
+        return cls(ua.realm_for(fqdn), fqdn, nonces, require_gba_token)
+
+    def naf_id(self, tls_suite: int | None = None) -> bytes:
+        """NAF_Id = FQDN || Ua protocol of Digest over this transport (TS 33.220 H.3):
+        01 00 00 00 02 over plain HTTP, 01 00 01 yy zz inside TLS suite yy zz."""
+        return self.fqdn.encode("utf-8") + ua_protocols.digest_protocol(tls_suite)
 
 
 def challenge_response(realm: str, nonces: ua.NonceMint, now: datetime, stale: bool = False,
@@ -92,11 +122,15 @@ class NafDigestExchange:
     """One Ua request with HTTP Digest at the NAF (TS 33.222 §5.3)."""
 
     def __init__(self, config: NafDigestConfig, request: HttpRequest, now: datetime, *,
-                 rng: aka.Rng = os.urandom, peer: str | None = None) -> None:
+                 rng: aka.Rng = os.urandom, peer: str | None = None,
+                 tls_suite: int | None = None) -> None:
+        """*tls_suite*: the ciphersuite of the server-authenticated TLS (up to 1.2)
+        connection the request came over, None for plain HTTP (TS 33.222 §5.3)."""
         self.config = config
         self.request = request
         self.now = now
         self.peer = peer or "-"
+        self.naf_id = config.naf_id(tls_suite)
         self.state = NafDigestState.START
         self._rng = rng
         self._creds: Credentials | None = None
@@ -120,6 +154,14 @@ class NafDigestExchange:
     def start(self) -> NafDigestAction:
         """Check the credentials as far as possible without the key."""
         expect(self, self.state, "start", NafDigestState.START)
+        if not ub.has_product_token(self.request.header("User-Agent"), ub.PRODUCT_TOKEN):
+            if self.config.require_gba_token:
+                log.info("Ua: refused %s: User-Agent without %s", self.peer,
+                         ub.PRODUCT_TOKEN)
+                return self._refuse(403, f"GBA clients identify with the product token "
+                                    f"{ub.PRODUCT_TOKEN} in User-Agent (TS 24.109)\n")
+            log.info("Ua: request from %s without the %s product token, challenging "
+                     "with GBA anyway", self.peer, ub.PRODUCT_TOKEN)
         header = self.request.header("Authorization")
         if header is None:
             return self._challenge()
@@ -140,7 +182,7 @@ class NafDigestExchange:
         except ValueError:
             return self._refuse(400, "malformed nc\n")
         self._creds = creds
-        return self._emit(NeedKey(creds.username, self.config.naf_id))
+        return self._emit(NeedKey(creds.username, self.naf_id))
 
     def key_received(self, key: NafKey | None) -> NafDigestAction:
         """Ks_NAF for the B-TID, or None when the BSF does not know it (or it expired)."""
@@ -163,11 +205,25 @@ class NafDigestExchange:
         self._answer = (d, key)
         return self._emit(CheckNonceCount(creds.nonce, self._nc, self._expires))
 
-    def key_unavailable(self, reason: str) -> NafDigestAction:
-        """The BSF could not be asked, or refused for another reason than the B-TID: 503."""
+    def key_unavailable(self, reason: str, result_code: int | None = None
+                        ) -> NafDigestAction:
+        """No key: the BSF refused with *result_code* (other than for the B-TID), or
+        could not be asked (None). A permanent refusal (5xxx) is 403, 5402 saying the
+        service is not allowed (TS 29.109 §6.2.2.2); anything else is 503 with
+        Retry-After (RFC 9110 §10.2.3), since asking later may work."""
         expect(self, self.state, "key_unavailable", NafDigestState.FETCHING_KEY)
-        log.error("Ua: no key for %s: %s", self._credentials().username, reason)
-        return self._refuse(503, "BSF unavailable\n")
+        btid = self._credentials().username
+        if permanent_refusal(result_code):
+            log.warning("Ua: BSF refused the key for %s (result %s): %s", btid, result_code,
+                        reason)
+            if result_code == NOT_AUTHORIZED:
+                return self._refuse(403, "service not allowed: the BSF does not authorise "
+                                    "this NAF (TS 29.109 §6.2.2.2)\n")
+            return self._refuse(403, "service not allowed: the BSF refused the key\n")
+        log.error("Ua: no key for %s: %s", btid, reason)
+        return self._emit(Respond(text_response(
+            503, "BSF unavailable, try again later\n",
+            (("Retry-After", str(self.config.retry_after_s)),))))
 
     def nonce_count_checked(self, fresh: bool) -> NafDigestAction:
         """Whether the nonce count was above every earlier one for this nonce."""

@@ -1,11 +1,17 @@
 """The UE's side of Ua with HTTP Digest as a sans-IO machine (TS 33.222 §5.3).
 
-:class:`UeDigestExchange` fetches one NAF resource:
+:class:`UeDigestExchange` fetches one NAF resource. Every request carries the product
+token ``3gpp-gba`` in User-Agent (TS 24.109 §5.2.2.1 and its Annex E example; the
+normative wording was not read: UNVERIFIED), whatever transport sends it.
 
 1. the request without credentials; a 401 from the NAF carries a Digest challenge whose
    realm must be ``3GPP-bootstrapping@<NAF FQDN>`` (TS 33.222 §5.3.1), else the NAF is
    not a GBA NAF for that host (:class:`~gba.errors.ProtocolError`);
-2. :class:`NeedNafKey`: the driver bootstraps if needed and derives Ks_(ext)_NAF;
+2. :class:`NeedNafKey`: the driver bootstraps if needed and derives Ks_(ext)_NAF for
+   NAF_Id = FQDN || Ua protocol, where the protocol follows the transport that carried
+   the 401 (TS 33.222 §5.3, TS 33.220 H.3): 01 00 00 00 02 over plain HTTP, 01 00 01 yy zz
+   over server-authenticated TLS (up to 1.2) with suite yy zz, as the driver reports it
+   in ``response_received(..., tls_suite=)``;
 3. the request again with username = B-TID, password = base64(Ks_NAF), qop auth-int when
    offered (else auth), over the request-target with its query;
 4. a 200 must carry Authentication-Info whose rspauth verifies: the NAF proves it holds
@@ -23,7 +29,7 @@ from enum import Enum, auto
 
 from gba.crypto import aka, digest, ua_protocols
 from gba.errors import AuthError, ProtocolError
-from gba.protocols import ua
+from gba.protocols import ua, ub
 from gba.protocols.actions import Done, NeedNafKey, Send, Trace, expect, no_trace
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.protocols.http import HttpRequest, HttpResponse
@@ -44,11 +50,13 @@ class UeDigestExchange:
     """One Digest-protected request of a UE to a NAF (TS 33.222 §5.3)."""
 
     def __init__(self, method: str, target: str, naf_fqdn: str, body: bytes = b"", *,
-                 rng: aka.Rng = os.urandom, trace: Trace = no_trace) -> None:
+                 rng: aka.Rng = os.urandom, trace: Trace = no_trace,
+                 user_agent: str = ub.ua_user_agent()) -> None:
         self.method = method
         self.target = target
         self.naf_fqdn = naf_fqdn
         self.body = body
+        self.user_agent = user_agent
         self.state = UeDigestState.START
         self._rng = rng
         self._trace = trace
@@ -58,15 +66,18 @@ class UeDigestExchange:
 
     def _send(self, headers: tuple[tuple[str, str], ...] = ()) -> Send:
         self.state = UeDigestState.SENT
-        return Send(HttpRequest(self.method, self.target, headers, self.body))
+        return Send(HttpRequest(self.method, self.target,
+                                (("User-Agent", self.user_agent), *headers), self.body))
 
     def start(self) -> Send:
         """The request without credentials: the NAF names its realm in a 401."""
         expect(self, self.state, "start", UeDigestState.START)
         return self._send()
 
-    def response_received(self, response: HttpResponse) -> UeDigestAction:
-        """The NAF's answer to the last request sent."""
+    def response_received(self, response: HttpResponse, tls_suite: int | None = None
+                          ) -> UeDigestAction:
+        """The NAF's answer to the last request sent; *tls_suite* is the ciphersuite of
+        the TLS connection that carried it, None over plain HTTP."""
         expect(self, self.state, "response_received", UeDigestState.SENT)
         if self._sent is not None:
             self._check_answer(response, self._sent)
@@ -80,7 +91,7 @@ class UeDigestExchange:
         self._challenge = challenge
         self._attempts += 1
         self.state = UeDigestState.KEYING
-        return NeedNafKey(self.naf_fqdn, ua_protocols.HTTP_DIGEST,
+        return NeedNafKey(self.naf_fqdn, ua_protocols.digest_protocol(tls_suite),
                           force_bootstrap=self._attempts > 1)
 
     def key_received(self, btid: str, ks_naf: bytes) -> Send:

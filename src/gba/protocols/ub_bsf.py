@@ -9,8 +9,15 @@ RFC 3310). One :class:`BsfUbExchange` per request:
   with ``stale=true``. ``auts``: resynchronise through the HSS (TS 33.102 §6.3.5) and
   challenge again. Otherwise the answer must use qop=auth-int and the request-uri
   (TS 24.109 §4.3.2) and carry the response keyed by XRES; then Ks = CK || IK, the
-  B-TID and the lifetime (capped by the GUSS lifeTime; GBA_U only when the GUSS says
-  so) make a context, and the 200 carries BootstrappingInfo and rspauth (§4.5.2 step 5-7).
+  B-TID and the lifetime (capped by the GUSS lifeTime) make a context, and the 200
+  carries BootstrappingInfo and rspauth (§4.5.2 step 5-7).
+
+GBA_U or GBA_ME is the subscription's, never the UE's (TS 33.220 §5.1: "The decision on
+running one or the other shall be based on subscription information (i.e. UICC
+capabilities)", acquired "as part of the GBA user security settings received from the
+HSS"): the context is GBA_U exactly when the GUSS's ``bsfInfo/uiccType`` is ``GBA_U``.
+The User-Agent decides nothing; any is accepted, with or without ``3gpp-gba-tmpi``.
+Every response carries ``Server: <product> 3gpp-gba-tmpi`` (TS 33.220 §4.5.2).
 
 Transitions (action emitted -> state -> the feeder that must come next)::
 
@@ -25,7 +32,7 @@ Transitions (action emitted -> state -> the feeder that must come next)::
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum, auto
 
@@ -88,6 +95,8 @@ class BsfUbConfig:
     server_name: str
     key_lifetime: timedelta
     challenge_lifetime: timedelta = DEFAULT_CHALLENGE_LIFETIME
+    product: str = ub.PRODUCT
+    """The product named before ``3gpp-gba-tmpi`` in the Server header (TS 33.220 §4.5.2)."""
 
 
 class BsfUbExchange:
@@ -100,7 +109,6 @@ class BsfUbExchange:
         self.now = now
         self.peer = peer or "-"
         self.state = BsfUbState.START
-        self._gba_u = ub.wants_gba_u(request.header("User-Agent"))
         self._impi = ""
         self._creds: Credentials | None = None
         self._stale = False
@@ -109,6 +117,14 @@ class BsfUbExchange:
 
     def _emit(self, action: BsfUbAction) -> BsfUbAction:
         self.state = _STATE_AFTER[type(action)]
+        if isinstance(action, Respond):
+            # TS 33.220 §4.5.2: "A BSF shall always include the product token
+            # "3gpp-gba-tmpi" in the server response-header field when communicating
+            # over Ub" -- refusals included
+            r = action.response
+            headers = tuple(h for h in r.headers if h[0].lower() != "server")
+            return Respond(replace(r, headers=(*headers,
+                                               ("Server", ub.server(self.config.product)))))
         return action
 
     def _refuse(self, status: int, text: str) -> BsfUbAction:
@@ -118,8 +134,7 @@ class BsfUbExchange:
                     ) -> BsfUbAction:
         self._impi = impi
         return self._emit(NeedVector(VectorRequest(
-            impi, resync[0] if resync else None, resync[1] if resync else None,
-            gba_u_aware=self._gba_u)))
+            impi, resync[0] if resync else None, resync[1] if resync else None)))
 
     # ------------------------------------------------------------------ feeders
 
@@ -231,16 +246,19 @@ class BsfUbExchange:
         return self._emit(StoreContext(ctx))
 
     def _context(self, pending: PendingChallenge) -> BootstrapContext:
+        """Ks, B-TID, lifetime, and GBA_U from the subscription alone (TS 33.220 §5.1):
+        no GUSS, or an unreadable one, is GBA_ME."""
         lifetime = self.config.key_lifetime
-        gba_u = self._gba_u
+        gba_u = False
         if pending.guss:
             try:
                 settings = guss_xml.decode_guss(pending.guss)
                 if settings.lifetime_s:
                     lifetime = min(lifetime, timedelta(seconds=settings.lifetime_s))
-                gba_u = gba_u and settings.uicc_type == guss_xml.UICC_GBA_U
+                gba_u = settings.uicc_type == guss_xml.UICC_GBA_U
             except CodecError as exc:
-                log.warning("Ub: GUSS of %s unreadable, defaults used: %s", pending.impi, exc)
+                log.warning("Ub: GUSS of %s unreadable, defaults (GBA_ME) used: %s",
+                            pending.impi, exc)
         return BootstrapContext(
             btid=kdf.btid(pending.rand, self.config.server_name), impi=pending.impi,
             ks=kdf.ks(pending.ck, pending.ik), rand=pending.rand, created=self.now,

@@ -4,7 +4,9 @@ TS 33.220 §4.5.2, TS 24.109 §4.3-§4.5, RFC 3310. :class:`UeUbExchange` builds
 requests, runs AKA on the USIM model and checks what the BSF answers:
 
 1. ``GET`` with ``Authorization: Digest username=<IMPI>``, empty nonce and response, and
-   the GBA product token in User-Agent (TS 24.109 §4.3.1);
+   the product token ``3gpp-gba-tmpi`` in User-Agent on every Ub request (TS 33.220
+   §4.5.2; TS 24.109 §4.3.1). The Ub messages are the same for GBA_U and GBA_ME (TS
+   33.220 §5.1: the BSF decides by subscription), so the UE signals no UICC type;
 2. on the 401: RAND and AUTN from the nonce to the USIM. MAC-A wrong: the BSF is not
    authentic (:class:`~gba.errors.MacFailure`). SQN out of range: answer with ``auts``
    and an empty password (RFC 3310 §3.4) and expect a fresh challenge. Else answer with
@@ -46,12 +48,13 @@ class UeUbState(Enum):
 class UeUbExchange:
     """One bootstrapping run of a UE (TS 33.220 §4.5.2)."""
 
-    def __init__(self, impi: str, usim: aka.Usim, uri: str = "/", *, gba_u: bool = False,
-                 rng: aka.Rng = os.urandom, trace: Trace = no_trace) -> None:
+    def __init__(self, impi: str, usim: aka.Usim, uri: str = "/", *,
+                 rng: aka.Rng = os.urandom, trace: Trace = no_trace,
+                 user_agent: str = ub.user_agent()) -> None:
         self.impi = impi
         self.usim = usim
         self.uri = uri
-        self.gba_u = gba_u
+        self.user_agent = user_agent
         self.state = UeUbState.START
         self._rng = rng
         self._trace = trace
@@ -60,7 +63,7 @@ class UeUbExchange:
 
     def _request(self, creds: Credentials) -> Send:
         return Send(HttpRequest("GET", self.uri, (
-            ("User-Agent", ub.user_agent(self.gba_u)),
+            ("User-Agent", self.user_agent),
             ("Authorization", creds.to_header()))))
 
     def start(self) -> Send:

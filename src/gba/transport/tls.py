@@ -62,14 +62,16 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, host: str,
-           now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+           now: dt.datetime, also: tuple[str, ...] = ()
+           ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.DNSName(n) for n in dict.fromkeys((host, *also))]
     cert = (x509.CertificateBuilder().subject_name(_name(host))
             .issuer_name(ca_cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .sign(ca_key, hashes.SHA256()))
     return cert, key
 
@@ -107,9 +109,11 @@ class LabCa:
                                                      serialization.PrivateFormat.PKCS8,
                                                      serialization.NoEncryption()))
 
-    def issue(self, host: str, cert_path: Path, key_path: Path) -> None:
-        """A certificate for *host* (server and client use) and its key, owner-only."""
-        cert, key = _issue(self._key, self._cert, host, dt.datetime.now(dt.UTC))
+    def issue(self, host: str, cert_path: Path, key_path: Path, also: tuple[str, ...] = ()
+              ) -> None:
+        """A certificate for *host* (and the names *also*, e.g. a NAF's FQDN for HTTPS;
+        server and client use) and its key, owner-only."""
+        cert, key = _issue(self._key, self._cert, host, dt.datetime.now(dt.UTC), also)
         for path in (cert_path, key_path):
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -14,6 +14,7 @@ one re-bootstrap); this module only sends their requests over aiohttp.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +30,7 @@ from gba.protocols.http import HttpRequest, HttpResponse
 from gba.protocols.ua_ue import UeDigestAction, UeDigestExchange
 from gba.protocols.ub import Bootstrap
 from gba.protocols.ub_ue import UeUbAction, UeUbExchange
-from gba.transport.http import send
+from gba.transport.http import TlsAwareConnector, exchange
 
 __all__ = ["Bootstrap", "GbaClient", "GbaKey", "Trace", "UaResponse"]
 
@@ -66,16 +67,20 @@ class GbaClient:
 
     def __init__(self, impi: str, usim: aka.Usim, bsf_url: str, *,
                  session: aiohttp.ClientSession | None = None, clock: Clock = utc_now,
-                 trace: Trace = no_trace, gba_u: bool = False) -> None:
+                 trace: Trace = no_trace, ssl_context: ssl.SSLContext | None = None
+                 ) -> None:
+        """*session*: bring your own (its connector must be a
+        :class:`~gba.transport.http.TlsAwareConnector` for Digest over https); else one is
+        made, verifying https servers with *ssl_context* (default: the system's CAs)."""
         self.impi = impi
         self.usim = usim
         self.bsf_url = bsf_url
         self.clock = clock
         self.trace = trace
-        self.gba_u = gba_u
         self.current: Bootstrap | None = None
         self._session = session
         self._own_session = session is None
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
 
     async def __aenter__(self) -> GbaClient:
         return self
@@ -90,23 +95,32 @@ class GbaClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+            self._session = aiohttp.ClientSession(
+                connector=TlsAwareConnector(ssl=self._ssl),
+                timeout=aiohttp.ClientTimeout(total=15))
         return self._session
 
     async def _send(self, what: str, url: str, request: HttpRequest) -> HttpResponse:
+        response, _ = await self._exchange(what, url, request)
+        return response
+
+    async def _exchange(self, what: str, url: str, request: HttpRequest
+                        ) -> tuple[HttpResponse, int | None]:
+        """The response and the TLS ciphersuite that carried it (None: plain HTTP)."""
         try:
-            return await send(self._http(), url, request)
+            return await exchange(self._http(), url, request)
         except aiohttp.ClientError as exc:
             raise ProtocolError(f"{what} {url} unreachable: {exc}") from None
 
     # ------------------------------------------------------------------ Ub
 
     async def bootstrap(self, force: bool = False) -> Bootstrap:
-        """Run Ub unless a valid bootstrap is held (TS 33.220 §4.5.2)."""
+        """Run Ub unless a valid bootstrap is held (TS 33.220 §4.5.2). GBA_U or GBA_ME is
+        the BSF's decision by subscription (TS 33.220 §5.1): the UE signals nothing."""
         if not force and self.current is not None and not self.current.expired(self.clock()):
             return self.current
         run = UeUbExchange(self.impi, self.usim, urlsplit(self.bsf_url).path or "/",
-                           gba_u=self.gba_u, trace=self.trace)
+                           trace=self.trace)
         action: UeUbAction = run.start()
         while isinstance(action, Send):
             action = run.response_received(await self._send("BSF", self.bsf_url,
@@ -140,7 +154,9 @@ class GbaClient:
     async def fetch_digest(self, url: str, naf_fqdn: str | None = None, method: str = "GET",
                            body: bytes = b"") -> UaResponse:
         """Fetch a Digest-protected NAF resource (TS 33.222 §5.3), re-bootstrapping once
-        when the NAF does not accept the current B-TID."""
+        when the NAF does not accept the current B-TID. Over https the key is for
+        NAF_Id = FQDN || 01 00 01 yy zz, yy zz the suite the connection negotiated
+        (TS 33.220 H.3); over http for FQDN || 01 00 00 00 02."""
         parts = urlsplit(url)
         fqdn = naf_fqdn or (parts.hostname or "")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -148,7 +164,8 @@ class GbaClient:
         action: UeDigestAction = run.start()
         while not isinstance(action, Done):
             if isinstance(action, Send):
-                action = run.response_received(await self._send("NAF", url, action.request))
+                response, suite = await self._exchange("NAF", url, action.request)
+                action = run.response_received(response, suite)
             else:
                 gba = await self.bootstrap_authentication(
                     action.naf_fqdn, action.ua_protocol,

@@ -46,7 +46,7 @@ class FakeBsf:
 
 
 def answer(key: bytes = b"k" * 32, expiry: datetime = NOW + timedelta(hours=1),
-           uss: tuple[str, ...] = ()) -> zn.KeyAnswer:
+           uss: str | None = None) -> zn.KeyAnswer:
     return zn.KeyAnswer(IMPI, expiry, NOW - timedelta(minutes=1), me_key=key, uss=uss)
 
 
@@ -121,11 +121,20 @@ async def test_unknown_btid_is_not_cached(store: NafStore, clock: Clock) -> None
     assert len(bsf.requests) == 2
 
 
-@pytest.mark.parametrize("code", [5402, 3002, 5012, 4001])
-async def test_other_refusals_raise_key_unavailable(store: NafStore, clock: Clock,
-                                                    code: int) -> None:
-    with pytest.raises(KeyUnavailable, match=str(code)):
+@pytest.mark.parametrize("code", [5402, 3002, 3004, 5012, 4001])
+async def test_other_refusals_raise_key_unavailable_with_the_result_code(
+        store: NafStore, clock: Clock, code: int) -> None:
+    # the Digest machine decides 403 or 503 by the code (TS 29.109 §6.2.2), not the text
+    with pytest.raises(KeyUnavailable) as raised:
         await NafKeys(store, FakeBsf(code), clock).get(BTID, NAF_ID)
+    assert raised.value.result_code == code
+
+
+@pytest.mark.parametrize("code", [5403, 3003])
+async def test_unknown_btid_or_unserved_realm_is_none_not_an_error(
+        store: NafStore, clock: Clock, code: int) -> None:
+    # 5403: bootstrap again (TS 29.109 §6.2.2.3); 3003: the B-TID's realm is not reached
+    assert await NafKeys(store, FakeBsf(code), clock).get(BTID, NAF_ID) is None
 
 
 async def test_answer_already_expired_gives_none(store: NafStore, clock: Clock) -> None:
@@ -146,17 +155,17 @@ async def test_configured_service_id_is_sent_to_the_bsf(store: NafStore, clock: 
 
 
 async def test_uss_from_the_bsf_is_kept_with_the_key(store: NafStore, clock: Clock) -> None:
-    uss = '<uss xmlns="uri:3gpp-gaa" id="1" type="sip"><uids/><flags/></uss>'
-    key = await NafKeys(store, FakeBsf(answer(uss=(uss,))), clock, "sip").get(BTID, NAF_ID)
+    uss = zn.uss_list((guss.Uss("1", "sip"),))
+    key = await NafKeys(store, FakeBsf(answer(uss=uss)), clock, "sip").get(BTID, NAF_ID)
     assert key is not None
     assert key.uss is not None
-    parsed = guss.decode_guss(f'<guss xmlns="uri:3gpp-gaa">{key.uss}</guss>')
-    assert parsed.uss == (guss.decode_uss(uss),)
+    assert key.uss == uss  # the ussList document as the BSF sent it (TS 29.109 §6.3.1.1)
+    assert guss.decode_uss_list(key.uss) == (guss.Uss("1", "sip"),)
 
 
 async def test_gba_u_key_material_is_cached_with_the_key(store: NafStore, clock: Clock) -> None:
     gba_u = zn.KeyAnswer(IMPI, NOW + timedelta(hours=1), NOW, me_key=b"m" * 32,
-                         uicc_key=b"u" * 32, gba_u=True)
+                         uicc_key=b"u" * 32)
     await NafKeys(store, FakeBsf(gba_u), clock).get(BTID, NAF_ID)
     cached = await store.get_key(BTID, NAF_ID, NOW)
     assert cached is not None

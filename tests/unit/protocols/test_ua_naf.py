@@ -209,10 +209,94 @@ def test_nonce_count_of_the_wrong_length_is_400_once_the_response_is_computed() 
     assert respond(action).status == 400
 
 
-def test_unreachable_bsf_is_503() -> None:
+def key_refused(result_code: int | None) -> HttpResponse:
     exchange = NafDigestExchange(CONFIG, authorized(fresh_challenge()), NOW)
     exchange.start()
-    assert respond(exchange.key_unavailable("Zn timed out")).status == 503
+    return respond(exchange.key_unavailable("refused", result_code))
+
+
+@pytest.mark.parametrize("code", [None, 3002, 3004, 4001])
+def test_unreachable_or_busy_bsf_is_503_with_retry_after(code: int | None) -> None:
+    # no answer, DIAMETER_UNABLE_TO_DELIVER, DIAMETER_TOO_BUSY, a transient failure:
+    # asking again later may work (RFC 9110 §10.2.3, §15.6.4)
+    response = key_refused(code)
+    assert response.status == 503
+    assert response.header("Retry-After") == "5"
+
+
+def test_retry_after_is_the_configured_delay() -> None:
+    exchange = NafDigestExchange(replace(CONFIG, retry_after_s=30),
+                                 authorized(fresh_challenge()), NOW)
+    exchange.start()
+    assert respond(exchange.key_unavailable("Zn timed out")).header("Retry-After") == "30"
+
+
+def test_naf_not_authorised_at_the_bsf_is_403_service_not_allowed() -> None:
+    # TS 29.109 §6.2.2.2: on 5402 "the NAF should indicate to the UE that the service is
+    # not allowed"; a 503 would only make the UE retry
+    response = key_refused(5402)
+    assert response.status == 403
+    assert b"service not allowed" in response.body
+    assert response.header("Retry-After") is None
+    assert response.header("WWW-Authenticate") is None
+
+
+@pytest.mark.parametrize("code", [5401, 5001, 5012])
+def test_other_permanent_refusals_are_403(code: int) -> None:
+    response = key_refused(code)
+    assert response.status == 403
+    assert response.header("Retry-After") is None
+
+
+# ------------------------------------------------------------------ the transport
+
+
+def test_over_plain_http_the_naf_id_ends_01_00_00_00_02() -> None:
+    exchange = NafDigestExchange(CONFIG, authorized(fresh_challenge()), NOW)
+    assert exchange.start() == NeedKey(BTID, NAF_FQDN.encode() + bytes.fromhex("0100000002"))
+
+
+@pytest.mark.parametrize("suite", [0x002F, 0xC02B, 0xC02F])
+def test_inside_tls_the_naf_id_ends_01_00_01_and_the_suite(suite: int) -> None:
+    # TS 33.222 §5.3 (Digest with certificate-based NAF authentication), TS 33.220 H.3
+    exchange = NafDigestExchange(CONFIG, authorized(fresh_challenge()), NOW,
+                                 tls_suite=suite)
+    naf_id = NAF_FQDN.encode() + bytes([1, 0, 1]) + suite.to_bytes(2, "big")
+    assert exchange.start() == NeedKey(BTID, naf_id)
+
+
+# ------------------------------------------------------------------ the product token
+
+
+def with_user_agent(request: HttpRequest, agent: str) -> HttpRequest:
+    return replace(request, headers=(*request.headers, ("User-Agent", agent)))
+
+
+@pytest.mark.parametrize("agent", [None, "curl/8.0", "phone/1 3gpp-gba-tmpi"])
+def test_without_the_gba_token_the_naf_still_challenges_by_default(agent: str | None
+                                                                    ) -> None:
+    request = HttpRequest("GET", "/res")
+    if agent is not None:
+        request = with_user_agent(request, agent)
+    c = challenge_of(respond(NafDigestExchange(CONFIG, request, NOW).start()))
+    assert c.realm == "3GPP-bootstrapping@naf.example.org"
+
+
+@pytest.mark.parametrize("agent", [None, "curl/8.0", "phone/1 3gpp-gba-tmpi"])
+def test_require_gba_token_refuses_a_request_without_it_with_403(agent: str | None) -> None:
+    strict = replace(CONFIG, require_gba_token=True)
+    request = authorized(fresh_challenge())
+    if agent is not None:
+        request = with_user_agent(request, agent)
+    response = respond(NafDigestExchange(strict, request, NOW).start())
+    assert response.status == 403
+    assert response.header("WWW-Authenticate") is None
+
+
+def test_require_gba_token_lets_a_request_with_it_through() -> None:
+    strict = replace(CONFIG, require_gba_token=True)
+    request = with_user_agent(authorized(fresh_challenge()), "phone/1 3gpp-gba")
+    assert NafDigestExchange(strict, request, NOW).start() == NeedKey(BTID, NAF_ID)
 
 
 def test_feeding_out_of_turn_is_a_protocol_error() -> None:

@@ -223,4 +223,62 @@ def test_response_when_a_key_is_awaited_is_a_protocol_error() -> None:
 
 def test_start_sends_the_method_target_and_body_given() -> None:
     action = get("/upload", method="PUT", body=b"data").start()
-    assert action == Send(HttpRequest("PUT", "/upload", (), b"data"))
+    assert action == Send(HttpRequest("PUT", "/upload",
+                                      (("User-Agent", "gba-python/0.1 3gpp-gba"),), b"data"))
+
+
+# ------------------------------------------------------------------ product token, transport
+
+
+def test_every_ua_request_carries_the_3gpp_gba_token() -> None:
+    # TS 24.109 §5.2.2.1 (Annex E: "User-Agent: ... 3gpp-gba"), set by the machine so that
+    # every transport sends it
+    _, naf, ue = network()
+    exchange = get()
+    first = exchange.start().request
+    exchange.response_received(naf(first))
+    second = exchange.key_received(*ue(False)).request
+    for request in (first, second):
+        agent = request.header("User-Agent") or ""
+        assert "3gpp-gba" in agent.split()
+        assert "3gpp-gba-tmpi" not in agent.split()
+
+
+@pytest.mark.parametrize("suite", [0x002F, 0xC02B])
+def test_a_401_over_tls_asks_for_the_key_of_01_00_01_and_the_suite(suite: int) -> None:
+    # TS 33.222 §5.3, TS 33.220 H.3: Digest inside server-authenticated TLS
+    _, naf, _ = network()
+    exchange = get()
+    action = exchange.response_received(naf(exchange.start().request), tls_suite=suite)
+    assert action == NeedNafKey(NAF_FQDN, bytes([1, 0, 1]) + suite.to_bytes(2, "big"),
+                                force_bootstrap=False)
+
+
+def run_over(naf: MemoryNaf, ue_suite: int | None, bsf: MemoryBsf) -> HttpResponse:
+    """A UE whose connection negotiated *ue_suite* against *naf*; keys per NeedNafKey."""
+    current = bootstrap(UeUbExchange(IMPI, usim()), bsf)
+    exchange = get()
+    action: object = exchange.start()
+    while True:
+        if isinstance(action, Done):
+            return action.response
+        if isinstance(action, Send):
+            action = exchange.response_received(naf(action.request), tls_suite=ue_suite)
+        else:
+            assert isinstance(action, NeedNafKey)
+            nid = kdf.naf_id(action.naf_fqdn, action.ua_protocol)
+            action = exchange.key_received(current.btid,
+                                           kdf.ks_naf(current.ks, current.rand, IMPI, nid))
+
+
+def test_ue_and_naf_agree_on_the_key_inside_tls() -> None:
+    bsf = MemoryBsf(MemoryHss())
+    naf = MemoryNaf(bsf, tls_suite=0xC02B)
+    response = run_over(naf, 0xC02B, bsf)
+    assert response.status == 200
+    assert naf.naf_ids[-1] == NAF_FQDN.encode() + bytes.fromhex("010001c02b")
+
+
+def test_a_ue_keyed_for_plain_http_is_not_accepted_inside_tls() -> None:
+    bsf = MemoryBsf(MemoryHss())
+    assert run_over(MemoryNaf(bsf, tls_suite=0xC02B), None, bsf).status == 401

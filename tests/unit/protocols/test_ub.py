@@ -14,10 +14,13 @@ from hypothesis import strategies as st
 
 from gba.errors import CodecError
 from gba.protocols.ub import (
+    PRODUCT,
     BootstrappingInfo,
+    has_product_token,
     initial_credentials,
+    server,
+    ua_user_agent,
     user_agent,
-    wants_gba_u,
 )
 
 NS = "{uri:3gpp-gba}"
@@ -132,36 +135,42 @@ def test_garbage_decodes_or_raises_codec_error(data: bytes) -> None:
 # ------------------------------------------------------------------ product tokens
 
 
-def test_user_agent_carries_the_gba_me_token() -> None:
+def test_ub_user_agent_carries_the_tmpi_token() -> None:
+    # TS 33.220 §4.5.2: "A UE shall always include the product token "3gpp-gba-tmpi" in
+    # the user agent request-header field when communicating over Ub"
     tokens = user_agent().split()
-    assert "3gpp-gba" in tokens
+    assert "3gpp-gba-tmpi" in tokens
+    assert "3gpp-gba" not in tokens
     assert "3gpp-gba-uicc" not in tokens
 
 
-def test_user_agent_for_gba_u_carries_the_uicc_token() -> None:
-    assert "3gpp-gba-uicc" in user_agent(gba_u=True).split()
+def test_ub_server_header_carries_the_tmpi_token() -> None:
+    assert server().split() == [PRODUCT, "3gpp-gba-tmpi"]
+    assert server("bsf/9").split() == ["bsf/9", "3gpp-gba-tmpi"]
+
+
+def test_ua_user_agent_carries_the_gba_token() -> None:
+    assert ua_user_agent().split() == [PRODUCT, "3gpp-gba"]
 
 
 def test_user_agent_keeps_the_base_product() -> None:
     assert user_agent(base="phone/2.0").split()[0] == "phone/2.0"
 
 
-def test_wants_gba_u_reads_back_user_agent() -> None:
-    assert wants_gba_u(user_agent(gba_u=True))
-    assert not wants_gba_u(user_agent(gba_u=False))
-
-
-@pytest.mark.parametrize(("header", "expected"), [
-    (None, False),
-    ("", False),
-    ("3gpp-gba-uicc", True),
-    ("Mozilla/5.0 3gpp-gba-uicc extra/1", True),
-    ("Mozilla/5.0 3gpp-gba", False),
-    ("Mozilla/5.0 3gpp-gba-uicc-x", False),
-    ("Mozilla/5.0 x3gpp-gba-uicc", False),
+@pytest.mark.parametrize(("header", "token", "expected"), [
+    (None, "3gpp-gba", False),
+    ("", "3gpp-gba", False),
+    ("3gpp-gba", "3gpp-gba", True),
+    ("SCEnrolmentAgent; Release-6 3gpp-gba", "3gpp-gba", True),
+    ("Mozilla/5.0 3gpp-gba/1.0 extra/1", "3gpp-gba", True),
+    ("Mozilla/5.0 3gpp-gba-tmpi", "3gpp-gba", False),
+    ("Mozilla/5.0 3gpp-gba-tmpi", "3gpp-gba-tmpi", True),
+    ("Mozilla/5.0 (compatible; 3gpp-gba)", "3gpp-gba", False),
+    ("Mozilla/5.0 x3gpp-gba", "3gpp-gba", False),
 ])
-def test_wants_gba_u_needs_the_exact_uicc_token(header: str | None, expected: bool) -> None:
-    assert wants_gba_u(header) is expected
+def test_product_token_needs_the_exact_product_outside_comments(
+        header: str | None, token: str, expected: bool) -> None:
+    assert has_product_token(header, token) is expected
 
 
 def test_initial_credentials_carry_the_impi_and_empty_nonce_and_response() -> None:

@@ -89,9 +89,31 @@ def test_first_request_asks_the_hss_for_a_vector_for_the_impi() -> None:
     assert action == NeedVector(VectorRequest(IMPI, gba_u_aware=False))
 
 
-def test_gba_u_product_token_makes_the_vector_request_gba_u_aware() -> None:
-    action = BsfUbExchange(CONFIG, first_request(ub.user_agent(gba_u=True)), NOW).start()
-    assert action == NeedVector(VectorRequest(IMPI, gba_u_aware=True))
+@pytest.mark.parametrize("agent", ["gba-python/0.1 3gpp-gba-uicc", "curl/8.0", ""])
+def test_the_user_agent_does_not_change_the_vector_request(agent: str) -> None:
+    # TS 33.220 §5.1: "The messages exchanged over the Ub reference point are identical
+    # for both procedures"; the UE's token says nothing about GBA_U
+    action = BsfUbExchange(CONFIG, first_request(agent), NOW).start()
+    assert action == NeedVector(VectorRequest(IMPI))
+
+
+def test_every_ub_response_names_3gpp_gba_tmpi_in_server() -> None:
+    # TS 33.220 §4.5.2: the BSF "shall always include the product token "3gpp-gba-tmpi"
+    # in the server response-header field when communicating over Ub"
+    challenged = BsfUbExchange(CONFIG, first_request(), NOW)
+    challenged.start()
+    challenged.vector_received(vector())
+    refused = BsfUbExchange(CONFIG, HttpRequest("GET", "/"), NOW)
+    unavailable = BsfUbExchange(CONFIG, first_request(), NOW)
+    unavailable.start()
+    pending = pending_for(vector())
+    exchange, stored = answered(pending, answer_request(pending))
+    assert isinstance(stored, StoreContext)
+    for response in (respond(challenged.challenge_stored()), respond(refused.start()),
+                     respond(unavailable.vector_unavailable("no HSS")),
+                     respond(exchange.context_stored())):
+        assert response.header("Server") == ub.server()
+        assert [v for k, v in response.headers if k.lower() == "server"] == [ub.server()]
 
 
 def test_vector_is_stored_as_a_pending_challenge_until_the_challenge_lifetime() -> None:
@@ -260,18 +282,28 @@ def test_guss_lifetime_longer_than_the_bsfs_does_not_extend_it() -> None:
     assert action.context.expires == NOW + CONFIG.key_lifetime
 
 
-@pytest.mark.parametrize(("uicc_type", "gba_u_token", "gba_u"), [
-    (guss_xml.UICC_GBA_U, True, True),
-    (guss_xml.UICC_GBA_U, False, False),
-    (guss_xml.UICC_GBA, True, False),
+@pytest.mark.parametrize("agent", [ub.user_agent(), "phone/1 3gpp-gba-uicc", "curl/8.0"])
+@pytest.mark.parametrize(("uicc_type", "gba_u"), [
+    (guss_xml.UICC_GBA_U, True),
+    (guss_xml.UICC_GBA, False),
 ])
-def test_gba_u_needs_both_the_uicc_token_and_a_gba_u_guss(uicc_type: str, gba_u_token: bool,
-                                                          gba_u: bool) -> None:
+def test_gba_u_follows_the_subscriptions_uicc_type_whatever_the_user_agent(
+        uicc_type: str, gba_u: bool, agent: str) -> None:
+    # TS 33.220 §5.1: "The decision on running one or the other shall be based on
+    # subscription information (i.e. UICC capabilities)" from the GUSS
     pending = pending_for(vector(guss_xml.encode_guss(guss_xml.Guss(uicc_type=uicc_type))))
-    _, action = answered(pending, answer_request(
-        pending, user_agent=ub.user_agent(gba_u=gba_u_token)))
+    _, action = answered(pending, answer_request(pending, user_agent=agent))
     assert isinstance(action, StoreContext)
     assert action.context.gba_u is gba_u
+
+
+@pytest.mark.parametrize("guss", [None, "<guss><bsfInfo><uiccType>X</uiccType></bsfInfo></guss>"])
+def test_no_or_unreadable_guss_is_gba_me_even_with_the_uicc_token(guss: str | None) -> None:
+    pending = pending_for(vector(guss))
+    _, action = answered(pending, answer_request(pending,
+                                                 user_agent="phone/1 3gpp-gba-uicc"))
+    assert isinstance(action, StoreContext)
+    assert action.context.gba_u is False
 
 
 def test_unreadable_guss_leaves_the_defaults() -> None:

@@ -67,10 +67,15 @@ def test_first_request_names_the_impi_with_empty_nonce_and_the_gba_token() -> No
     assert request.header("User-Agent") == ub.user_agent()
 
 
-def test_gba_u_ue_sends_the_uicc_token_and_the_bsf_asks_a_gba_u_aware_vector() -> None:
-    hss = MemoryHss()
-    bootstrap(UeUbExchange(IMPI, usim(), gba_u=True), MemoryBsf(hss))
-    assert hss.requests[0].gba_u_aware
+def test_every_ub_request_carries_the_tmpi_token() -> None:
+    # TS 33.220 §4.5.2: always, on Ub
+    ue = UeUbExchange(IMPI, usim())
+    bsf = MemoryBsf(MemoryHss())
+    first = ue.start().request
+    answer = ue.response_received(bsf(first))
+    assert isinstance(answer, Send)
+    for request in (first, answer.request):
+        assert "3gpp-gba-tmpi" in (request.header("User-Agent") or "").split()
 
 
 def test_answer_is_auth_int_over_the_request_uri_with_an_injected_cnonce() -> None:
