@@ -93,11 +93,8 @@ class Naf:
         self.keys = keys
         self.nonces = nonces or ua.NonceMint()
         self.clock = clock
-        self.realm = ua.realm_for(fqdn)
         self.digest = NafDigestConfig.for_naf(fqdn, self.nonces,
                                               require_gba_token=require_gba_token)
-        self.naf_id = self.digest.naf_id()
-        """NAF_Id of Digest over plain HTTP: fqdn || 01 00 00 00 02 (TS 33.220 H.3)."""
 
     async def ua_digest(self, request: web.Request) -> web.Response:
         """One Ua request with HTTP Digest (TS 33.222 §5.3): the machine of

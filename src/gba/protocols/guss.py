@@ -33,12 +33,15 @@ TS 29.309 data model)::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from gba.errors import CodecError
 from gba.protocols.xmlutil import local, parse_xml
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "urn:3gpp:gba:GBAGUSSSchema-R9:2010-02"
 """What we write: the Rel-9 GUSS namespace (TS 29.109 Annex A, as Metaswitch's example)."""
@@ -86,10 +89,14 @@ class Guss:
         currently equals the service type code, and older NAFs (ours included) send the
         type. A GSID that names a USS outside the NAF's group selects nothing rather
         than falling back to another USS of the same type.
+
+        A NAF in no group gets only the USSs of no group: a USS with a ``nafGroup`` is for
+        the NAFs of that group (TS 29.109 Annex A), and the clause saying what an
+        ungrouped NAF gets was not found, so the BSF hands out the least.
         """
         by_id = [u for u in self.uss if u.id == gaa_service_id]
         chosen = by_id or [u for u in self.uss if u.type == gaa_service_id]
-        return tuple(u for u in chosen if naf_group is None or u.naf_group in (None, naf_group))
+        return tuple(u for u in chosen if u.naf_group in (None, naf_group))
 
 
 def uss_element(u: Uss, root: bool = False) -> Element:
@@ -175,9 +182,11 @@ def _bsf_info(el: Element) -> tuple[str, int | None]:
     for item in el:
         if local(item.tag) == "uiccType":
             text = (item.text or "").strip()
+            # an unknown value must not cost the subscriber's lifeTime cap and USSs:
+            # it is read as GBA (GBA_ME, the safe side: no Ks_int_NAF) with a warning
+            uicc = _UICC_ALIASES.get(text, UICC_GBA)
             if text not in _UICC_ALIASES:
-                raise CodecError(f"GUSS uiccType {text[:20]!r} is not GBA or GBA_U")
-            uicc = _UICC_ALIASES[text]
+                log.warning("GUSS uiccType %r is not GBA or GBA_U: taken as GBA", text[:20])
         elif local(item.tag) == "lifeTime":
             text = (item.text or "").strip()
             if not (text.isascii() and text.isdigit()):

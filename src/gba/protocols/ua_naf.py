@@ -50,6 +50,7 @@ from gba.errors import CodecError, GbaError, RequestRefused, StaleNonce
 from gba.protocols import ua, ub
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond, ServeResource, expect
 from gba.protocols.contexts import NafKey
+from gba.protocols.diameter.dictionary import ExperimentalResultCode, ResultCode
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.protocols.http import HttpRequest, HttpResponse, text_response
 
@@ -60,14 +61,24 @@ ALGORITHM = "MD5"
 QOPS = ("auth", "auth-int")
 RETRY_AFTER_S = 5
 """Seconds a UE is asked to wait when the BSF did not answer (RFC 9110 §10.2.3)."""
-NOT_AUTHORIZED = 5402
-"""DIAMETER_ERROR_NOT_AUTHORIZED: the BSF does not authorise the NAF (TS 29.109 §6.2.2.2)."""
+SERVICE_REFUSALS = frozenset({ExperimentalResultCode.NOT_AUTHORIZED,
+                              ExperimentalResultCode.IMPI_UNKNOWN})
+"""Zn results that refuse this user the service (TS 29.109 §6.2.2.1-§6.2.2.2): 403."""
 
 
-def permanent_refusal(result_code: int | None) -> bool:
-    """A Zn result in the permanent failure class 5xxx (RFC 6733 §7.1.5): asking again
-    will not help, unlike the protocol errors 3xxx and transient failures 4xxx."""
-    return result_code is not None and 5000 <= result_code < 6000
+def refusal_status(result_code: int | None) -> int:
+    """The HTTP status for a Zn failure other than an unknown B-TID: 403 when the BSF
+    refuses the service (5402 "the NAF should indicate to the UE that the service is not
+    allowed", TS 29.109 §6.2.2.2); 503 when asking again may work: no answer, the
+    protocol errors 3xxx, the transient 4xxx, and 5012 UNABLE_TO_COMPLY, which a BSF whose
+    store is down sends; 500 for the other permanent failures 5xxx (RFC 6733 §7.1.5),
+    which say the exchange itself is broken."""
+    if result_code in SERVICE_REFUSALS:
+        return 403
+    if (result_code is None or result_code < 5000
+            or result_code == ResultCode.UNABLE_TO_COMPLY):
+        return 503
+    return 500
 
 
 class NafDigestState(Enum):
@@ -208,18 +219,19 @@ class NafDigestExchange:
     def key_unavailable(self, reason: str, result_code: int | None = None
                         ) -> NafDigestAction:
         """No key: the BSF refused with *result_code* (other than for the B-TID), or
-        could not be asked (None). A permanent refusal (5xxx) is 403, 5402 saying the
-        service is not allowed (TS 29.109 §6.2.2.2); anything else is 503 with
-        Retry-After (RFC 9110 §10.2.3), since asking later may work."""
+        could not be asked (None); the status is :func:`refusal_status`'s, and a 503
+        carries Retry-After (RFC 9110 §10.2.3)."""
         expect(self, self.state, "key_unavailable", NafDigestState.FETCHING_KEY)
         btid = self._credentials().username
-        if permanent_refusal(result_code):
+        status = refusal_status(result_code)
+        if status == 403:
             log.warning("Ua: BSF refused the key for %s (result %s): %s", btid, result_code,
                         reason)
-            if result_code == NOT_AUTHORIZED:
-                return self._refuse(403, "service not allowed: the BSF does not authorise "
-                                    "this NAF (TS 29.109 §6.2.2.2)\n")
-            return self._refuse(403, "service not allowed: the BSF refused the key\n")
+            return self._refuse(403, "service not allowed: the BSF does not authorise "
+                                "this NAF for this user (TS 29.109 §6.2.2.2)\n")
+        if status == 500:
+            log.error("Ua: Zn failed for %s (result %s): %s", btid, result_code, reason)
+            return self._refuse(500, "the key exchange with the BSF failed\n")
         log.error("Ua: no key for %s: %s", btid, reason)
         return self._emit(Respond(text_response(
             503, "BSF unavailable, try again later\n",

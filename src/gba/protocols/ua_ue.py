@@ -37,6 +37,9 @@ from gba.protocols.http import HttpRequest, HttpResponse
 UeDigestAction = Send | NeedNafKey | Done
 MAX_ATTEMPTS = 2
 """Credentials from the held bootstrap, then once more after a forced bootstrap."""
+MAX_REKEYS = 2
+"""How often a 401 over a connection of another suite than the key's is answered with a
+key for that suite (no bootstrap), before it counts as a refusal."""
 
 
 class UeDigestState(Enum):
@@ -63,6 +66,8 @@ class UeDigestExchange:
         self._attempts = 0
         self._challenge: Challenge | None = None
         self._sent: digest.DigestInput | None = None
+        self._keyed_suite: int | None = None
+        self._rekeys = 0
 
     def _send(self, headers: tuple[tuple[str, str], ...] = ()) -> Send:
         self.state = UeDigestState.SENT
@@ -79,9 +84,13 @@ class UeDigestExchange:
         """The NAF's answer to the last request sent; *tls_suite* is the ciphersuite of
         the TLS connection that carried it, None over plain HTTP."""
         expect(self, self.state, "response_received", UeDigestState.SENT)
-        if self._sent is not None:
+        # a 401 that came over a connection of another suite than the one the key is for
+        # (the client opened a new connection): a key for this suite, no new bootstrap
+        rekey = (response.status == 401 and self._sent is not None
+                 and tls_suite != self._keyed_suite and self._rekeys < MAX_REKEYS)
+        if self._sent is not None and not rekey:
             self._check_answer(response, self._sent)
-        if response.status != 401 or self._attempts >= MAX_ATTEMPTS:
+        if response.status != 401 or (self._attempts >= MAX_ATTEMPTS and not rekey):
             self.state = UeDigestState.DONE
             return Done(response)
         challenge = Challenge.from_header(response.header("WWW-Authenticate") or "")
@@ -89,10 +98,16 @@ class UeDigestExchange:
             raise ProtocolError(f"NAF realm {challenge.realm!r} is not a GBA realm for "
                                 f"{self.naf_fqdn}")
         self._challenge = challenge
-        self._attempts += 1
+        self._keyed_suite = tls_suite
+        if rekey:
+            self._rekeys += 1
+            self._trace("NAF -> UE  401 over a connection of another TLS suite: keying "
+                        "for that suite")
+        else:
+            self._attempts += 1
         self.state = UeDigestState.KEYING
         return NeedNafKey(self.naf_fqdn, ua_protocols.digest_protocol(tls_suite),
-                          force_bootstrap=self._attempts > 1)
+                          force_bootstrap=self._attempts > 1 and not rekey)
 
     def key_received(self, btid: str, ks_naf: bytes) -> Send:
         """Ks_(ext)_NAF and its B-TID: answer the challenge (TS 33.222 §5.3.1)."""

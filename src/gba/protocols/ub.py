@@ -33,7 +33,6 @@ PRODUCT = "gba-python/0.1"
 PRODUCT_TOKEN = "3gpp-gba"
 """The UE's token on Ua (TS 24.109 Annex E example ``User-Agent: ... 3gpp-gba``; the
 normative §5.2.2.1 wording was not read: UNVERIFIED)."""
-PRODUCT_TOKEN_UICC = "3gpp-gba-uicc"
 """Seen in older UEs; no 33.220/24.109 text for it was found (UNVERIFIED). It decides
 nothing: GBA_U is a matter of subscription (TS 33.220 §5.1)."""
 PRODUCT_TOKEN_TMPI = "3gpp-gba-tmpi"

@@ -39,6 +39,7 @@ Choices where the copied ABNF leaves room:
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import reject_unknown_mandatory
 from gba.protocols.guss import Uss, decode_uss_list, encode_uss_list
 from gba.protocols.zh import vendor_app
+
+log = logging.getLogger(__name__)
 
 APPLICATION = (VENDOR_3GPP, APP_ZN)
 
@@ -215,18 +218,19 @@ def parse_bia(msg: Message) -> KeyAnswer:
 def _received_uss(found: list[Avp]) -> str | None:
     """The BIA's ``ussList`` document: the one GBA-UserSecSettings as sent (TS 29.109
     §6.3.1.1), once checked to be a ussList. Older peers (this package's included) sent
-    one AVP per USS, each a bare ``uss``: their USSs are gathered into one ussList."""
+    one AVP per USS, each a bare ``uss``: their USSs are gathered into one ussList.
+
+    Settings that cannot be read are dropped with a warning, not the answer: the key
+    material beside them is valid, and a NAF that needs a USS refuses without one."""
     if not found:
         return None
     try:
         texts = [a.as_bytes().decode("utf-8") for a in found]
-    except UnicodeDecodeError:
-        raise CodecError("BIA GBA-UserSecSettings is not UTF-8") from None
-    if len(texts) == 1:
-        with contextlib.suppress(CodecError):
-            decode_uss_list(texts[0])
-            return texts[0]
-    try:
+        if len(texts) == 1:
+            with contextlib.suppress(CodecError):
+                decode_uss_list(texts[0])
+                return texts[0]
         return encode_uss_list([u for t in texts for u in decode_uss_list(t, bare_uss=True)])
-    except CodecError as exc:
-        raise CodecError(f"BIA GBA-UserSecSettings: {exc}") from None
+    except (UnicodeDecodeError, CodecError) as exc:
+        log.warning("Zn BIA: GBA-UserSecSettings unreadable, ignored: %s", exc)
+        return None

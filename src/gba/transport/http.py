@@ -75,12 +75,14 @@ class TlsAwareConnector(aiohttp.TCPConnector):
         return conn
 
 
-async def exchange(session: aiohttp.ClientSession, url: str, request: HttpRequest
-                   ) -> tuple[HttpResponse, int | None]:
+async def exchange(session: aiohttp.ClientSession, url: str, request: HttpRequest, *,
+                   need_suite: bool = False) -> tuple[HttpResponse, int | None]:
     """:func:`send`, and the ciphersuite of the TLS connection that carried the response
-    (None over plain HTTP). The session's connector must be a :class:`TlsAwareConnector`
-    for https URLs: one whose suite cannot be learned is a
-    :class:`~gba.errors.ProtocolError`, never a silent plain-HTTP NAF_Id."""
+    (None over plain HTTP). With *need_suite* (Ua Digest, whose NAF_Id depends on it), an
+    https URL needs a session with a :class:`TlsAwareConnector` and TLS 1.2: a suite that
+    cannot be learned, or TLS 1.3 (whose Ua identifier for Digest is UNVERIFIED,
+    TS 33.220 H.3), is a :class:`~gba.errors.ProtocolError`, never a silent wrong
+    NAF_Id."""
     _connection_tls.set(None)
     async with session.request(request.method, url, headers=request.headers,
                                data=request.body or None) as r:
@@ -88,10 +90,13 @@ async def exchange(session: aiohttp.ClientSession, url: str, request: HttpReques
         if r.url.scheme == "https":
             ssl_object = _connection_tls.get()
             suite = tls_suite(ssl_object) if ssl_object is not None else None
-            if suite is None:
+            if need_suite and suite is None:
                 raise ProtocolError(f"{url}: the TLS ciphersuite of the connection is "
                                     "unknown, so is the Ua protocol (TS 33.220 H.3); "
                                     "the session needs a TlsAwareConnector")
+            if need_suite and ssl_object is not None and ssl_object.version() == "TLSv1.3":
+                raise ProtocolError(f"{url}: TLS 1.3, for which the Ua protocol of HTTP "
+                                    "Digest is not settled (TS 33.220 H.3); use TLS 1.2")
         return HttpResponse(r.status, headers_of(r.headers.items()), await r.read()), suite
 
 

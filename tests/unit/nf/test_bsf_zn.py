@@ -254,9 +254,12 @@ async def test_uss_come_back_for_each_requested_service(store: BsfStore, clock: 
     assert await uss_ids(store, clock, GROUPS, (b"sip", b"mbms")) == ["sip-a", "mbms-a"]
 
 
-async def test_naf_without_a_group_gets_the_uss_of_every_group(store: BsfStore,
-                                                              clock: Clock) -> None:
-    assert await uss_ids(store, clock, POLICY, (b"sip",)) == ["sip-a", "sip-b"]
+async def test_naf_without_a_group_gets_only_the_uss_of_no_group(store: BsfStore,
+                                                                clock: Clock) -> None:
+    ungrouped = guss_xml.encode_guss(guss_xml.Guss(uss=(
+        guss_xml.Uss("sip-any", "sip", None, ("sip:alice@example.org",)),
+        *guss_xml.decode_guss(GUSS).uss)))
+    assert await uss_ids(store, clock, POLICY, (b"sip",), ungrouped) == ["sip-any"]
 
 
 async def test_returned_uss_keeps_its_uids(store: BsfStore, clock: Clock) -> None:
@@ -270,11 +273,10 @@ async def test_returned_uss_keeps_its_uids(store: BsfStore, clock: Clock) -> Non
 async def test_selected_uss_travel_in_one_uss_list_avp(store: BsfStore, clock: Clock) -> None:
     """TS 29.109 §6.3.1.1: one GBA-UserSecSettings whose root is ussList on Zn."""
     await store.put_context(replace(CONTEXT, guss=GUSS))
-    answer = await ask(make_bsf(store, clock, POLICY), bir(services=(b"sip", b"mbms")))
+    answer = await ask(make_bsf(store, clock, GROUPS), bir(services=(b"sip", b"mbms")))
     (found,) = answer.find_all(400, 10415)
     assert found.data.startswith(b'<ussList xmlns="urn:3gpp:gba:GBAGUSSSchema-R9:2010-02">')
-    assert [u.id for u in guss_xml.decode_uss_list(found.data)] == [
-        "sip-a", "sip-b", "mbms-a", "mbms-b"]
+    assert [u.id for u in guss_xml.decode_uss_list(found.data)] == ["sip-a", "mbms-a"]
 
 
 async def test_no_selected_uss_means_no_gba_usersecsettings(store: BsfStore,
@@ -285,12 +287,15 @@ async def test_no_selected_uss_means_no_gba_usersecsettings(store: BsfStore,
     assert answer.find(400, 10415) is None
 
 
+GROUP_B = NafPolicy({NAF_HOST: frozenset({NAF_FQDN})}, {NAF_HOST: "B"})
+
+
 async def test_gsid_names_a_uss_by_its_id(store: BsfStore, clock: Clock) -> None:
-    assert await uss_ids(store, clock, POLICY, (b"sip-b",)) == ["sip-b"]
+    assert await uss_ids(store, clock, GROUP_B, (b"sip-b",)) == ["sip-b"]
 
 
 async def test_a_uss_asked_for_twice_comes_back_once(store: BsfStore, clock: Clock) -> None:
-    assert await uss_ids(store, clock, POLICY, (b"sip-a", b"sip")) == ["sip-a", "sip-b"]
+    assert await uss_ids(store, clock, GROUPS, (b"sip-a", b"sip")) == ["sip-a"]
 
 
 async def test_no_service_identifier_means_no_uss(store: BsfStore, clock: Clock) -> None:

@@ -201,7 +201,13 @@ def ids(selected: tuple[Uss, ...]) -> list[str]:
 
 
 def test_for_service_keeps_only_the_requested_type() -> None:
-    assert ids(SELECTION.for_service("2")) == ["a-2", "b-2"]
+    assert ids(SELECTION.for_service("2", "A")) == ["a-2"]
+    assert ids(SELECTION.for_service("1", "A")) == ["any-1", "a-1"]
+
+
+def test_a_naf_in_no_group_gets_only_the_uss_of_no_group() -> None:
+    assert ids(SELECTION.for_service("1")) == ["any-1"]
+    assert SELECTION.for_service("2") == ()
 
 
 def test_for_service_with_a_naf_group_keeps_that_group_and_ungrouped_uss() -> None:
@@ -222,12 +228,12 @@ def test_for_service_of_a_group_with_no_uss_leaves_only_ungrouped_ones() -> None
 
 def test_for_service_matches_the_gsid_against_uss_id_first() -> None:
     """TS 29.309 gsId: the GSID names a USS by its id; type matches only without one."""
-    assert ids(BY_ID.for_service("pki")) == ["pki"]
-    assert ids(BY_ID.for_service("1")) == ["1"]  # not "pki", though its type is 1 too
+    assert ids(BY_ID.for_service("pki", "A")) == ["pki"]
+    assert ids(BY_ID.for_service("1", "A")) == ["1"]  # not "pki", though its type is 1 too
 
 
 def test_for_service_falls_back_to_type_when_no_uss_has_that_id() -> None:
-    assert ids(SELECTION.for_service("1")) == ["any-1", "a-1", "b-1"]
+    assert ids(SELECTION.for_service("1", "B")) == ["any-1", "b-1"]
 
 
 def test_for_service_by_id_outside_the_naf_group_selects_nothing() -> None:
@@ -260,9 +266,11 @@ def test_bad_lifetime_raises_codec_error(lifetime: str) -> None:
 
 
 @pytest.mark.parametrize("uicc", ["", "SIM", "gba", "GBA_ME", "GBA GBA_U"])
-def test_bad_uicc_type_raises_codec_error(uicc: str) -> None:
-    with pytest.raises(CodecError, match="uiccType"):
-        decode_guss(guss_doc(f"<uiccType>{uicc}</uiccType>"))
+def test_an_unknown_uicc_type_is_read_as_gba_and_keeps_the_rest(
+        uicc: str, caplog: pytest.LogCaptureFixture) -> None:
+    settings = decode_guss(guss_doc(f"<uiccType>{uicc}</uiccType><lifeTime>600</lifeTime>"))
+    assert (settings.uicc_type, settings.lifetime_s) == ("GBA", 600)
+    assert "uiccType" in caplog.text
 
 
 @pytest.mark.parametrize("attrs", ['type="1"', 'id="1"', ""])

@@ -241,10 +241,23 @@ def test_naf_not_authorised_at_the_bsf_is_403_service_not_allowed() -> None:
     assert response.header("WWW-Authenticate") is None
 
 
-@pytest.mark.parametrize("code", [5401, 5001, 5012])
-def test_other_permanent_refusals_are_403(code: int) -> None:
-    response = key_refused(code)
+def test_an_unknown_user_is_403_too() -> None:
+    response = key_refused(5401)
     assert response.status == 403
+    assert response.header("Retry-After") is None
+
+
+def test_a_bsf_unable_to_comply_may_be_asked_again_503() -> None:
+    # 5012 is what a BSF whose handler or store failed answers: transient for the UE
+    response = key_refused(5012)
+    assert response.status == 503
+    assert response.header("Retry-After") == "5"
+
+
+@pytest.mark.parametrize("code", [5001, 5004, 5005])
+def test_a_broken_key_exchange_is_500(code: int) -> None:
+    response = key_refused(code)
+    assert response.status == 500
     assert response.header("Retry-After") is None
 
 

@@ -282,3 +282,27 @@ def test_ue_and_naf_agree_on_the_key_inside_tls() -> None:
 def test_a_ue_keyed_for_plain_http_is_not_accepted_inside_tls() -> None:
     bsf = MemoryBsf(MemoryHss())
     assert run_over(MemoryNaf(bsf, tls_suite=0xC02B), None, bsf).status == 401
+
+
+def test_a_401_over_a_connection_of_another_suite_rekeys_without_bootstrapping() -> None:
+    # the 401 came over a 0x002F connection, the credentials left over a new 0xC02B one:
+    # the NAF's 401 to them says "wrong key", not "unknown B-TID"
+    bsf = MemoryBsf(MemoryHss())
+    naf = MemoryNaf(bsf, tls_suite=0xC02B)
+    current = bootstrap(UeUbExchange(IMPI, usim()), bsf)
+    suites = iter([0x002F, 0xC02B, 0xC02B])
+    exchange = get()
+    action: object = exchange.start()
+    asked: list[NeedNafKey] = []
+    while not isinstance(action, Done):
+        if isinstance(action, Send):
+            action = exchange.response_received(naf(action.request), tls_suite=next(suites))
+        else:
+            assert isinstance(action, NeedNafKey)
+            asked.append(action)
+            nid = kdf.naf_id(action.naf_fqdn, action.ua_protocol)
+            action = exchange.key_received(current.btid,
+                                           kdf.ks_naf(current.ks, current.rand, IMPI, nid))
+    assert action.response.status == 200
+    assert [(a.ua_protocol.hex(), a.force_bootstrap) for a in asked] == [
+        ("010001002f", False), ("010001c02b", False)]

@@ -93,6 +93,15 @@ def test_mar_with_an_unknown_mandatory_avp_raises_unsupported_avp() -> None:
     assert caught.value.result_code == 5001
 
 
+def test_mar_with_base_protocol_avps_beside_the_application_id_is_read() -> None:
+    # some stacks put Auth-Application-Id next to Vendor-Specific-Application-Id; base
+    # protocol AVPs are recognised by every node (RFC 6733 §4.5), M bit or not
+    request = mar(zh.VectorRequest(IMPI))
+    extra = request.with_avps([*request.avps, avp("Auth-Application-Id", 16777221),
+                               avp("Acct-Application-Id", 16777221)])
+    assert zh.parse_mar(roundtrip(extra)) == zh.VectorRequest(IMPI)
+
+
 def test_unsupported_mar_avp_is_answered_5001_with_it_in_failed_avp() -> None:
     request = mar(zh.VectorRequest(IMPI))
     stranger = raw_avp(9999, b"\x01\x02\x03", vendor=TGPP, mandatory=True)

@@ -117,6 +117,12 @@ def test_bir_lacking_a_required_avp_raises_codec_error(missing: int) -> None:
         zn.parse_bir(roundtrip(stripped))
 
 
+def test_bir_with_base_protocol_avps_beside_the_application_id_is_read() -> None:
+    request = bir(zn.KeyRequest(BTID, NAF_ID))
+    extra = request.with_avps([*request.avps, avp("Auth-Application-Id", 16777220)])
+    assert zn.parse_bir(roundtrip(extra)).btid == BTID
+
+
 @pytest.mark.parametrize("extra", [
     raw_avp(9999, b"?", vendor=TGPP, mandatory=True),  # nobody's AVP
     avp("UICC-ME", "GBA_U"),  # a Zpn AVP: not in the Zn BIR
@@ -261,12 +267,14 @@ def test_bia_of_an_older_bsf_with_one_bare_uss_is_wrapped_in_a_uss_list() -> Non
 
 
 @pytest.mark.parametrize("document", [b"<guss/>", b"<ussList", b"\xff\xfe"])
-def test_bia_with_an_unreadable_gba_usersecsettings_raises_codec_error(document: bytes
-                                                                        ) -> None:
-    full = zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ANSWER)
+def test_bia_with_unreadable_settings_keeps_its_key_and_drops_the_settings(
+        document: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    full = zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, replace(ANSWER, uss=None))
     bad = full.with_avps([*full.avps, avp("GBA-UserSecSettings", document)])
-    with pytest.raises(CodecError, match="GBA-UserSecSettings"):
-        zn.parse_bia(roundtrip(bad))
+    parsed = zn.parse_bia(roundtrip(bad))
+    assert parsed.me_key == ANSWER.me_key
+    assert parsed.uss is None
+    assert "GBA-UserSecSettings unreadable" in caplog.text
 
 
 def test_bia_gba_u_is_learned_from_uicc_key_material_not_uicc_me() -> None:

@@ -194,12 +194,20 @@ class UnsupportedAvp(DiameterCodecError):
         self.avps = tuple(avps)
 
 
+BASE_AVPS = frozenset(d.avp_key(a.code) for a in d.AVPS if a.vendor == 0)
+"""The base protocol's AVPs (RFC 6733 §4.5): every node recognises them, so none is
+"unsupported" in any command (e.g. Auth-Application-Id beside
+Vendor-Specific-Application-Id, which some stacks send)."""
+
+
 def reject_unknown_mandatory(message: Message, known: frozenset[int], where: str) -> None:
     """Raise :class:`UnsupportedAvp` for the top-level AVPs of *message* that have the M
-    bit set and whose :func:`~gba.protocols.diameter.dictionary.avp_key` is not in
-    *known*; unknown AVPs without the M bit are ignored (RFC 6733 §4.1)."""
+    bit set and are neither base protocol AVPs nor, by their
+    :func:`~gba.protocols.diameter.dictionary.avp_key`, in the command's *known*; unknown
+    AVPs without the M bit are ignored (RFC 6733 §4.1)."""
     unknown = [a for a in message.avps if a.flags & AVP_FLAG_MANDATORY
-               and d.avp_key(a.code, a.vendor) not in known]
+               and (key := d.avp_key(a.code, a.vendor)) not in known
+               and key not in BASE_AVPS]
     if unknown:
         raise UnsupportedAvp(unknown, where)
 
