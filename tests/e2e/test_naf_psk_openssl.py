@@ -10,20 +10,22 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
-from e2e.labctl import LabFactory
+from e2e.labctl import LabFactory, gba
 from gba.crypto import ua_protocols
 from gba.ue.client import GbaClient
 
 pytestmark = pytest.mark.interop
 
 
-async def s_client(port: int, identity: str, psk_hex: str, request: bytes) -> tuple[int, str]:
+async def s_client(port: int, identity: str, psk_hex: str, request: bytes,
+                   cipher: str = "PSK-AES128-CBC-SHA") -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         "openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_2",
-        "-cipher", "PSK-AES128-CBC-SHA", "-psk_identity", identity, "-psk", psk_hex,
+        "-cipher", cipher, "-psk_identity", identity, "-psk", psk_hex,
         "-ign_eof", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(request), 30)
@@ -56,3 +58,29 @@ async def test_openssl_reaches_naf_with_ks_naf_and_is_refused_with_another_key(
 
     _, again = await s_client(info["naf_psk_tls_port"], identity, key.key.hex(), request)
     assert "HTTP/1.1 200 OK" in again
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl binary not installed")
+async def test_one_naf_port_serves_each_suite_with_the_key_for_that_suite(
+        lab_factory: LabFactory, tmp_path: Path) -> None:
+    # TS 33.220 H.3: NAF_Id = FQDN || 01 00 01 yy zz with the negotiated suite yy zz; the
+    # key comes from `gba ue naf-key --tls-suite`, as an engineer would compute it
+    lab = lab_factory(["psk-suites"])
+    info = json.loads((lab.dir / "lab.json").read_text())
+    sub = lab.subscriber("psk-suites")
+    request = (f"GET /suite HTTP/1.1\r\nHost: {lab.naf_fqdn}\r\nConnection: close\r\n\r\n"
+               ).encode()
+    for cipher in ("PSK-AES128-GCM-SHA256", "PSK-AES256-GCM-SHA384", "PSK-AES128-CBC-SHA256",
+                   "DHE-PSK-AES128-GCM-SHA256"):
+        printed = json.loads(gba(
+            "ue", "naf-key", "--impi", sub.impi, "--k", sub.k.hex(), "--opc", sub.opc.hex(),
+            "--bsf-url", lab.bsf_url, "--naf-fqdn", lab.naf_fqdn, "--tls-suite", cipher,
+            "--state", tmp_path / "ue-state.json"))
+        assert printed["naf_id"].endswith(
+            f"010001{ua_protocols.tls_suite(cipher):04x}")
+        code, out = await s_client(info["naf_psk_tls_port"],
+                                   "3GPP-bootstrapping." + printed["btid"], printed["ks_naf"],
+                                   request, cipher)
+        assert code == 0, out[-2000:]
+        assert f"Cipher is {cipher}" in out or f"Cipher    : {cipher}" in out, out[-2000:]
+        assert f"hello {sub.impi}: /suite" in out

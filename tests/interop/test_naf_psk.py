@@ -94,8 +94,7 @@ def get(path: str, *headers: str) -> bytes:
 
 
 def test_naf_id_ends_in_the_ua_protocol_of_the_suite() -> None:
-    naf = StandInNaf(FQDN, CountingKeys({}))
-    assert naf_id_for(naf, 0x008C) == FQDN.encode() + bytes.fromhex("010001008c")
+    assert naf_id_for(FQDN, 0x008C) == FQDN.encode() + bytes.fromhex("010001008c")
 
 
 async def test_one_key_lookup_serves_two_requests_on_one_connection() -> None:

@@ -80,7 +80,8 @@ class Lookups:
     def __init__(self) -> None:
         self.count = 0
 
-    async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
+    async def __call__(self, identity: str, ciphersuite: int, server_name: str | None
+                       ) -> PskGrant[str] | None:
         self.count += 1
         return PskGrant(KEY, btid_from_psk_identity(identity))
 

@@ -58,9 +58,12 @@ class StaticKeys:
     def __init__(self, keys: dict[str, bytes]) -> None:
         self.keys = keys
         self.calls: list[tuple[str, int]] = []
+        self.server_names: list[str | None] = []
 
-    async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
+    async def __call__(self, identity: str, ciphersuite: int, server_name: str | None = None
+                       ) -> PskGrant[str] | None:
         self.calls.append((identity, ciphersuite))
+        self.server_names.append(server_name)
         found = btid_from_psk_identity(identity)
         key = self.keys.get(found)
         return PskGrant(key, f"context for {found}") if key is not None else None
@@ -80,11 +83,11 @@ async def http_handler(conn: PskTlsConnection[str]) -> None:
 
 @contextlib.asynccontextmanager
 async def serving(key_for: StaticKeys | None = None, handler: Handler[str] = http_handler, *,
-                  cipher: str = "PSK-AES128-CBC-SHA", hint: str = PSK_IDENTITY_HINT,
+                  ciphers: str = "PSK-AES128-CBC-SHA", hint: str = PSK_IDENTITY_HINT,
                   handshake_timeout: float = 10.0, key_timeout: float = 5.0
                   ) -> AsyncIterator[PskTlsServer[str]]:
     lookup = key_for or StaticKeys({BTID: KEY, OTHER_BTID: OTHER_KEY})
-    server = PskTlsServer("127.0.0.1", 0, lookup, handler, cipher=cipher, hint=hint,
+    server = PskTlsServer("127.0.0.1", 0, lookup, handler, ciphers=ciphers, hint=hint,
                           handshake_timeout=handshake_timeout, key_timeout=key_timeout)
     await server.start()
     try:
@@ -208,8 +211,8 @@ async def test_every_identity_form_is_accepted(identity: str) -> None:
 ])
 async def test_lookup_gets_the_code_of_the_one_configured_suite(cipher: str, code: int) -> None:
     keys = StaticKeys({BTID: KEY})
-    async with serving(keys, cipher=cipher) as server:
-        assert server.ciphersuite == code
+    async with serving(keys, ciphers=cipher) as server:
+        assert server.ciphersuites == (code,)
         exit_code, out, err = await s_client(server.port, psk_identity_for(BTID), KEY,
                                              cipher=cipher)
     assert exit_code == 0, err
@@ -218,7 +221,7 @@ async def test_lookup_gets_the_code_of_the_one_configured_suite(cipher: str, cod
 
 
 async def test_client_offering_another_suite_is_refused() -> None:
-    async with serving(cipher="PSK-AES128-GCM-SHA256") as server:
+    async with serving(ciphers="PSK-AES128-GCM-SHA256") as server:
         code, out, _ = await s_client(server.port, psk_identity_for(BTID), KEY)
     assert code != 0
     assert "HTTP/1.1" not in out
@@ -242,7 +245,7 @@ async def test_our_client_round_trip() -> None:
 
 
 async def test_our_client_round_trip_with_gcm() -> None:
-    async with serving(cipher="PSK-AES128-GCM-SHA256") as server:
+    async with serving(ciphers="PSK-AES128-GCM-SHA256") as server:
         response = await psk_tls_request("127.0.0.1", server.port, psk_identity_for(BTID),
                                          KEY, REQUEST, ciphers="PSK-AES128-GCM-SHA256")
     assert response.endswith(b"ciphersuite 0x00a8\n")
@@ -283,7 +286,8 @@ class LogWatch(logging.Handler):
 
 async def test_lookup_answering_bare_bytes_fails_the_handshake() -> None:
     class BareKey(StaticKeys):
-        async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
+        async def __call__(self, identity: str, ciphersuite: int, server_name: str | None = None
+                           ) -> PskGrant[str] | None:
             return KEY  # type: ignore[return-value]  # the pre-PskGrant answer
 
     watch = LogWatch("gave a bytes, not a PskGrant")
@@ -318,11 +322,12 @@ async def test_slow_lookup_does_not_hold_up_other_connections() -> None:
     release = asyncio.Event()
 
     class SlowForOther(StaticKeys):
-        async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
+        async def __call__(self, identity: str, ciphersuite: int, server_name: str | None = None
+                           ) -> PskGrant[str] | None:
             if btid_from_psk_identity(identity) == OTHER_BTID:
                 asked.set()
                 await release.wait()
-            return await super().__call__(identity, ciphersuite)
+            return await super().__call__(identity, ciphersuite, server_name)
 
     async with serving(SlowForOther({BTID: KEY, OTHER_BTID: OTHER_KEY})) as server:
         slow = asyncio.create_task(psk_tls_request(
@@ -341,7 +346,8 @@ async def test_lookup_past_key_timeout_fails_and_is_cancelled() -> None:
     cancelled = asyncio.Event()
 
     class Never(StaticKeys):
-        async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
+        async def __call__(self, identity: str, ciphersuite: int, server_name: str | None = None
+                           ) -> PskGrant[str] | None:
             try:
                 await asyncio.Event().wait()
             finally:
@@ -359,7 +365,8 @@ async def test_close_aborts_a_handshake_waiting_for_its_key() -> None:
     asked = asyncio.Event()
 
     class Never(StaticKeys):
-        async def __call__(self, identity: str, ciphersuite: int) -> PskGrant[str] | None:
+        async def __call__(self, identity: str, ciphersuite: int, server_name: str | None = None
+                           ) -> PskGrant[str] | None:
             asked.set()
             await asyncio.Event().wait()
             return None

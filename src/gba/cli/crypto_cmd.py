@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from gba.cli.output import emit_json
-from gba.crypto import aka, digest, kdf
+from gba.crypto import aka, digest, kdf, ua_protocols
 from gba.crypto.milenage import Milenage, opc_from_op
 from gba.errors import InvalidInput
 from gba.hexutil import from_hex
@@ -31,6 +31,21 @@ def _opc(k: bytes, op: str | None, opc: str | None) -> bytes:
         return from_hex(opc, "OPc", 16)
     assert op is not None
     return opc_from_op(k, from_hex(op, "OP", 16))
+
+
+def ua_protocol_of(ua_protocol: str | None, tls_suite: str | None,
+                   default: bytes | None = None) -> bytes:
+    """The Ua security protocol id from --ua-protocol (hex) or --tls-suite (TS 33.220
+    H.3: shared-key TLS with suite yy zz is 01 00 01 yy zz); at most one of them."""
+    if ua_protocol is not None and tls_suite is not None:
+        raise InvalidInput("give one of --ua-protocol and --tls-suite, not both")
+    if tls_suite is not None:
+        return ua_protocols.psk_tls(ua_protocols.tls_suite(tls_suite))
+    if ua_protocol is not None:
+        return from_hex(ua_protocol, "Ua protocol id", 5)
+    if default is None:
+        raise InvalidInput("give one of --ua-protocol and --tls-suite")
+    return default
 
 
 @app.command()
@@ -66,11 +81,16 @@ def aka_vector(k: Hex, sqn: Hex, amf: Annotated[str, typer.Option(help="hex")] =
 def ks_naf(ck: Hex, ik: Hex, rand: Hex,
            impi: Annotated[str, typer.Option(help="IMPI (text)")],
            naf_fqdn: Annotated[str, typer.Option(help="NAF FQDN (text)")],
-           ua_protocol: Annotated[str, typer.Option(help="5-octet Ua protocol id, hex")],
+           ua_protocol: Annotated[str | None, typer.Option(help="5-octet Ua protocol id, hex")
+                                  ] = None,
+           tls_suite: Annotated[str | None, typer.Option(
+               help="PSK-TLS suite (Ua protocol 01 00 01 yy zz): IANA or OpenSSL name, "
+                    "or code such as 0x00A8")] = None,
            gba_u: Annotated[bool, typer.Option("--gba-u", help="Ks_int_NAF")] = False) -> None:
     """Ks_(ext)_NAF, or Ks_int_NAF with --gba-u (TS 33.220 Annex B)."""
+    proto = ua_protocol_of(ua_protocol, tls_suite)
     key = kdf.ks(from_hex(ck, "CK", 16), from_hex(ik, "IK", 16))
-    nid = kdf.naf_id(naf_fqdn, from_hex(ua_protocol, "Ua protocol id", 5))
+    nid = kdf.naf_id(naf_fqdn, proto)
     value = kdf.ks_naf(key, from_hex(rand, "RAND", 16), impi, nid, gba_u=gba_u)
     emit_json({"ks_naf": value.hex()})
 

@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from gba.cli.crypto_cmd import ua_protocol_of
 from gba.cli.output import emit_json
 from gba.crypto import aka, ua_protocols
 from gba.crypto.milenage import opc_from_op
@@ -28,6 +29,9 @@ K = Annotated[str, typer.Option("--k", help="hex")]
 OptHex = Annotated[str | None, typer.Option(help="hex")]
 StateFile = Annotated[Path, typer.Option("--state", help="UE state file (SQN array, B-TID)")]
 Verbose = Annotated[bool, typer.Option("--trace", help="print the message flow")]
+TlsSuite = Annotated[str | None, typer.Option(
+    help="PSK-TLS suite, Ua protocol 01 00 01 yy zz (TS 33.220 H.3): IANA or OpenSSL name, "
+         "or code such as 0x00A8")]
 
 
 def _run(impi: str, k: str, opc: str | None, op: str | None, bsf_url: str, state_file: Path,
@@ -63,11 +67,13 @@ def bootstrap(bsf_url: BsfUrl, impi: Impi, k: K, opc: OptHex = None, op: OptHex 
 
 @app.command("naf-key")
 def naf_key(bsf_url: BsfUrl, impi: Impi, k: K, naf_fqdn: Annotated[str, typer.Option()],
-            ua_protocol: Annotated[str, typer.Option(help="5 octets hex")] = "0100000002",
+            ua_protocol: Annotated[str | None, typer.Option(
+                help="5 octets hex; default 0100000002 (HTTP Digest)")] = None,
+            tls_suite: TlsSuite = None,
             opc: OptHex = None, op: OptHex = None,
             state_file: StateFile = Path("ue-state.json"), verbose: Verbose = False) -> None:
     """Ks_(ext)_NAF for a NAF FQDN and Ua protocol (bootstraps first when needed)."""
-    proto = from_hex(ua_protocol, "Ua protocol id", 5)
+    proto = ua_protocol_of(ua_protocol, tls_suite, ua_protocols.HTTP_DIGEST)
     g = _run(impi, k, opc, op, bsf_url, state_file, verbose,
              lambda ue: ue.bootstrap_authentication(naf_fqdn, proto))
     emit_json({"btid": g.btid, "naf_id": g.naf_id.hex(), "ks_naf": g.key.hex(),
@@ -91,9 +97,13 @@ def fetch(url: Annotated[str, typer.Argument(help="NAF resource URL")], bsf_url:
 def fetch_psk(host: Annotated[str, typer.Option()], port: Annotated[int, typer.Option()],
               naf_fqdn: Annotated[str, typer.Option()], bsf_url: BsfUrl, impi: Impi, k: K,
               opc: OptHex = None, op: OptHex = None, path: str = "/",
+              tls_suite: Annotated[str, typer.Option(
+                  help="the one suite offered: IANA or OpenSSL name, or code such as 0x00A8"
+              )] = "TLS_PSK_WITH_AES_128_CBC_SHA",
               state_file: StateFile = Path("ue-state.json"), verbose: Verbose = False) -> None:
-    """GET over PSK-TLS keyed with Ks_NAF (TS 33.222 §5.4)."""
+    """GET over PSK-TLS keyed with Ks_NAF for the suite (TS 33.222 §5.4), SNI = NAF FQDN."""
+    suite = ua_protocols.tls_suite(tls_suite)
+    ua_protocols.openssl_suite_name(suite)  # fail before bootstrapping if OpenSSL lacks it
     raw = _run(impi, k, opc, op, bsf_url, state_file, verbose,
-               lambda ue: ue.fetch_psk_tls(host, port, naf_fqdn, path,
-                                           ua_protocols.TLS_PSK_WITH_AES_128_CBC_SHA))
+               lambda ue: ue.fetch_psk_tls(host, port, naf_fqdn, path, suite))
     emit_json({"response": raw.decode("utf-8", "replace")})

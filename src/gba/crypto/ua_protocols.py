@@ -7,6 +7,8 @@ private use) followed by four octets the organisation assigns. Android's
 
 from __future__ import annotations
 
+import re
+
 from gba.errors import InvalidInput
 
 ORG_3GPP = 0x01
@@ -47,6 +49,48 @@ TLS_PSK_WITH_AES_128_CBC_SHA = 0x008C
 TLS_PSK_WITH_AES_256_CBC_SHA = 0x008D
 TLS_PSK_WITH_AES_128_GCM_SHA256 = 0x00A8
 TLS_PSK_WITH_AES_256_GCM_SHA384 = 0x00A9
+TLS_DHE_PSK_WITH_AES_128_GCM_SHA256 = 0x00AA
+TLS_DHE_PSK_WITH_AES_256_GCM_SHA384 = 0x00AB
+TLS_PSK_WITH_AES_128_CBC_SHA256 = 0x00AE
+TLS_PSK_WITH_AES_256_CBC_SHA384 = 0x00AF
+TLS_PSK_WITH_AES_128_CCM = 0xC0A4
+TLS_PSK_WITH_AES_256_CCM = 0xC0A5
+TLS_DHE_PSK_WITH_AES_128_CCM = 0xC0A6
+TLS_DHE_PSK_WITH_AES_256_CCM = 0xC0A7
+TLS_PSK_WITH_CHACHA20_POLY1305_SHA256 = 0xCCAB
+TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256 = 0xCCAC
+TLS_DHE_PSK_WITH_CHACHA20_POLY1305_SHA256 = 0xCCAD
+
+PSK_SUITES: dict[int, tuple[str, str]] = {
+    TLS_PSK_WITH_AES_128_CBC_SHA: ("TLS_PSK_WITH_AES_128_CBC_SHA", "PSK-AES128-CBC-SHA"),
+    TLS_PSK_WITH_AES_256_CBC_SHA: ("TLS_PSK_WITH_AES_256_CBC_SHA", "PSK-AES256-CBC-SHA"),
+    TLS_PSK_WITH_AES_128_GCM_SHA256: ("TLS_PSK_WITH_AES_128_GCM_SHA256",
+                                      "PSK-AES128-GCM-SHA256"),
+    TLS_PSK_WITH_AES_256_GCM_SHA384: ("TLS_PSK_WITH_AES_256_GCM_SHA384",
+                                      "PSK-AES256-GCM-SHA384"),
+    TLS_DHE_PSK_WITH_AES_128_GCM_SHA256: ("TLS_DHE_PSK_WITH_AES_128_GCM_SHA256",
+                                          "DHE-PSK-AES128-GCM-SHA256"),
+    TLS_DHE_PSK_WITH_AES_256_GCM_SHA384: ("TLS_DHE_PSK_WITH_AES_256_GCM_SHA384",
+                                          "DHE-PSK-AES256-GCM-SHA384"),
+    TLS_PSK_WITH_AES_128_CBC_SHA256: ("TLS_PSK_WITH_AES_128_CBC_SHA256",
+                                      "PSK-AES128-CBC-SHA256"),
+    TLS_PSK_WITH_AES_256_CBC_SHA384: ("TLS_PSK_WITH_AES_256_CBC_SHA384",
+                                      "PSK-AES256-CBC-SHA384"),
+    TLS_PSK_WITH_AES_128_CCM: ("TLS_PSK_WITH_AES_128_CCM", "PSK-AES128-CCM"),
+    TLS_PSK_WITH_AES_256_CCM: ("TLS_PSK_WITH_AES_256_CCM", "PSK-AES256-CCM"),
+    TLS_DHE_PSK_WITH_AES_128_CCM: ("TLS_DHE_PSK_WITH_AES_128_CCM", "DHE-PSK-AES128-CCM"),
+    TLS_DHE_PSK_WITH_AES_256_CCM: ("TLS_DHE_PSK_WITH_AES_256_CCM", "DHE-PSK-AES256-CCM"),
+    TLS_PSK_WITH_CHACHA20_POLY1305_SHA256: ("TLS_PSK_WITH_CHACHA20_POLY1305_SHA256",
+                                            "PSK-CHACHA20-POLY1305"),
+    TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256: (
+        "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-PSK-CHACHA20-POLY1305"),
+    TLS_DHE_PSK_WITH_CHACHA20_POLY1305_SHA256: ("TLS_DHE_PSK_WITH_CHACHA20_POLY1305_SHA256",
+                                                "DHE-PSK-CHACHA20-POLY1305"),
+}
+"""TLS 1.2 PSK suites by code: (IANA name, OpenSSL name) (RFC 4279, 5487, 6655, 7905)."""
+
+_SUITE_BY_NAME = {name.upper(): code for code, names in PSK_SUITES.items() for name in names}
+_SUITE_CODE = re.compile(r"(?:0x)?([0-9a-f]{2})[ ,:]?(?:0x)?([0-9a-f]{2})", re.IGNORECASE)
 
 NAMED = {
     "default": DEFAULT,
@@ -76,6 +120,39 @@ def digest_protocol(tls_suite: int | None) -> bytes:
     plain HTTP (*tls_suite* None) is 01 00 00 00 02; inside a server-authenticated TLS
     (up to 1.2) connection it is 01 00 01 yy zz with that connection's ciphersuite."""
     return HTTP_DIGEST if tls_suite is None else psk_tls(tls_suite)
+
+
+def tls_suite(text: str) -> int:
+    """A TLS suite's code from its IANA or OpenSSL name or its two octets in hex.
+
+    ``TLS_PSK_WITH_AES_128_GCM_SHA256``, ``PSK-AES128-GCM-SHA256``, ``0x00A8``, ``00a8``
+    and ``00 A8`` all give 0x00A8. Names are those of :data:`PSK_SUITES`; any code is
+    accepted, since yy zz in ``01 00 01 yy zz`` is whatever suite was negotiated (H.3).
+    """
+    cleaned = text.strip()
+    code = _SUITE_BY_NAME.get(cleaned.upper())
+    if code is not None:
+        return code
+    match = _SUITE_CODE.fullmatch(cleaned)
+    if match is None:
+        raise InvalidInput(f"TLS suite {text[:60]!r}: not a known PSK suite name "
+                           "(IANA or OpenSSL) nor a two-octet code such as 0x00A8")
+    return int(match.group(1) + match.group(2), 16)
+
+
+def openssl_suite_name(ciphersuite: int) -> str:
+    """OpenSSL's name of a PSK suite in :data:`PSK_SUITES` (``InvalidInput`` for others)."""
+    try:
+        return PSK_SUITES[ciphersuite][1]
+    except KeyError:
+        raise InvalidInput(f"TLS suite 0x{ciphersuite:04X} is not a PSK suite we know"
+                           ) from None
+
+
+def iana_suite_name(ciphersuite: int) -> str:
+    """The IANA name of a suite in :data:`PSK_SUITES`, else its code as ``0xYYZZ``."""
+    names = PSK_SUITES.get(ciphersuite)
+    return names[0] if names is not None else f"0x{ciphersuite:04X}"
 
 
 def certificate_tls(ciphersuite: int) -> bytes:

@@ -1,20 +1,31 @@
 """The NAF's PSK-TLS endpoint on Ua (TS 33.222 §5.4): HTTP over TLS keyed with Ks_NAF.
 
 The client's PSK identity carries the B-TID; the PSK is Ks_(ext)_NAF for
-NAF_Id = FQDN || 01 00 01 yy zz with the negotiated suite (TS 33.220 Annex H), fetched
-over Zn through the same key cache as the Digest endpoint. An unknown B-TID or a failed
-Zn request fails the handshake, as TLS requires.
+NAF_Id = FQDN || 01 00 01 yy zz with the suite negotiated on this connection (TS 33.220
+Annex H.3), fetched over Zn through the same key cache as the Digest endpoint. One port
+offers every suite of :data:`~gba.transport.psk_tls.SERVER_CIPHERS`. An unknown B-TID or
+a failed Zn request fails the handshake, as TLS requires.
+
+The FQDN is the host name the UE put in its SNI (TS 24.109 Annex F.3), when it is one of
+the NAF's names: its ``fqdn`` and the extra ``hostnames`` (given to :func:`make_server`,
+or exposed by the NAF object). Another name fails the handshake (unrecognized_name); a
+UE that sends no SNI gets the default ``fqdn``. The BSF must allow each name for this NAF
+(TS 29.109 §6.3.1.3: the FQDN in NAF_Id may differ from the name the BSF knows it by).
 
 The key is looked up once per connection, in the handshake: the key record rides on the
 connection (:class:`~gba.transport.psk_tls.PskGrant`) and every HTTP request on it
 (:mod:`gba.transport.psk_http`, keep-alive allowed) is served with that record. Once
 the key has expired (TS 33.220 §4.5.3) the connection is answered 403 and closed; a new
 handshake then needs a fresh bootstrap.
+
+TLS 1.3 (NAF_Id ending 01 00 00 00 07, TS 33.222 §5.4.0.2) is not served: see
+:mod:`gba.transport.psk_tls`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from gba.clock import Clock, utc_now
@@ -25,7 +36,7 @@ from gba.protocols.http import HttpRequest, HttpResponse, text_response
 from gba.protocols.ua_psk import btid_from_psk_identity
 from gba.store.base import NafKey
 from gba.transport.psk_http import CLOSE, HttpLimits, http_handler
-from gba.transport.psk_tls import PskGrant, PskTlsConnection, PskTlsServer
+from gba.transport.psk_tls import SERVER_CIPHERS, PskGrant, PskTlsConnection, PskTlsServer
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +46,7 @@ class NafKeySource(Protocol):
 
 
 class PskNaf(Protocol):
-    """All this endpoint uses of :class:`gba.nf.naf.Naf`."""
+    """All this endpoint uses of :class:`gba.nf.naf.Naf` (and ``hostnames``, if it has it)."""
 
     @property
     def fqdn(self) -> str: ...
@@ -46,18 +57,34 @@ class PskNaf(Protocol):
     def resource(self, key: NafKey, path: str) -> str: ...
 
 
-def naf_id_for(naf: PskNaf, ciphersuite: int) -> bytes:
-    return naf.fqdn.encode("utf-8") + ua_protocols.psk_tls(ciphersuite)
+def naf_id_for(fqdn: str, ciphersuite: int) -> bytes:
+    """NAF_Id = FQDN || 01 00 01 yy zz (TS 33.220 Annex H.3)."""
+    return fqdn.encode("utf-8") + ua_protocols.psk_tls(ciphersuite)
 
 
-def make_server(naf: PskNaf, where: Address, *, clock: Clock = utc_now,
+def host_names(naf: PskNaf, hostnames: Sequence[str] = ()) -> dict[str, str]:
+    """The NAF's names by their lower-case form: its fqdn first, then the extra ones."""
+    extra: Sequence[str] = getattr(naf, "hostnames", ()) or ()
+    names: dict[str, str] = {}
+    for name in (naf.fqdn, *extra, *hostnames):
+        names.setdefault(name.lower().rstrip("."), name)
+    return names
+
+
+def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
+                ciphers: str = SERVER_CIPHERS, clock: Clock = utc_now,
                 limits: HttpLimits | None = None) -> PskTlsServer[NafKey]:
-    async def key_for(identity: str, ciphersuite: int) -> PskGrant[NafKey] | None:
+    names = host_names(naf, hostnames)
+
+    async def key_for(identity: str, ciphersuite: int, server_name: str | None
+                      ) -> PskGrant[NafKey] | None:
+        fqdn = names[server_name] if server_name is not None else naf.fqdn
         try:
             btid = btid_from_psk_identity(identity)
-            key = await naf.keys.get(btid, naf_id_for(naf, ciphersuite))
+            key = await naf.keys.get(btid, naf_id_for(fqdn, ciphersuite))
         except (CodecError, GbaError) as exc:
-            log.info("PSK-TLS: no key for identity %r: %s", identity[:80], exc)
+            log.info("PSK-TLS: no key for identity %r at %s (suite 0x%04x): %s",
+                     identity[:80], fqdn, ciphersuite, exc)
             return None
         return PskGrant(key.key, key) if key is not None else None
 
@@ -69,10 +96,12 @@ def make_server(naf: PskNaf, where: Address, *, clock: Clock = utc_now,
             return text_response(403, "Ks_NAF expired: bootstrap again\n", [CLOSE])
         return text_response(200, naf.resource(key, request.path))
 
-    return PskTlsServer(where.host, where.port, key_for, http_handler(app, limits, clock))
+    return PskTlsServer(where.host, where.port, key_for, http_handler(app, limits, clock),
+                        ciphers=ciphers, server_names=names)
 
 
-async def start_psk_tls(naf: PskNaf, where: Address) -> PskTlsServer[NafKey]:
-    server = make_server(naf, where)
+async def start_psk_tls(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = ()
+                        ) -> PskTlsServer[NafKey]:
+    server = make_server(naf, where, hostnames=hostnames)
     await server.start()
     return server

@@ -6,6 +6,7 @@ Section keys: ``fqdn``, ``diameter_host``, ``http_listen`` (Ua Digest), ``psk_tl
 TS 33.222 §5.3, NAF_Id ending 01 00 01 yy zz, TS 33.220 H.3) with ``https_cert`` and
 ``https_key`` (default: the function's lab certificate, ``zn-tls/<name>-cert.pem``, the
 same files as ``tls_cert``/``tls_key``) and ``https_ciphers`` (an OpenSSL list),
+``hostnames`` (more names it serves, chosen by SNI on PSK-TLS, TS 24.109 Annex F.3),
 ``require_gba_token`` (refuse a Ua request whose User-Agent lacks ``3gpp-gba`` with 403;
 default false: challenge it anyway, as no spec text says otherwise -- UNVERIFIED),
 ``bsf`` (a function name or host:port: its default Diameter route;
@@ -58,6 +59,9 @@ class NafConfig:
     https_key: str = ""
     https_ciphers: str | None = None
     require_gba_token: bool = False
+    hostnames: tuple[str, ...] = ()
+    """More host names this NAF serves; PSK-TLS picks the NAF_Id's FQDN by SNI (TS 24.109
+    Annex F.3). The BSF must authorise them for this NAF (its ``hostnames``)."""
 
     @property
     def zn_tls(self) -> bool:
@@ -98,7 +102,8 @@ def parse(topology: Topology, name: str) -> NafConfig:
         btid_realms={str(k).lower(): v for k, v in realms.items()},
         https_listen=https, https_cert=s.text("https_cert", tls.cert),
         https_key=s.text("https_key", tls.key), https_ciphers=s.opt_text("https_ciphers"),
-        require_gba_token=s.flag("require_gba_token", False))
+        require_gba_token=s.flag("require_gba_token", False),
+        hostnames=s.strings("hostnames"))
 
 
 def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf") -> DiameterNode:
@@ -129,7 +134,7 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
         await web.TCPSite(http, cfg.https_listen.host, cfg.https_listen.port,
                           ssl_context=context).start()
         log.info("NAF %s: Ua Digest on https://%s (TLS 1.2)", name, cfg.https_listen)
-    psk = await start_psk_tls(naf, cfg.psk_tls_listen)
+    psk = await start_psk_tls(naf, cfg.psk_tls_listen, hostnames=cfg.hostnames)
     log.info("NAF %s (%s): Ua Digest on http://%s, PSK-TLS on %s, BSF %s", name, cfg.fqdn,
              cfg.http_listen, cfg.psk_tls_listen, cfg.bsf)
     try:

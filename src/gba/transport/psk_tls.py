@@ -11,10 +11,23 @@ established connection carries (:attr:`PskTlsConnection.context`), so the applic
 does not look the key up a second time. The PSK itself is dropped after the handshake.
 
 The key depends on the negotiated ciphersuite (NAF_Id ends in ``01 00 01 yy zz``,
-TS 33.220 Annex H). Inside the server PSK callback the ssl module does not show it
-(``SSLSocket.cipher()`` is None until the handshake ends; only CPython's private
-``SSLContext._msg_callback`` sees the ServerHello), so a server offers exactly one suite
-and hands its code to the lookup.
+TS 33.220 Annex H.3), and one port offers several suites (:data:`SERVER_CIPHERS`, in the
+server's order of preference). Inside the PSK callback the ssl module does not show the
+suite, so the server reads it from the ServerHello it wrote, through CPython's private
+``SSLContext._msg_callback`` (:func:`~.psk_tls_context.watch_server_hello`, where the
+choice and its risk are explained), and hands it to the lookup; after the handshake it
+checks that the suite OpenSSL reports is that one. Without the hook a server may offer
+one suite only.
+
+A NAF may serve several host names: the client names one by SNI (TS 24.109 Annex F.3:
+the UE includes the server_name extension with the NAF's host name), which OpenSSL hands
+to the SNI callback while reading the ClientHello, before the PSK callback. With
+*server_names* given, an unlisted name fails the handshake (unrecognized_name); the name
+(or None, without SNI) goes to the lookup, so that the NAF picks the FQDN of its NAF_Id.
+
+TLS 1.3 with an external PSK (NAF_Id ending ``01 00 00 00 07``, TS 33.222 §5.4.0.2) is
+not served: Python 3.11's ssl and sslpsk3 have no TLS 1.3 external-PSK API, and the PSK
+identity format of TS 24.109 §5.3.3.1.3 could not be read (UNVERIFIED).
 
 A resumed TLS session completes without a PSK callback, so without an identity; session
 tickets are off and a resumed session (OpenSSL's session-ID cache cannot be switched off
@@ -31,7 +44,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -47,10 +60,13 @@ from gba.transport.psk_tls_client import psk_tls_request
 from gba.transport.psk_tls_context import (
     DEFAULT_CIPHER,
     MAX_PSK,
+    SERVER_CIPHERS,
     ciphersuite_code,
+    ciphersuite_codes,
     failure_reason,
     release,
     server_context,
+    suite_hook_available,
 )
 from gba.transport.psk_tls_io import PskTlsConnection, wake_future
 
@@ -59,6 +75,7 @@ __all__ = [
     "MAX_PSK",
     "PSK_IDENTITY_HINT",
     "PSK_IDENTITY_HINT_UICC",
+    "SERVER_CIPHERS",
     "Handler",
     "KeyLookup",
     "PskGrant",
@@ -66,6 +83,7 @@ __all__ = [
     "PskTlsServer",
     "btid_from_psk_identity",
     "ciphersuite_code",
+    "ciphersuite_codes",
     "psk_identity_for",
     "psk_tls_request",
 ]
@@ -93,8 +111,10 @@ class PskGrant(Generic[C]):
             raise InvalidInput(f"PSK of {size} octets; expected 1 to {MAX_PSK}")
 
 
-KeyLookup = Callable[[str, int], Awaitable[PskGrant[C] | None]]
-"""``key_for(psk_identity, ciphersuite)``: the grant, or None when the identity is unknown.
+KeyLookup = Callable[[str, int, str | None], Awaitable[PskGrant[C] | None]]
+"""``key_for(psk_identity, ciphersuite, server_name)``: the grant, or None when the
+identity is unknown. *ciphersuite* is the negotiated suite, *server_name* the SNI host
+name (lower case; one of the server's *server_names* when it has them) or None.
 
 Called once per handshake; the grant's context travels with the connection."""
 Handler = Callable[[PskTlsConnection[C]], Awaitable[None]]
@@ -135,6 +155,8 @@ class _Attempt(Generic[C]):
         self.btid: str | None = None
         self.failure: str | None = None
         self.grant: PskGrant[C] | None = None
+        self.suite: int | None = None
+        self.server_name: str | None = None
         self.key_future: concurrent.futures.Future[PskGrant[C] | None] | None = None
         self.sock: ssl.SSLSocket | None = None
         self.aborted = False
@@ -154,17 +176,28 @@ class _Attempt(Generic[C]):
 class PskTlsServer(Generic[C]):
     """TLS 1.2 PSK server for Ua (TS 33.222 §5.4): handshake in threads, I/O on the loop.
 
-    *key_for* is asked once per handshake; *handler* gets the established connection,
-    with the grant's context on it, and the server closes the connection when it returns.
+    *key_for* is asked once per handshake, with the negotiated suite; *handler* gets the
+    established connection, with the grant's context on it, and the server closes the
+    connection when it returns. *ciphers* is an OpenSSL list of PSK suites, the server's
+    preference first; *server_names*, when given, are the only SNI host names accepted
+    (a client without SNI is still served).
     """
 
     def __init__(self, host: str, port: int, key_for: KeyLookup[C], handler: Handler[C], *,
-                 cipher: str = DEFAULT_CIPHER, hint: str = PSK_IDENTITY_HINT,
+                 ciphers: str = SERVER_CIPHERS, hint: str = PSK_IDENTITY_HINT,
+                 server_names: Iterable[str] | None = None,
                  handshake_timeout: float = 10.0, key_timeout: float = 5.0,
                  io_timeout: float | None = 60.0, workers: int = 16, backlog: int = 128) -> None:
-        self.cipher = cipher
-        self.ciphersuite = ciphersuite_code(cipher)
+        self.ciphers = ciphers
+        self.ciphersuites = ciphersuite_codes(ciphers)
         self.hint = hint
+        self.server_names = (None if server_names is None
+                             else frozenset(n.lower().rstrip(".") for n in server_names))
+        self._watch_suite = suite_hook_available()
+        if len(self.ciphersuites) > 1 and not self._watch_suite:
+            raise ProtocolError(f"{len(self.ciphersuites)} suites on one port need CPython's "
+                                "SSLContext._msg_callback, which this Python lacks; "
+                                "configure one suite per port")
         self._host = host
         self._requested_port = port
         self._key_for = key_for
@@ -174,7 +207,10 @@ class PskTlsServer(Generic[C]):
         self._io_timeout = io_timeout
         self._workers = workers
         self._backlog = backlog
-        self._ctx = server_context(cipher, hint, self._psk_callback)
+        self._ctx = server_context(ciphers, hint, self._psk_callback,
+                                   on_suite=self._on_suite if self._watch_suite else None,
+                                   server_name=self._on_server_name)
+        self._names = {c["name"]: int(c["id"]) & 0xFFFF for c in self._ctx.get_ciphers()}
         self._local = threading.local()
         self._listener: socket.socket | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -185,7 +221,7 @@ class PskTlsServer(Generic[C]):
 
     def __repr__(self) -> str:
         return (f"PskTlsServer({self._host!r}, port={self._port or self._requested_port}, "
-                f"cipher={self.cipher}, hint={self.hint!r})")
+                f"ciphers={self.ciphers}, hint={self.hint!r})")
 
     @property
     def port(self) -> int:
@@ -216,8 +252,9 @@ class PskTlsServer(Generic[C]):
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self._workers, thread_name_prefix="psk-tls")
         self._accepting = loop.create_task(self._accept_loop(listener))
-        log.info("PSK-TLS listening on %s, %s (0x%04x), hint %r",
-                 _peer_name(listener.getsockname()), self.cipher, self.ciphersuite, self.hint)
+        log.info("PSK-TLS listening on %s, suites %s, hint %r",
+                 _peer_name(listener.getsockname()),
+                 " ".join(f"{c:04x}" for c in self.ciphersuites), self.hint)
 
     async def close(self) -> None:
         """Stop accepting, abort handshakes, cancel handlers and wait for all of them."""
@@ -261,8 +298,8 @@ class PskTlsServer(Generic[C]):
         conn = await self._handshake(raw, peer)
         if conn is None:
             return
-        log.debug("PSK-TLS from %s: B-TID %s, ciphersuite 0x%04x", peer, conn.btid,
-                  self.ciphersuite)
+        log.debug("PSK-TLS from %s: B-TID %s, ciphersuite 0x%04x, SNI %s", peer, conn.btid,
+                  conn.ciphersuite, conn.server_name)
         try:
             await self._handler(conn)
         except asyncio.CancelledError:
@@ -301,7 +338,7 @@ class PskTlsServer(Generic[C]):
         self._attempts.add(attempt)
         work = self._pool.submit(self._handshake_blocking, raw, attempt)
         try:
-            tls, identity, btid, context = await asyncio.wrap_future(work)
+            tls, identity, btid, context, suite = await asyncio.wrap_future(work)
         except asyncio.CancelledError:
             attempt.abort()
             if work.cancel():
@@ -317,12 +354,12 @@ class PskTlsServer(Generic[C]):
             return None
         finally:
             self._attempts.discard(attempt)
-        return PskTlsConnection(tls, psk_identity=identity, btid=btid,
-                                ciphersuite=self.ciphersuite, peer=peer, context=context,
-                                timeout=self._io_timeout)
+        return PskTlsConnection(tls, psk_identity=identity, btid=btid, ciphersuite=suite,
+                                peer=peer, context=context, timeout=self._io_timeout,
+                                server_name=attempt.server_name)
 
     def _handshake_blocking(self, raw: socket.socket, attempt: _Attempt[C]
-                            ) -> tuple[ssl.SSLSocket, str, str, C]:
+                            ) -> tuple[ssl.SSLSocket, str, str, C, int]:
         """Worker thread: the whole TLS handshake, with the PSK callback inside it."""
         raw.settimeout(self._handshake_timeout)
         tls = self._ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
@@ -339,11 +376,38 @@ class PskTlsServer(Generic[C]):
             identity, btid, grant = attempt.identity, attempt.btid, attempt.grant
             if tls.session_reused or identity is None or btid is None or grant is None:
                 raise _Refused("resumed TLS session: no PSK identity to check")
+            suite = self._negotiated(tls)
+            if suite != attempt.suite:
+                raise _Refused(f"OpenSSL negotiated suite {suite:#06x}, but the key was "
+                               f"derived for {attempt.suite or 0:#06x}")
             tls.setblocking(False)
         except BaseException:
             tls.close()
             raise
-        return tls, identity, btid, grant.context
+        return tls, identity, btid, grant.context, suite
+
+    def _negotiated(self, tls: ssl.SSLSocket) -> int:
+        cipher = tls.cipher()
+        return self._names.get(cipher[0], -1) if cipher is not None else -1
+
+    def _on_suite(self, suite: int) -> None:
+        """The suite of the ServerHello this thread just wrote (before the PSK callback)."""
+        attempt: _Attempt[C] | None = getattr(self._local, "attempt", None)
+        if attempt is not None:
+            attempt.suite = suite
+
+    def _on_server_name(self, name: str | None) -> bool:
+        """SNI, read with the ClientHello: remember it, and refuse a name not served."""
+        attempt: _Attempt[C] | None = getattr(self._local, "attempt", None)
+        if attempt is None:
+            return False
+        folded = name.lower().rstrip(".") if name else None
+        if folded is not None and self.server_names is not None \
+                and folded not in self.server_names:
+            attempt.failure = f"SNI {folded[:80]!r} is not a host name of this server"
+            return False
+        attempt.server_name = folded
+        return True
 
     def _psk_callback(self, identity: str | None) -> bytes:
         """OpenSSL's server PSK callback (worker thread); b"" fails the handshake."""
@@ -367,10 +431,16 @@ class PskTlsServer(Generic[C]):
             attempt.failure = str(exc)
             return b""
         attempt.btid = btid
-        key_for, suite = self._key_for, self.ciphersuite
+        suite = attempt.suite if self._watch_suite else self.ciphersuites[0]
+        if suite is None or suite not in self.ciphersuites:
+            attempt.failure = ("negotiated suite not seen before the PSK callback"
+                               if suite is None else f"suite {suite:#06x} was not offered")
+            return b""
+        attempt.suite = suite
+        key_for, server_name = self._key_for, attempt.server_name
 
         async def lookup() -> PskGrant[C] | None:
-            return await key_for(identity, suite)
+            return await key_for(identity, suite, server_name)
 
         future = asyncio.run_coroutine_threadsafe(lookup(), attempt.loop)
         attempt.key_future = future
@@ -400,7 +470,7 @@ class PskTlsServer(Generic[C]):
         return bytes(grant.psk)
 
 
-def _close_result(work: concurrent.futures.Future[tuple[ssl.SSLSocket, str, str, Any]]
+def _close_result(work: concurrent.futures.Future[tuple[ssl.SSLSocket, str, str, Any, int]]
                   ) -> None:
     if not work.cancelled() and work.exception() is None:
         work.result()[0].close()

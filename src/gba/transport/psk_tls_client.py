@@ -27,8 +27,13 @@ MAX_RESPONSE: Final = 16 * 1024 * 1024
 
 
 async def psk_tls_request(host: str, port: int, identity: str, psk: bytes, request: bytes,
-                          ciphers: str = DEFAULT_CIPHER, timeout: float = 10.0) -> bytes:
+                          ciphers: str = DEFAULT_CIPHER, timeout: float = 10.0,
+                          server_hostname: str | None = None) -> bytes:
     """Connect with TLS 1.2 PSK, send *request*, and return all bytes up to EOF.
+
+    *server_hostname* goes in the ClientHello's server_name extension (RFC 6066 §3): the
+    UE names the NAF whose FQDN is in its NAF_Id (TS 24.109 Annex F.3). None, or an IP
+    address, sends no SNI. *ciphers* should be the one suite the key was derived for.
 
     Raises :class:`AuthError` when the handshake fails (wrong key, unknown identity),
     :class:`TimeoutError` past *timeout* seconds, and :class:`OSError` on network errors.
@@ -39,15 +44,17 @@ async def psk_tls_request(host: str, port: int, identity: str, psk: bytes, reque
         raise InvalidInput(f"PSK of {len(psk)} octets; expected 1 to {MAX_PSK}")
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(None, _request_blocking, host, port, identity,
-                                      bytes(psk), bytes(request), ciphers, timeout)
+                                      bytes(psk), bytes(request), ciphers, timeout,
+                                      server_hostname)
 
 
 def _request_blocking(host: str, port: int, identity: str, psk: bytes, request: bytes,
-                      ciphers: str, timeout: float) -> bytes:
+                      ciphers: str, timeout: float, server_hostname: str | None) -> bytes:
     deadline = time.monotonic() + timeout
     ctx = client_context(ciphers, identity, psk)
     with socket.create_connection((host, port), timeout=timeout) as raw, \
-            ctx.wrap_socket(raw, do_handshake_on_connect=False) as tls:
+            ctx.wrap_socket(raw, do_handshake_on_connect=False,
+                            server_hostname=server_hostname) as tls:
         try:
             tls.do_handshake()
         except ssl.SSLError as exc:

@@ -77,6 +77,9 @@ class _FdWaiter:
 class PskTlsConnection(Generic[C]):
     """An established PSK-TLS connection, read and written from the event loop.
 
+    *ciphersuite* is the negotiated suite the key was derived for; *server_name* the host
+    name the client asked for by SNI (RFC 6066 §3), None without SNI.
+
     *context* is what the server's key lookup granted along with the PSK (for a NAF, its
     key record for the B-TID): the key is looked up once, during the handshake, and the
     application finds the result here. It is not shown in the repr; the PSK itself is not
@@ -89,10 +92,12 @@ class PskTlsConnection(Generic[C]):
     """
 
     def __init__(self, tls: ssl.SSLSocket, *, psk_identity: str, btid: str, ciphersuite: int,
-                 peer: str, context: C, timeout: float | None = 60.0) -> None:
+                 peer: str, context: C, timeout: float | None = 60.0,
+                 server_name: str | None = None) -> None:
         self.psk_identity = psk_identity
         self.btid = btid
         self.ciphersuite = ciphersuite
+        self.server_name = server_name
         self.peer = peer
         self.context = context
         self.timeout = timeout

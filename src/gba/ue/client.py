@@ -104,11 +104,11 @@ class GbaClient:
         response, _ = await self._exchange(what, url, request)
         return response
 
-    async def _exchange(self, what: str, url: str, request: HttpRequest
-                        ) -> tuple[HttpResponse, int | None]:
+    async def _exchange(self, what: str, url: str, request: HttpRequest,
+                        need_suite: bool = False) -> tuple[HttpResponse, int | None]:
         """The response and the TLS ciphersuite that carried it (None: plain HTTP)."""
         try:
-            return await exchange(self._http(), url, request)
+            return await exchange(self._http(), url, request, need_suite=need_suite)
         except aiohttp.ClientError as exc:
             raise ProtocolError(f"{what} {url} unreachable: {exc}") from None
 
@@ -164,7 +164,8 @@ class GbaClient:
         action: UeDigestAction = run.start()
         while not isinstance(action, Done):
             if isinstance(action, Send):
-                response, suite = await self._exchange("NAF", url, action.request)
+                response, suite = await self._exchange("NAF", url, action.request,
+                                                       need_suite=True)
                 action = run.response_received(response, suite)
             else:
                 gba = await self.bootstrap_authentication(
@@ -177,21 +178,19 @@ class GbaClient:
     async def fetch_psk_tls(self, host: str, port: int, naf_fqdn: str, path: str = "/",
                             ciphersuite: int = ua_protocols.TLS_PSK_WITH_AES_128_CBC_SHA
                             ) -> bytes:
-        """GET *path* over PSK-TLS keyed with Ks_NAF (TS 33.222 §5.4)."""
+        """GET *path* over PSK-TLS keyed with Ks_NAF (TS 33.222 §5.4).
+
+        The key is for NAF_Id = *naf_fqdn* || 01 00 01 yy zz with *ciphersuite* (TS 33.220
+        Annex H.3), the only suite offered, and *naf_fqdn* goes in the SNI (TS 24.109
+        Annex F.3), so that a NAF with several host names derives the same key.
+        """
         from gba.transport.psk_tls import psk_identity_for, psk_tls_request
 
+        cipher = ua_protocols.openssl_suite_name(ciphersuite)
         gba = await self.bootstrap_authentication(naf_fqdn, ua_protocols.psk_tls(ciphersuite))
         request = (f"GET {path} HTTP/1.1\r\nHost: {naf_fqdn}\r\nConnection: close\r\n\r\n"
                    ).encode("ascii")
         self.trace(f"UE -> NAF  PSK-TLS identity 3GPP-bootstrapping.{gba.btid}, "
-                   f"ciphersuite 0x{ciphersuite:04x}")
+                   f"ciphersuite 0x{ciphersuite:04x}, SNI {naf_fqdn}")
         return await psk_tls_request(host, port, psk_identity_for(gba.btid), gba.key, request,
-                                     ciphers=_CIPHER_NAMES[ciphersuite])
-
-
-_CIPHER_NAMES = {
-    ua_protocols.TLS_PSK_WITH_AES_128_CBC_SHA: "PSK-AES128-CBC-SHA",
-    ua_protocols.TLS_PSK_WITH_AES_256_CBC_SHA: "PSK-AES256-CBC-SHA",
-    ua_protocols.TLS_PSK_WITH_AES_128_GCM_SHA256: "PSK-AES128-GCM-SHA256",
-    ua_protocols.TLS_PSK_WITH_AES_256_GCM_SHA384: "PSK-AES256-GCM-SHA384",
-}
+                                     ciphers=cipher, server_hostname=naf_fqdn)

@@ -94,3 +94,60 @@ def test_bad_input_exits_2_with_one_line_error(args: tuple[str, ...]) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("suite", ["PSK-AES128-GCM-SHA256", "TLS_PSK_WITH_AES_128_GCM_SHA256",
+                                   "0x00A8", "00a8"])
+def test_ks_naf_command_takes_a_tls_suite_for_psk_tls(suite: str) -> None:
+    tv = SETS[0]
+    out = gba_json("crypto", "ks-naf", "--ck", tv["f3"], "--ik", tv["f4"], "--rand", tv["rand"],
+                   "--impi", "user@ims.example.org", "--naf-fqdn", "naf.example.org",
+                   "--tls-suite", suite)
+    ks = kdf.ks(bytes.fromhex(tv["f3"]), bytes.fromhex(tv["f4"]))
+    # TS 33.220 Annex H.3: NAF_Id = FQDN || 01 00 01 yy zz
+    expected = kdf.ks_naf(ks, bytes.fromhex(tv["rand"]), "user@ims.example.org",
+                          b"naf.example.org" + bytes.fromhex("01000100a8"))
+    assert out == {"ks_naf": expected.hex()}
+
+
+def test_ks_naf_with_a_tls_suite_equals_the_hex_ua_protocol() -> None:
+    tv = SETS[1]
+    common = ("crypto", "ks-naf", "--ck", tv["f3"], "--ik", tv["f4"], "--rand", tv["rand"],
+              "--impi", "u@h", "--naf-fqdn", "naf.example.org")
+    assert (gba_json(*common, "--tls-suite", "DHE-PSK-AES128-GCM-SHA256")
+            == gba_json(*common, "--ua-protocol", "01000100aa"))
+
+
+KS_NAF_BASE = ("crypto", "ks-naf", "--ck", "00" * 16, "--ik", "00" * 16, "--rand", "00" * 16,
+               "--impi", "u@h", "--naf-fqdn", "naf.example.org")
+
+
+@pytest.mark.parametrize("extra", [
+    ("--tls-suite", "PSK-NO-SUCH-SUITE"),
+    ("--tls-suite", "0x0A8"),
+    ("--tls-suite", "00A8", "--ua-protocol", "01000100a8"),
+    (),
+])
+def test_ks_naf_with_a_bad_or_missing_suite_exits_2_with_one_line(extra: tuple[str, ...]
+                                                                  ) -> None:
+    proc = gba(*KS_NAF_BASE, *extra)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("ue", "naf-key", "--bsf-url", "http://127.0.0.1:9/", "--impi", "u@h", "--k", "00" * 16,
+     "--opc", "00" * 16, "--naf-fqdn", "naf.example.org", "--tls-suite", "nonsense"),
+    ("ue", "fetch-psk", "--host", "127.0.0.1", "--port", "9", "--naf-fqdn", "naf.example.org",
+     "--bsf-url", "http://127.0.0.1:9/", "--impi", "u@h", "--k", "00" * 16, "--opc", "00" * 16,
+     "--tls-suite", "0x002F"),
+])
+def test_ue_commands_refuse_a_bad_suite_before_any_network(args: tuple[str, ...],
+                                                           tmp_path: Any) -> None:
+    proc = gba(*args, "--state", str(tmp_path / "ue.json"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "ue.json").exists()
