@@ -39,22 +39,32 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import socket
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from gba.errors import CodecError, InvalidInput, ProtocolError
+from gba.errors import CodecError, ProtocolError
 from gba.protocols.ua_psk import (
     PSK_IDENTITY_HINT,
     PSK_IDENTITY_HINT_UICC,
     btid_from_psk_identity,
     psk_identity_for,
+)
+from gba.transport.psk_tls_attempt import (
+    Attempt,
+    Handler,
+    KeyLookup,
+    PskGrant,
+    Refused,
+    closed_before_hello,
+    peer_name,
+)
+from gba.transport.psk_tls_attempt import (
+    reason as failure_text,
 )
 from gba.transport.psk_tls_client import psk_tls_request
 from gba.transport.psk_tls_context import (
@@ -63,7 +73,6 @@ from gba.transport.psk_tls_context import (
     SERVER_CIPHERS,
     ciphersuite_code,
     ciphersuite_codes,
-    failure_reason,
     release,
     server_context,
     suite_hook_available,
@@ -91,86 +100,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 C = TypeVar("C")
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class PskGrant(Generic[C]):
-    """A key lookup's answer: the PSK for this handshake and what the connection carries.
-
-    *context* is handed to the application as :attr:`PskTlsConnection.context` (a NAF
-    passes its key record, with the IMPI and B-TID). *psk* goes to OpenSSL only; it is not
-    in the repr and not kept once the handshake is over.
-    """
-
-    psk: bytes = field(repr=False)
-    context: C
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.psk, bytes | bytearray) or not 0 < len(self.psk) <= MAX_PSK:
-            size = len(self.psk) if isinstance(self.psk, bytes | bytearray) else "no"
-            raise InvalidInput(f"PSK of {size} octets; expected 1 to {MAX_PSK}")
-
-
-KeyLookup = Callable[[str, int, str | None], Awaitable[PskGrant[C] | None]]
-"""``key_for(psk_identity, ciphersuite, server_name)``: the grant, or None when the
-identity is unknown. *ciphersuite* is the negotiated suite, *server_name* the SNI host
-name (lower case; one of the server's *server_names* when it has them) or None.
-
-Called once per handshake; the grant's context travels with the connection."""
-Handler = Callable[[PskTlsConnection[C]], Awaitable[None]]
-"""The application, called once per established connection; the server closes it after."""
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, _Refused) else failure_reason(exc)
-
-
-def _peer_name(addr: Any) -> str:
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        host, port = addr[0], addr[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(addr)
-
-
-def _closed_before_hello(raw: socket.socket) -> bool:
-    """True when the peer closed without sending anything (a port probe, not a client)."""
-    try:
-        return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except (BlockingIOError, InterruptedError):
-        return False
-    except OSError:
-        return True
-
-
-class _Refused(Exception):
-    """A handshake that completed but that we do not accept."""
-
-
-class _Attempt(Generic[C]):
-    """One handshake in progress: what the PSK callback learned, and how to abort it."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.identity: str | None = None
-        self.btid: str | None = None
-        self.failure: str | None = None
-        self.grant: PskGrant[C] | None = None
-        self.suite: int | None = None
-        self.server_name: str | None = None
-        self.key_future: concurrent.futures.Future[PskGrant[C] | None] | None = None
-        self.sock: ssl.SSLSocket | None = None
-        self.aborted = False
-
-    def abort(self) -> None:
-        """Wake a worker blocked on the socket or on the key lookup (from the loop)."""
-        self.aborted = True
-        if self.key_future is not None:
-            self.key_future.cancel()
-        if self.sock is not None:
-            # socket.socket.shutdown, not SSLSocket.shutdown: the latter drops the SSL
-            # object under the feet of the worker thread.
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
 
 
 class PskTlsServer(Generic[C]):
@@ -216,7 +145,7 @@ class PskTlsServer(Generic[C]):
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._attempts: set[_Attempt[C]] = set()
+        self._attempts: set[Attempt[C]] = set()
         self._port = 0
 
     def __repr__(self) -> str:
@@ -253,7 +182,7 @@ class PskTlsServer(Generic[C]):
             max_workers=self._workers, thread_name_prefix="psk-tls")
         self._accepting = loop.create_task(self._accept_loop(listener))
         log.info("PSK-TLS listening on %s, suites %s, hint %r",
-                 _peer_name(listener.getsockname()),
+                 peer_name(listener.getsockname()),
                  " ".join(f"{c:04x}" for c in self.ciphersuites), self.hint)
 
     async def close(self) -> None:
@@ -290,7 +219,7 @@ class PskTlsServer(Generic[C]):
                 log.warning("PSK-TLS accept failed: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
-            task = loop.create_task(self._serve(raw, _peer_name(addr)))
+            task = loop.create_task(self._serve(raw, peer_name(addr)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -330,11 +259,11 @@ class PskTlsServer(Generic[C]):
         except BaseException:
             raw.close()
             raise
-        if _closed_before_hello(raw):
+        if closed_before_hello(raw):
             log.debug("PSK-TLS connection from %s closed before a ClientHello", peer)
             raw.close()
             return None
-        attempt: _Attempt[C] = _Attempt(loop)
+        attempt: Attempt[C] = Attempt(loop)
         self._attempts.add(attempt)
         work = self._pool.submit(self._handshake_blocking, raw, attempt)
         try:
@@ -347,7 +276,7 @@ class PskTlsServer(Generic[C]):
                 work.add_done_callback(_close_result)
             raise
         except Exception as exc:
-            reason = attempt.failure or _reason(exc)
+            reason = attempt.failure or failure_text(exc)
             if attempt.grant is not None and isinstance(exc, ssl.SSLError):
                 reason += f" with the key for B-TID {attempt.btid} (different PSK?)"
             log.warning("PSK-TLS handshake from %s failed: %s", peer, reason)
@@ -358,7 +287,7 @@ class PskTlsServer(Generic[C]):
                                 peer=peer, context=context, timeout=self._io_timeout,
                                 server_name=attempt.server_name)
 
-    def _handshake_blocking(self, raw: socket.socket, attempt: _Attempt[C]
+    def _handshake_blocking(self, raw: socket.socket, attempt: Attempt[C]
                             ) -> tuple[ssl.SSLSocket, str, str, C, int]:
         """Worker thread: the whole TLS handshake, with the PSK callback inside it."""
         raw.settimeout(self._handshake_timeout)
@@ -366,7 +295,7 @@ class PskTlsServer(Generic[C]):
         attempt.sock = tls
         try:
             if attempt.aborted:
-                raise _Refused("server closing")
+                raise Refused("server closing")
             self._local.attempt = attempt
             try:
                 tls.do_handshake()
@@ -375,10 +304,10 @@ class PskTlsServer(Generic[C]):
                 release(tls)
             identity, btid, grant = attempt.identity, attempt.btid, attempt.grant
             if tls.session_reused or identity is None or btid is None or grant is None:
-                raise _Refused("resumed TLS session: no PSK identity to check")
+                raise Refused("resumed TLS session: no PSK identity to check")
             suite = self._negotiated(tls)
             if suite != attempt.suite:
-                raise _Refused(f"OpenSSL negotiated suite {suite:#06x}, but the key was "
+                raise Refused(f"OpenSSL negotiated suite {suite:#06x}, but the key was "
                                f"derived for {attempt.suite or 0:#06x}")
             tls.setblocking(False)
         except BaseException:
@@ -392,13 +321,13 @@ class PskTlsServer(Generic[C]):
 
     def _on_suite(self, suite: int) -> None:
         """The suite of the ServerHello this thread just wrote (before the PSK callback)."""
-        attempt: _Attempt[C] | None = getattr(self._local, "attempt", None)
+        attempt: Attempt[C] | None = getattr(self._local, "attempt", None)
         if attempt is not None:
             attempt.suite = suite
 
     def _on_server_name(self, name: str | None) -> bool:
         """SNI, read with the ClientHello: remember it, and refuse a name not served."""
-        attempt: _Attempt[C] | None = getattr(self._local, "attempt", None)
+        attempt: Attempt[C] | None = getattr(self._local, "attempt", None)
         if attempt is None:
             return False
         folded = name.lower().rstrip(".") if name else None
@@ -411,7 +340,7 @@ class PskTlsServer(Generic[C]):
 
     def _psk_callback(self, identity: str | None) -> bytes:
         """OpenSSL's server PSK callback (worker thread); b"" fails the handshake."""
-        attempt: _Attempt[C] | None = getattr(self._local, "attempt", None)
+        attempt: Attempt[C] | None = getattr(self._local, "attempt", None)
         if attempt is None:
             return b""
         try:
@@ -420,7 +349,7 @@ class PskTlsServer(Generic[C]):
             attempt.failure = f"PSK callback raised {type(exc).__name__}"
             return b""
 
-    def _lookup(self, attempt: _Attempt[C], identity: str | None) -> bytes:
+    def _lookup(self, attempt: Attempt[C], identity: str | None) -> bytes:
         if not identity:
             attempt.failure = "client sent no PSK identity"
             return b""
@@ -457,7 +386,7 @@ class PskTlsServer(Generic[C]):
             attempt.failure = "key lookup cancelled: server closing"
             return b""
         except Exception as exc:
-            attempt.failure = f"key lookup for B-TID {btid} failed: {_reason(exc)}"
+            attempt.failure = f"key lookup for B-TID {btid} failed: {failure_text(exc)}"
             return b""
         if grant is None:
             attempt.failure = f"unknown PSK identity (B-TID {btid})"
