@@ -84,3 +84,33 @@ async def test_one_naf_port_serves_each_suite_with_the_key_for_that_suite(
         assert code == 0, out[-2000:]
         assert f"Cipher is {cipher}" in out or f"Cipher    : {cipher}" in out, out[-2000:]
         assert f"hello {sub.impi}: /suite" in out
+
+
+@pytest.mark.skipif(shutil.which("gnutls-cli") is None, reason="needs gnutls-cli (gnutls-bin)")
+async def test_gnutls_cli_reaches_the_lab_naf_with_each_plain_psk_suite(
+        lab_factory: LabFactory, tmp_path: Path) -> None:
+    # a second TLS stack against the same port; DHE-PSK is left to openssl above, as
+    # gnutls-cli 3.7.9 crashes after DHE-PSK handshakes (tests/interop/test_psk_tls_suites)
+    lab = lab_factory(["psk-gnutls"])
+    info = json.loads((lab.dir / "lab.json").read_text())
+    sub = lab.subscriber("psk-gnutls")
+    for cipher, gnutls in (("PSK-AES128-GCM-SHA256", "AES-128-GCM:-MAC-ALL:+AEAD"),
+                           ("PSK-AES256-GCM-SHA384", "AES-256-GCM:-MAC-ALL:+AEAD"),
+                           ("PSK-AES128-CBC-SHA256", "AES-128-CBC:-MAC-ALL:+SHA256"),
+                           ("PSK-AES128-CBC-SHA", "AES-128-CBC:-MAC-ALL:+SHA1")):
+        printed = json.loads(gba(
+            "ue", "naf-key", "--impi", sub.impi, "--k", sub.k.hex(), "--opc", sub.opc.hex(),
+            "--bsf-url", lab.bsf_url, "--naf-fqdn", lab.naf_fqdn, "--tls-suite", cipher,
+            "--state", tmp_path / "ue-state.json"))
+        proc = await asyncio.create_subprocess_exec(
+            "gnutls-cli", "-p", str(info["naf_psk_tls_port"]), "127.0.0.1",
+            "--pskusername", "3GPP-bootstrapping." + printed["btid"],
+            "--pskkey", printed["ks_naf"], "--sni-hostname", lab.naf_fqdn, "--priority",
+            f"NORMAL:-KX-ALL:+PSK:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+{gnutls}",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(proc.communicate(
+            f"GET /gnutls HTTP/1.1\r\nHost: {lab.naf_fqdn}\r\nConnection: close\r\n\r\n"
+            .encode()), 30)
+        text = out.decode("utf-8", "replace")
+        assert f"hello {sub.impi}: /gnutls" in text, (cipher, text[-2000:])
