@@ -126,8 +126,10 @@ def tls_suite(text: str) -> int:
     """A TLS suite's code from its IANA or OpenSSL name or its two octets in hex.
 
     ``TLS_PSK_WITH_AES_128_GCM_SHA256``, ``PSK-AES128-GCM-SHA256``, ``0x00A8``, ``00a8``
-    and ``00 A8`` all give 0x00A8. Names are those of :data:`PSK_SUITES`; any code is
-    accepted, since yy zz in ``01 00 01 yy zz`` is whatever suite was negotiated (H.3).
+    and ``00 A8`` all give 0x00A8. Names are those of :data:`PSK_SUITES`; any TLS 1.2
+    code is accepted, since yy zz in ``01 00 01 yy zz`` is whatever suite was negotiated
+    (H.3). TLS 1.3 suites (13 xx) and 00 00 are refused: a TLS 1.3 NAF_Id ends
+    01 00 00 00 07 whatever the suite (H.3), and 00 00 is TLS_NULL_WITH_NULL_NULL.
     """
     cleaned = text.strip()
     code = _SUITE_BY_NAME.get(cleaned.upper())
@@ -137,7 +139,11 @@ def tls_suite(text: str) -> int:
     if match is None:
         raise InvalidInput(f"TLS suite {text[:60]!r}: not a known PSK suite name "
                            "(IANA or OpenSSL) nor a two-octet code such as 0x00A8")
-    return int(match.group(1) + match.group(2), 16)
+    code = int(match.group(1) + match.group(2), 16)
+    if code == 0 or code >> 8 == 0x13:
+        raise InvalidInput(f"TLS suite 0x{code:04X}: not a TLS 1.2 suite; a TLS 1.3 NAF_Id "
+                           "ends 01 00 00 00 07 whatever the suite (TS 33.220 H.3)")
+    return code
 
 
 def openssl_suite_name(ciphersuite: int) -> str:
