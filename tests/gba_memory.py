@@ -3,7 +3,8 @@
 * :class:`MemoryHss`: the HSS/AuC side of AKA on a real Milenage (TS 33.102 §6.3.2,
   resynchronisation §6.3.5), answering Zh vector requests as the BSF machine asks them.
 * :class:`MemoryBsf`: drives :class:`~gba.protocols.ub_bsf.BsfUbExchange`, with dicts as
-  its store; the actions each request produced are kept for assertions.
+  its store and :class:`~gba.protocols.ratelimit.ChallengeLimits` as its rate limits; the
+  actions each request produced are kept for assertions.
 * :class:`MemoryNaf`: drives :class:`~gba.protocols.ua_naf.NafDigestExchange`; Ks_NAF
   comes from the BSF's contexts as Zn would hand it (TS 33.220 §4.5.3).
 * :func:`bootstrap` and :func:`fetch`: a UE machine driven against them.
@@ -19,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 
 from gba.crypto import aka, kdf, ua_protocols
 from gba.crypto.milenage import Milenage
+from gba.errors import GbaError
 from gba.protocols import ua
 from gba.protocols.actions import (
+    AdmitChallenge,
     Bootstrapped,
     CheckNonceCount,
     Done,
@@ -33,8 +36,9 @@ from gba.protocols.actions import (
     StoreContext,
     TakeChallenge,
 )
-from gba.protocols.diameter import ExperimentalResultCode
+from gba.protocols.diameter import ExperimentalResultCode, ResultCode
 from gba.protocols.http import HttpRequest, HttpResponse
+from gba.protocols.ratelimit import ChallengeLimits
 from gba.protocols.ua_naf import NafDigestConfig, NafDigestExchange
 from gba.protocols.ua_ue import UeDigestAction, UeDigestExchange
 from gba.protocols.ub import Bootstrap
@@ -91,7 +95,10 @@ class MemoryHss:
         if request.impi != self.impi:
             return ExperimentalResultCode.IMPI_UNKNOWN
         if self.resync and request.auts is not None and request.resync_rand is not None:
-            sqn_ms = aka.resync_sqn(self.milenage, request.resync_rand, request.auts)
+            try:
+                sqn_ms = aka.resync_sqn(self.milenage, request.resync_rand, request.auts)
+            except GbaError:  # as nf/hss.py: a MAC-S that does not verify
+                return ResultCode.AUTHENTICATION_REJECTED
             self.sqn = aka.sqn_after_resync(self.sqn, sqn_ms)
         self.sqn = aka.next_sqn(self.sqn)
         v = aka.generate_vector(self.milenage, self.sqn, b"\x00\x00", rng=self._rand)
@@ -102,21 +109,28 @@ class MemoryBsf:
     """The BSF machine with dicts for its store and *hss* for Zh."""
 
     def __init__(self, hss: Callable[[VectorRequest], VectorAnswer | int],
-                 config: BsfUbConfig = CONFIG) -> None:
+                 config: BsfUbConfig = CONFIG, limits: ChallengeLimits | None = None,
+                 rng: aka.Rng | None = None) -> None:
         self.hss = hss
         self.config = config
+        self.limits = limits or ChallengeLimits()
+        self.rng = rng or counter_rng(9000)
         self.challenges: dict[str, PendingChallenge] = {}
         self.contexts: dict[str, BootstrapContext] = {}
         self.actions: list[object] = []
 
-    def __call__(self, request: HttpRequest, now: datetime = NOW) -> HttpResponse:
-        exchange = BsfUbExchange(self.config, request, now)
+    def __call__(self, request: HttpRequest, now: datetime = NOW,
+                 peer: str | None = None) -> HttpResponse:
+        exchange = BsfUbExchange(self.config, request, now, peer=peer, rng=self.rng)
         action = exchange.start()
         while True:
             self.actions.append(action)
             if isinstance(action, Respond):
                 return action.response
-            if isinstance(action, TakeChallenge):
+            if isinstance(action, AdmitChallenge):
+                action = exchange.challenge_admitted(
+                    self.limits.admit(action.impi, action.source, action.now))
+            elif isinstance(action, TakeChallenge):
                 pending = self.challenges.pop(action.nonce, None)
                 if pending is not None and pending.expires <= action.now:
                     pending = None

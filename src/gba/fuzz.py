@@ -27,8 +27,18 @@ from typing import Any
 from gba.crypto import digest, kdf
 from gba.errors import GbaError, InvalidInput
 from gba.protocols import guss, ua_psk, ub, zh, zn
-from gba.protocols.diameter import Message, PeerConnection, PeerIdentity, Role
+from gba.protocols.diameter import (
+    APP_ZH,
+    CMD_MULTIMEDIA_AUTH,
+    Avp,
+    Message,
+    PeerConnection,
+    PeerIdentity,
+    Role,
+)
 from gba.protocols.diameter.bench import sample_bia, sample_maa
+from gba.protocols.diameter.capabilities import build_cer
+from gba.protocols.diameter.codec import MAX_AVPS
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 
 Target = Callable[[bytes], object]
@@ -56,15 +66,38 @@ def _diameter_app(data: bytes) -> object:
     return msg
 
 
+def _abuse_seeds() -> tuple[list[bytes], list[bytes]]:
+    """Seeds from the attack run of issue 10 item 3: (messages, peer streams).
+
+    600 nested Proxy-Info (4.8 KB, RecursionError before the iterative decode), one AVP
+    more than ``MAX_AVPS``; for the peer: a CER then the nested request (5009 after the
+    CEA), and a header announcing 1 MiB before any CER (closed at once)."""
+    from ipaddress import ip_address
+
+    nested = Avp(284, b"")
+    for _ in range(599):
+        nested = Avp(284, nested.encode())
+    deep = Message.new(CMD_MULTIMEDIA_AUTH, APP_ZH, avps=[nested]).encode()
+    many = Message.new(CMD_MULTIMEDIA_AUTH, APP_ZH,
+                       avps=[Avp(1, b"")] * (MAX_AVPS + 1)).encode()
+    cer = build_cer(PeerIdentity("fuzz.peer", "fuzz", (ip_address("127.0.0.1"),)),
+                    [(10415, 16777220)]).encode()
+    oversize = (0x01000000 | (1 << 20)).to_bytes(4, "big") + bytes.fromhex(
+        "80000101" "00000000" "00000001" "00000001") + bytes(1024)
+    return [deep, many], [cer + deep, oversize]
+
+
 def _seeds() -> dict[str, tuple[Target, list[bytes]]]:
     now = datetime(2026, 11, 24, 12, tzinfo=UTC)
     challenge = Challenge("realm", digest.aka_nonce(bytes(16), bytes(16)), "AKAv1-MD5",
                           ("auth-int",)).to_header().encode()
     creds = Credentials("user@realm", "realm", "bm9uY2U=", "/", "0" * 32, "AKAv1-MD5",
                         "auth-int", "00000001", "abc", auts="AAAAAAAAAAAAAAAAAAA=").to_header()
+    abusive, abusive_streams = _abuse_seeds()
     return {
-        "diameter": (_diameter_app, [sample_bia().encode(), sample_maa().encode()]),
-        "diameter-peer": (_peer, [sample_bia().encode() + sample_maa().encode()]),
+        "diameter": (_diameter_app, [sample_bia().encode(), sample_maa().encode(), *abusive]),
+        "diameter-peer": (_peer, [sample_bia().encode() + sample_maa().encode(),
+                                  *abusive_streams]),
         "digest-challenge": (lambda d: Challenge.from_header(_text(d)), [challenge]),
         "digest-credentials": (lambda d: Credentials.from_header(_text(d)), [creds.encode()]),
         "authentication-info": (lambda d: AuthenticationInfo.from_header(_text(d)),

@@ -128,6 +128,14 @@ class Lab:
         return {row["impi"]: row for row in rows}
 
 
+def hss_rest_auth(lab: Lab) -> dict[str, str]:
+    """``Authorization: Bearer <token>`` for the lab HSS's REST API (RFC 6750): the token
+    ``gba lab up`` wrote to the file lab.json names as ``hss_rest_token_file``."""
+    info: dict[str, Any] = json.loads((lab.dir / "lab.json").read_text(encoding="utf-8"))
+    token = Path(info["hss_rest_token_file"]).read_text(encoding="ascii").strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
 LabFactory = Callable[..., Lab]
 """The ``lab_factory`` fixture: ``start(names=(), config_file=None, lab_dir=None) -> Lab``."""
 

@@ -25,6 +25,7 @@ from gba.protocols.diameter import Application, Message, message_length
 from gba.protocols.diameter import capabilities as caps
 from gba.protocols.digest_header import Challenge, Credentials
 from gba.transport.diameter import DiameterClient, session_id_factory
+from gba.transport.tls import client_context
 
 IO_TIMEOUT = 5.0
 """Deadline for one read from a server; every answer here is local and immediate."""
@@ -126,13 +127,30 @@ async def zn_request(lab: Lab, node: DiameterNodeConfig, btid: str, naf_id: byte
         return await client.request(bir, IO_TIMEOUT)
 
 
-async def zh_request(lab: Lab, impi: str) -> Message:
-    """One Multimedia-Auth-Request to the lab's HSS, sent with the BSF's identity."""
+def zh_tls(lab: Lab) -> ssl.SSLContext | None:
+    """A client context presenting the lab BSF's certificate (the lab CA issued it, naming
+    the BSF's Diameter host), when the lab's HSS runs Zh over TLS."""
     cfg = lab.network()
-    async with diameter_peer(cfg.bsf.diameter, zh.APPLICATION, lab.hss_zh) as client:
-        mar = zh.build_mar(client.identity, cfg.hss.diameter.realm,
-                           session_id_factory(cfg.bsf.diameter.host)(), zh.VectorRequest(impi))
-        return await client.request(mar, IO_TIMEOUT)
+    if not cfg.hss.tls.enabled:
+        return None
+    return client_context(cfg.file(cfg.bsf.tls.ca), cfg.file(cfg.bsf.tls.cert),
+                          cfg.file(cfg.bsf.tls.key))
+
+
+def mar(client: DiameterClient, realm: str, impi: str) -> Message:
+    """A Multimedia-Auth-Request for *impi* from *client* to the HSS of *realm*."""
+    return zh.build_mar(client.identity, realm,
+                        session_id_factory(client.identity.origin_host)(),
+                        zh.VectorRequest(impi))
+
+
+async def zh_request(lab: Lab, impi: str) -> Message:
+    """One Multimedia-Auth-Request to the lab's HSS, sent as the BSF: its identity and,
+    when the HSS runs Zh over TLS, its certificate."""
+    cfg = lab.network()
+    async with diameter_peer(cfg.bsf.diameter, zh.APPLICATION, lab.hss_zh, zh_tls(lab),
+                             cfg.hss.diameter.host) as client:
+        return await client.request(mar(client, cfg.hss.diameter.realm, impi), IO_TIMEOUT)
 
 
 def frame(command: int, application: int, body: bytes, *, flags: int = 0x80,
@@ -166,11 +184,14 @@ async def capabilities_exchange(reader: asyncio.StreamReader, writer: asyncio.St
 
 async def open_raw(lab: Lab, address: tuple[str, int]
                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A raw connection to a Diameter port: TLS (with the NAF's certificate) for Zn when
-    the lab runs Zn over TLS, plain TCP otherwise."""
+    """A raw connection to a Diameter port: TLS for Zn (with the NAF's certificate) and
+    for Zh (with the BSF's) when the lab runs them over TLS, plain TCP otherwise."""
     if address == lab.bsf_zn and (tls := lab.zn_tls()) is not None:
         return await asyncio.open_connection(
             *address, ssl=tls, server_hostname=lab.network().bsf.diameter.host)
+    if address == lab.hss_zh and (tls := zh_tls(lab)) is not None:
+        return await asyncio.open_connection(
+            *address, ssl=tls, server_hostname=lab.network().hss.diameter.host)
     return await asyncio.open_connection(*address)
 
 

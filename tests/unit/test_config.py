@@ -41,6 +41,7 @@ zh_listen = "127.0.0.1:0"
 rest_listen = "127.0.0.1:0"
 store = "hss.sqlite"
 ind = 0
+tls = true
 
 [bsf]
 server_name = "bsf.mnc001.mcc001.pub.3gppnetwork.org"

@@ -458,3 +458,14 @@ def test_add_subscriber_on_a_one_hss_file_needs_no_function(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert listed(cfg.path, "hss") == [IMPI]
     assert (tmp_path / "lab" / "hss.sqlite").is_file()
+
+
+def test_a_relay_must_know_its_peers_by_tls_or_an_accept_list() -> None:
+    # the BSF trusts an agent in `via` to vouch for the first Route-Record
+    raw = two_realms_raw()
+    raw["functions"]["dra"]["tls"] = False
+    with pytest.raises(ConfigError, match=r"functions\.dra: an agent vouches"):
+        parse(raw, TWO_REALMS)
+    raw["functions"]["dra"]["accept"] = ["naf-a.mnc001.mcc001.3gppnetwork.org"]
+    assert registry.config_of(parse(raw, TWO_REALMS), "dra").accept == frozenset(
+        {"naf-a.mnc001.mcc001.3gppnetwork.org"})

@@ -68,22 +68,24 @@ def add_subscriber(
     guss: Annotated[Path | None, typer.Option(help="GUSS XML file (TS 29.109 Annex A)")] = None,
     function: FunctionOpt = None,
 ) -> None:
-    """Add or replace a subscriber; prints it without key material."""
+    """Add or replace a subscriber in the HSS's store file (access to the file is the
+    authorisation); prints it without key material. As over REST, SQN only moves forward
+    (TS 33.102 Annex C.3): without --sqn a replaced subscriber keeps its SQN, and an --sqn
+    below the stored one is refused."""
     from gba.nf.provisioning import subscriber_from_fields, subscriber_view
 
     guss_text = guss.read_text(encoding="utf-8") if guss is not None else None
     sub = subscriber_from_fields(impi, k, opc=opc, op=op, imsi=imsi, sqn=sqn, amf=amf,
                                  guss=guss_text)
 
-    async def put() -> None:
+    async def put() -> dict[str, object]:
         store = _subscriber_store(config_file, function)
         try:
-            await store.put_subscriber(sub)
+            return subscriber_view(await store.provision_subscriber(sub, keep_sqn=sqn is None))
         finally:
             await store.close()
 
-    asyncio.run(put())
-    emit_json(subscriber_view(sub))
+    emit_json(asyncio.run(put()))
 
 
 @hss_app.command("list")

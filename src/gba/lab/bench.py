@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from gba import config
 from gba.crypto import aka, ua_protocols
 from gba.lab import lab
@@ -82,15 +84,28 @@ async def _zn_requests(cfg: config.NetworkConfig, btid: str, concurrency: int,
     return count
 
 
+def _bench_config(directory: Path) -> Path:
+    """The sample network with the BSF's Ub probe limits off: each bench UE bootstraps
+    its own IMPI in a loop, far above what a real UE (or the limit) allows."""
+    data = config.normalise(config.load(config.SAMPLE_CONFIG).raw)
+    for section in data["functions"].values():
+        if section.get("kind") == "bsf":
+            section["ub_challenges_per_impi_per_min"] = 0
+            section["ub_challenges_per_source_per_min"] = 0
+    target = directory / "bench-network.toml"
+    target.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return target
+
+
 def bench_network(seconds: float = 3.0, concurrency: int = 8) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="gba-bench-") as tmp:
-        info = lab.up(Path(tmp))
+        info = lab.up(Path(tmp) / "lab", _bench_config(Path(tmp)))
         try:
             cfg = registry.load(info["config"])
             impis = asyncio.run(_provision(cfg, concurrency))
             boots, btid = asyncio.run(_bootstraps(info, impis, seconds))
             zn_count = asyncio.run(_zn_requests(cfg, btid, concurrency, seconds))
         finally:
-            lab.down(Path(tmp))
+            lab.down(Path(tmp) / "lab")
     return {"bootstraps_per_s": boots / seconds, "zn_key_requests_per_s": zn_count / seconds,
             "concurrency": float(concurrency)}

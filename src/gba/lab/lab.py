@@ -6,7 +6,9 @@ its own session, logging to DIR/<name>.log, in the start order of its kind. ``up
 returns once every listening socket accepts connections; lab.json then holds
 ``functions`` (kind, network, realm, pid and endpoints of each), ``networks``, ``config``,
 ``pids`` and, from the first HSS/BSF/NAF, the keys of a one-network lab: bsf_url, naf_url,
-naf_fqdn, naf_psk_tls_port, hss_rest_url, hss_zh, bsf_zn, ... (a stable interface).
+naf_fqdn, naf_psk_tls_port, hss_rest_url, hss_rest_token_file, hss_zh, bsf_zn, ... (a
+stable interface). Every HSS gets a random REST bearer token, owner-only, in
+DIR/<name>-rest.token unless its section names a ``rest_token_file`` that exists.
 """
 
 from __future__ import annotations
@@ -88,10 +90,27 @@ def _issue_certificates(cfg: Topology, lab_dir: Path) -> None:
             raise LabError(f"functions.{name}: TLS CA file {cfg.file(tls.ca)} is missing")
 
 
+def _rest_tokens(data: dict[str, Any], lab_dir: Path, user_file: Path | None) -> None:
+    """Give every HSS a REST bearer token file (RFC 6750): the one its section names
+    (relative to *user_file*, made absolute), else DIR/<name>-rest.token; written with a
+    random token, owner-only, unless it exists."""
+    from gba.nf.hss_rest import write_token_file
+
+    base = user_file.parent if user_file is not None else lab_dir
+    for name, section in data["functions"].items():
+        if section.get("kind") != "hss":
+            continue
+        path = base / str(section.get("rest_token_file", lab_dir / f"{name}-rest.token"))
+        section["rest_token_file"] = str(path)
+        if not path.exists():
+            write_token_file(path)
+
+
 def _prepare_config(lab_dir: Path, config_file: Path | None) -> Topology:
     source = registry.load(config_file or config.SAMPLE_CONFIG)
     data = _resolve(config.normalise(source.raw), config_file.resolve()
                     if config_file is not None else None)
+    _rest_tokens(data, lab_dir, config_file.resolve() if config_file is not None else None)
     target = lab_dir / "network.toml"
     target.write_text(tomli_w.dumps(data), encoding="utf-8")
     cfg = registry.load(target)
@@ -121,7 +140,8 @@ def _classic_keys(cfg: Topology) -> dict[str, Any]:
                  "zn_tls_naf_cert": str(cfg.file(naf.tls.cert)) if tls else None,
                  "zn_tls_naf_key": str(cfg.file(naf.tls.key)) if tls else None}
     if hss is not None:
-        info |= {"hss_rest_url": f"http://{hss.rest_listen}", "hss_zh": str(hss.zh_listen)}
+        info |= {"hss_rest_url": f"http://{hss.rest_listen}", "hss_zh": str(hss.zh_listen),
+                 "hss_rest_token_file": str(cfg.file(hss.rest_token_file))}
     return info
 
 

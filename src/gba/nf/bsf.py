@@ -10,6 +10,7 @@ Zn request :meth:`Bsf.zn`; vectors come from the HSS through
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,6 +24,7 @@ from gba.errors import CodecError, GbaError
 from gba.protocols import guss as guss_xml
 from gba.protocols import zh, zn
 from gba.protocols.actions import (
+    AdmitChallenge,
     NeedVector,
     Respond,
     StoreChallenge,
@@ -38,6 +40,7 @@ from gba.protocols.diameter import (
 )
 from gba.protocols.diameter.capabilities import codec_error_answer, error_answer
 from gba.protocols.diameter.routing import route_record
+from gba.protocols.ratelimit import ChallengeLimits
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME, BsfUbAction, BsfUbConfig, BsfUbExchange
 from gba.store.base import BsfStore
 from gba.transport.diameter import DiameterNode, ask
@@ -103,7 +106,7 @@ class Bsf:
     def __init__(self, store: BsfStore, fetch_vector: FetchVector, identity: PeerIdentity,
                  realm: str, server_name: str, policy: NafPolicy, key_lifetime: timedelta,
                  challenge_lifetime: timedelta = DEFAULT_CHALLENGE_LIFETIME,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, ub_limits: ChallengeLimits | None = None) -> None:
         self.store = store
         self.fetch_vector = fetch_vector
         self.identity = identity
@@ -113,6 +116,11 @@ class Bsf:
         self.key_lifetime = key_lifetime
         self.challenge_lifetime = challenge_lifetime
         self.clock = clock
+        self.ub_limits = ub_limits or ChallengeLimits()
+        """New Ub challenges per IMPI and per source (this process's own counts)."""
+        self.decoy_key = os.urandom(32)
+        self.decoy_amf = b"\x00\x00"
+        """The AMF of the last real vector: what a decoy AUTN shows (TS 33.102 §6.3.2)."""
 
     # ------------------------------------------------------------------ Ub
 
@@ -120,7 +128,8 @@ class Bsf:
         """One Ub request (TS 24.109 §4.3-§4.5): the machine of
         :mod:`gba.protocols.ub_bsf` decides, this awaits the store and Zh for it."""
         config = BsfUbConfig(self.realm, self.server_name, self.key_lifetime,
-                             self.challenge_lifetime)
+                             self.challenge_lifetime, decoy_key=self.decoy_key,
+                             decoy_amf=self.decoy_amf)
         exchange = BsfUbExchange(config, await read_request(request), self.clock(),
                                  peer=request.remote)
         action = exchange.start()
@@ -129,16 +138,21 @@ class Bsf:
         return to_web_response(action.response)
 
     async def _ub_step(self, exchange: BsfUbExchange,
-                       action: TakeChallenge | NeedVector | StoreChallenge | StoreContext
-                       ) -> BsfUbAction:
+                       action: TakeChallenge | AdmitChallenge | NeedVector | StoreChallenge
+                       | StoreContext) -> BsfUbAction:
         if isinstance(action, TakeChallenge):
             pending = await self.store.take_challenge(action.nonce, action.now)
             return exchange.challenge_taken(pending)
+        if isinstance(action, AdmitChallenge):
+            return exchange.challenge_admitted(
+                self.ub_limits.admit(action.impi, action.source, action.now))
         if isinstance(action, NeedVector):
             try:
                 answer = await self.fetch_vector(action.request)
             except GbaError as exc:
                 return exchange.vector_unavailable(str(exc))
+            if isinstance(answer, zh.VectorAnswer) and len(answer.autn) == 16:
+                self.decoy_amf = answer.autn[6:8]
             return exchange.vector_received(answer)
         if isinstance(action, StoreChallenge):
             await self.store.put_challenge(action.challenge)

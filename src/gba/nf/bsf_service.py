@@ -7,7 +7,9 @@ Section keys: ``server_name`` (the B-TID domain), ``diameter_host``, ``ub_listen
 ``tls_cert``/``tls_key``/``tls_ca``, ``connect`` (more Diameter peers), ``routes`` (realm ->
 next-hop hosts) and ``[[...naf]]`` tables, the NAFs authorised on Zn: ``diameter_host``,
 ``hostnames``, ``gaa_service_ids``, ``naf_group``, ``addresses`` and ``via`` (the agents
-its requests may come through).
+its requests may come through). ``ub_challenges_per_impi_per_min`` and
+``ub_challenges_per_source_per_min`` limit new Ub challenges (each spends an SQN at the
+HSS; 0 is no limit).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site, purging
 from gba.protocols import zh, zn
 from gba.protocols.diameter import CMD_BOOTSTRAPPING_INFO
+from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, ChallengeLimits, Rate
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME
 from gba.store.factory import open_bsf_store
 from gba.transport.diameter import DiameterNode, session_id_factory
@@ -64,6 +67,8 @@ class BsfConfig:
     tls: DiameterTls
     connect: tuple[str, ...] = ()
     routes: dict[str, tuple[str, ...]] | None = None
+    ub_challenges_per_impi_per_min: int = DEFAULT_PER_IMPI.count
+    ub_challenges_per_source_per_min: int = DEFAULT_PER_SOURCE.count
 
     @property
     def zn_tls(self) -> bool:
@@ -96,7 +101,11 @@ def parse(topology: Topology, name: str) -> BsfConfig:
                                        _seconds(DEFAULT_CHALLENGE_LIFETIME), 1, 3600),
         nafs=nafs,
         tls=DiameterTls.parse(s), connect=s.strings("connect"),
-        routes=s.routes())
+        routes=s.routes(),
+        ub_challenges_per_impi_per_min=s.integer(
+            "ub_challenges_per_impi_per_min", DEFAULT_PER_IMPI.count, 0, 1_000_000),
+        ub_challenges_per_source_per_min=s.integer(
+            "ub_challenges_per_source_per_min", DEFAULT_PER_SOURCE.count, 0, 1_000_000))
 
 
 def policy_for(cfg: BsfConfig) -> NafPolicy:
@@ -118,7 +127,9 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
                                 session_id_factory(identity.origin_host)),
               identity, topology.function(name).realm, cfg.server_name, policy,
               timedelta(seconds=cfg.key_lifetime_s),
-              timedelta(seconds=cfg.challenge_lifetime_s))
+              timedelta(seconds=cfg.challenge_lifetime_s),
+              ub_limits=ChallengeLimits(Rate(cfg.ub_challenges_per_impi_per_min),
+                                        Rate(cfg.ub_challenges_per_source_per_min)))
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
     node.listen(cfg.zn_listen.host, cfg.zn_listen.port, ssl_context=cfg.tls.server(topology),
                 authorise=policy.check_peer, applications=[zn.APPLICATION])

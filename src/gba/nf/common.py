@@ -42,8 +42,9 @@ TLS_DIR = "zn-tls"
 
 @dataclass(frozen=True, slots=True)
 class DiameterTls:
-    """A function's TLS for Diameter (RFC 6733 §13; TS 33.220 §4.3 protects Zn): its
-    certificate and key, and the CA its peers' certificates must chain to."""
+    """A function's TLS for Diameter (RFC 6733 §13; TS 33.220 §4.3 protects Zh and Zn,
+    TS 33.210 §6.2 profiles TLS): its certificate and key, and the CA its peers'
+    certificates must chain to."""
 
     enabled: bool
     cert: str

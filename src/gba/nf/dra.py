@@ -59,10 +59,15 @@ def parse(topology: Topology, name: str) -> DraConfig:
             raise ConfigError(f"{s.where}.applications: {app!r} is not one of "
                               f"{', '.join(KNOWN_APPLICATIONS)}")
         apps.append(KNOWN_APPLICATIONS[app])
+    tls = DiameterTls.parse(s)
+    if not tls.enabled and "accept" not in s.data:
+        raise ConfigError(f"{s.where}: an agent vouches for the peers it relays (the first "
+                          "Route-Record), so it must know them: set tls = true (certificates "
+                          "naming each Origin-Host) or accept = [hosts]")
     return DraConfig(diameter=s.diameter(function.realm), listen=s.address("listen"),
                      mode="relay" if mode == "relay" else "proxy", applications=tuple(apps),
                      connect=s.strings("connect"), routes=s.routes(),
-                     tls=DiameterTls.parse(s),
+                     tls=tls,
                      accept=frozenset(s.strings("accept")) if "accept" in s.data else None)
 
 
@@ -74,7 +79,8 @@ async def running(cfg: DraConfig, topology: Topology, name: str
                         agent=cfg.mode, routes=cfg.routes)
     connect_peers(node, topology, cfg.connect, cfg.tls, f"functions.{name}")
     node.listen(cfg.listen.host, cfg.listen.port, ssl_context=cfg.tls.server(topology),
-                authorise=peer_check(cfg.tls.enabled, cfg.accept))
+                authorise=peer_check(cfg.tls.enabled, cfg.accept),
+                applications=cfg.applications)
     await node.start()
     log.info("Diameter %s %s on %s%s, peers %s, routes %s", cfg.mode, name, cfg.listen,
              " (TLS)" if cfg.tls.enabled else "", ", ".join(cfg.connect) or "none",

@@ -28,10 +28,10 @@ from gba.protocols.diameter import (
     ResultCode,
 )
 from gba.protocols.diameter.capabilities import codec_error_answer, error_answer
+from gba.protocols.diameter.dictionary import ORIGIN_HOST
 from gba.store.base import Subscriber, SubscriberStore
 
 log = logging.getLogger(__name__)
-
 
 
 def default_guss(impi: str) -> str:
@@ -58,12 +58,27 @@ class Hss:
             self._milenage[sub.impi] = cached
         return cached[2]
 
+    def peer_refusal(self, request: Message, peer: str) -> str | None:
+        """Why a request may not have a vector, or None: the second check after the
+        listener's CER check (TS 33.220 §4.3: Zh is authenticated). The connected *peer*
+        must be a BSF this HSS serves, and the request must be its own: its Origin-Host
+        is the peer's (no agent stands between BSF and HSS, so no Route-Record vouches
+        for another origin)."""
+        if self.allowed_peers is not None and peer not in self.allowed_peers:
+            return "not a BSF this HSS serves"
+        found = request.find(ORIGIN_HOST)
+        origin = found.data.decode("utf-8", "replace") if found is not None else None
+        if origin != peer:
+            return f"Origin-Host {origin!r} is not the connected peer"
+        return None
+
     async def handle(self, request: Message, peer: str) -> Message:
         """Answer one Zh request (TS 29.109 §4.2)."""
         if request.command_code != CMD_MULTIMEDIA_AUTH:
             return error_answer(request, self.identity, ResultCode.COMMAND_UNSUPPORTED)
-        if self.allowed_peers is not None and peer not in self.allowed_peers:
-            log.warning("Zh MAR from %s refused: not a BSF this HSS serves", peer)
+        refusal = self.peer_refusal(request, peer)
+        if refusal is not None:
+            log.warning("Zh MAR from %s refused: %s", peer, refusal)
             return error_answer(request, self.identity, ResultCode.UNKNOWN_PEER)
         try:
             req = zh.parse_mar(request)

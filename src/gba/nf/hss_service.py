@@ -2,21 +2,38 @@
 
 Section keys: ``diameter_host`` (``diameter_realm`` defaults to the network's realm),
 ``zh_listen`` (Diameter Zh, TS 29.109), ``rest_listen`` (provisioning), ``store``,
-``ind`` (the IND of the vectors it issues, TS 33.102 Annex C) and ``bsf_hosts`` (the
-Origin-Hosts allowed on Zh; by default every BSF of its network).
+``ind`` (the IND of the vectors it issues, TS 33.102 Annex C), ``bsf_hosts`` (the
+Origin-Hosts allowed on Zh; by default every BSF of its network) and ``tls`` (Zh over
+mutual TLS) with ``tls_cert``/``tls_key``/``tls_ca``.
+
+The REST provisioning API (:mod:`gba.nf.hss_rest`) can replace K and move SQN, so it
+needs a bearer token (RFC 6750): ``rest_token_file`` names an owner-only (0600) file
+holding it, relative to the config (``gba lab up`` writes a random one); the HSS does not
+start without it. ``rest_listen`` must be a loopback address unless ``rest_public = true``
+(the token then crosses the network in clear HTTP: put a TLS proxy in front, RFC 6750 §5.3).
+
+Zh carries every vector's XRES, CK and IK, so the HSS authenticates its peers as the BSF
+does on Zn: TS 33.220 §4.3 asks Zh for mutual authentication, confidentiality and
+integrity and leaves the means to network domain security (NDS/IP, TS 33.210); our profile
+is TLS (TS 33.210 §6.2; RFC 6733 §13). The Zh listener offers Zh only, and a peer's CER is
+refused with 3010 DIAMETER_UNKNOWN_PEER unless its Origin-Host is in ``bsf_hosts`` and,
+with TLS, its certificate names that Origin-Host; each MAR is checked again by
+:meth:`gba.nf.hss.Hss.peer_refusal`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from gba.config import Address, DiameterNodeConfig, Topology
-from gba.nf.common import peer_identity
+from gba.config import Address, DiameterNodeConfig, Section, Topology
+from gba.errors import ConfigError
+from gba.nf.common import DiameterTls, peer_check, peer_identity
 from gba.nf.hss import Hss
-from gba.nf.hss_rest import make_app
+from gba.nf.hss_rest import make_app, read_token_file
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site
 from gba.protocols import zh
@@ -32,9 +49,33 @@ class HssConfig:
     zh_listen: Address
     rest_listen: Address
     store: str
+    tls: DiameterTls
     ind: int = 0
     bsf_hosts: tuple[str, ...] = ()
     """Origin-Hosts of the BSFs allowed on Zh."""
+    rest_token_file: str | None = None
+    """The REST API's bearer token file, relative to the config; required to serve."""
+    rest_public: bool = False
+    """Whether ``rest_listen`` may be a non-loopback address."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _rest_listen(s: Section) -> tuple[Address, bool]:
+    """``rest_listen`` and ``rest_public``: loopback only unless ``rest_public = true``."""
+    where, public = s.address("rest_listen"), s.flag("rest_public", False)
+    if not public and not _is_loopback(where.host):
+        raise ConfigError(f"{s.where}.rest_listen = {str(where)!r} is not a loopback address; "
+                          "the REST provisioning API listens on loopback unless "
+                          "rest_public = true")
+    return where, public
 
 
 def parse(topology: Topology, name: str) -> HssConfig:
@@ -42,23 +83,36 @@ def parse(topology: Topology, name: str) -> HssConfig:
     s = function.section
     default_bsfs = tuple(b.section.diameter(b.realm).host for b in topology.of_kind("bsf")
                          if b.network == function.network)
+    rest_listen, rest_public = _rest_listen(s)
     return HssConfig(diameter=s.diameter(function.realm), zh_listen=s.address("zh_listen"),
-                     rest_listen=s.address("rest_listen"), store=s.text("store"),
+                     rest_listen=rest_listen, store=s.text("store"),
+                     tls=DiameterTls.parse(s),
                      ind=s.integer("ind", 0, 0, 31),
-                     bsf_hosts=s.strings("bsf_hosts", default_bsfs))
+                     bsf_hosts=s.strings("bsf_hosts", default_bsfs),
+                     rest_token_file=s.opt_text("rest_token_file"), rest_public=rest_public)
 
 
 @contextlib.asynccontextmanager
 async def running(cfg: HssConfig, topology: Topology, name: str) -> AsyncIterator[Hss]:
+    if cfg.rest_token_file is None:
+        raise ConfigError(f"functions.{name}.rest_token_file is missing: the REST "
+                          "provisioning API needs a bearer token file (RFC 6750), owner-only")
+    rest_token = read_token_file(topology.file(cfg.rest_token_file))
     store = open_subscriber_store(topology.store_url(cfg.store))
     identity = peer_identity(cfg.diameter, cfg.zh_listen.host)
     hss = Hss(store, identity, cfg.ind, frozenset(cfg.bsf_hosts))
     node = DiameterNode(identity, [zh.APPLICATION])
     node.serve(zh.APPLICATION[1], None, hss.handle)
-    node.listen(cfg.zh_listen.host, cfg.zh_listen.port)
+    node.listen(cfg.zh_listen.host, cfg.zh_listen.port, ssl_context=cfg.tls.server(topology),
+                authorise=peer_check(cfg.tls.enabled, frozenset(cfg.bsf_hosts)),
+                applications=[zh.APPLICATION])
     await node.start()
-    rest = await http_site(make_app(store), cfg.rest_listen)
-    log.info("HSS %s: Zh on %s, REST on %s", name, cfg.zh_listen, cfg.rest_listen)
+    rest = await http_site(make_app(store, rest_token), cfg.rest_listen)
+    log.info("HSS %s: Zh on %s%s, REST on %s", name, cfg.zh_listen,
+             " (TLS)" if cfg.tls.enabled else "", cfg.rest_listen)
+    if not cfg.tls.enabled:
+        log.warning("HSS %s: Zh on plain TCP: a peer is known only by the Origin-Host it "
+                    "claims (set tls = true, TS 33.220 §4.3)", name)
     try:
         yield hss
     finally:
@@ -71,5 +125,5 @@ KIND = Kind(
     name="hss", parse=parse, run=running,
     endpoints=lambda c: {"zh": c.zh_listen, "rest": c.rest_listen},
     listen_keys=("zh_listen", "rest_listen"),
-    diameter=lambda c: DiameterEndpoint(c.zh_listen, c.diameter.host, tls=False),
+    diameter=lambda c: DiameterEndpoint(c.zh_listen, c.diameter.host, tls=c.tls.enabled),
     order=0)

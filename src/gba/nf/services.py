@@ -22,15 +22,21 @@ from gba.clock import utc_now
 from gba.config import Address, Topology
 from gba.errors import GbaError
 from gba.nf.registry import config_of, kind
+from gba.transport.http import SiteLimits, serving_runner
 
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL_S = 60.0
 
 
-async def http_site(app: web.Application, where: Address) -> web.AppRunner:
-    """Serve an aiohttp application on *where* until the runner is cleaned up."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+async def http_site(app: web.Application, where: Address, limits: SiteLimits | None = None
+                    ) -> web.AppRunner:
+    """Serve an aiohttp application on *where* until the runner is cleaned up.
+
+    Slow, silent and surplus clients are cut off by *limits* (:class:`SiteLimits`: head,
+    idle and body timeouts, a connection cap shared by every site added to the runner);
+    request sizes are the application's ``client_max_size``."""
+    runner = serving_runner(app, limits)
     await runner.setup()
     await web.TCPSite(runner, where.host, where.port).start()
     return runner

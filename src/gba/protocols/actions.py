@@ -46,6 +46,17 @@ class TakeChallenge:
 
 
 @dataclass(frozen=True, slots=True)
+class AdmitChallenge:
+    """May a new challenge for *impi*, asked from *source*, be issued at *now*? Check the
+    rate limits before the HSS spends an SQN on it; feed ``challenge_admitted`` with None
+    (a token was spent, go on) or the seconds to wait (:mod:`gba.protocols.ratelimit`)."""
+
+    impi: str
+    source: str | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class NeedVector:
     """Ask the HSS over Zh for a vector (TS 29.109 §4.2); feed ``vector_received`` with
     the answer or the refusing result code, or ``vector_unavailable``."""

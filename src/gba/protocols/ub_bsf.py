@@ -19,9 +19,23 @@ HSS"): the context is GBA_U exactly when the GUSS's ``bsfInfo/uiccType`` is ``GB
 The User-Agent decides nothing; any is accepted, with or without ``3gpp-gba-tmpi``.
 Every response carries ``Server: <product> 3gpp-gba-tmpi`` (TS 33.220 §4.5.2).
 
+Ub does not tell who is subscribed (TS 33.220 §4.5.2 leaves unknown users to the BSF;
+TS 33.102 §6.3.2 makes every vector spend an SQN):
+
+* an IMPI the HSS refuses (5401 unknown, 5003 rejected) gets a *decoy* challenge: a
+  401 of the same shape, nonce base64(RAND || AUTN) of 32 octets whose AUTN carries the
+  AMF real ones carry and an HMAC tag (keyed by ``decoy_key``) where SQN xor AK and MAC
+  stand. It is stored like a real one with a random XRES, so the answer fails exactly as
+  a wrong RES does (403), and an ``auts`` for it fails as a bad AUTS does (403);
+* before the HSS is asked (first request, stale nonce, resynchronisation) the driver is
+  asked to admit one more challenge for the IMPI and the source address
+  (:class:`AdmitChallenge`, :mod:`gba.protocols.ratelimit`); over the limit, known or
+  not, the answer is 429 with Retry-After and the HSS is not asked.
+
 Transitions (action emitted -> state -> the feeder that must come next)::
 
     TakeChallenge  -> TAKING_CHALLENGE  -> challenge_taken(pending | None)
+    AdmitChallenge -> ADMITTING         -> challenge_admitted(None | seconds to wait)
     NeedVector     -> FETCHING_VECTOR   -> vector_received(answer | result code)
                                            or vector_unavailable(reason)
     StoreChallenge -> STORING_CHALLENGE -> challenge_stored()
@@ -31,16 +45,21 @@ Transitions (action emitted -> state -> the feeder that must come next)::
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
-from dataclasses import dataclass, replace
+import os
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum, auto
 
 from gba.crypto import digest, kdf
+from gba.crypto.aka import Rng
 from gba.errors import CodecError, GbaError, UnknownAlgorithm
 from gba.protocols import guss as guss_xml
 from gba.protocols import ub
 from gba.protocols.actions import (
+    AdmitChallenge,
     NeedVector,
     Respond,
     StoreChallenge,
@@ -53,20 +72,29 @@ from gba.protocols.contexts import Challenge as PendingChallenge
 from gba.protocols.diameter import ExperimentalResultCode, ResultCode
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.protocols.http import HttpRequest, HttpResponse, text_response
+from gba.protocols.ratelimit import retry_after
 from gba.protocols.zh import VectorAnswer, VectorRequest
 
 log = logging.getLogger(__name__)
 
-BsfUbAction = TakeChallenge | NeedVector | StoreChallenge | StoreContext | Respond
+BsfUbAction = (TakeChallenge | AdmitChallenge | NeedVector | StoreChallenge | StoreContext
+               | Respond)
 
 REFUSED_BY_HSS = frozenset({ExperimentalResultCode.IMPI_UNKNOWN,
                             ResultCode.AUTHENTICATION_REJECTED})
-"""HSS result codes that mean "this user may not bootstrap": 403. Any other is 503."""
+"""HSS result codes that mean "this user may not bootstrap": a decoy challenge, or after
+an ``auts`` the 403 of a failed authentication. Any other is 503."""
+
+AUTH_FAILED = "authentication failed\n"
+"""The one 403 body for a wrong RES, a decoy's answer and a refused resynchronisation."""
+
+DECOY_LABEL = b"gba ub decoy challenge"
 
 
 class BsfUbState(Enum):
     START = auto()
     TAKING_CHALLENGE = auto()
+    ADMITTING = auto()
     FETCHING_VECTOR = auto()
     STORING_CHALLENGE = auto()
     STORING_CONTEXT = auto()
@@ -75,6 +103,7 @@ class BsfUbState(Enum):
 
 _STATE_AFTER: dict[type[BsfUbAction], BsfUbState] = {
     TakeChallenge: BsfUbState.TAKING_CHALLENGE,
+    AdmitChallenge: BsfUbState.ADMITTING,
     NeedVector: BsfUbState.FETCHING_VECTOR,
     StoreChallenge: BsfUbState.STORING_CHALLENGE,
     StoreContext: BsfUbState.STORING_CONTEXT,
@@ -97,19 +126,50 @@ class BsfUbConfig:
     challenge_lifetime: timedelta = DEFAULT_CHALLENGE_LIFETIME
     product: str = ub.PRODUCT
     """The product named before ``3gpp-gba-tmpi`` in the Server header (TS 33.220 §4.5.2)."""
+    decoy_key: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
+    """Keys the tag that marks a decoy nonce; one per BSF, kept for as long as it runs."""
+    decoy_amf: bytes = b"\x00\x00"
+    """The AMF a decoy AUTN shows in the clear: the one the HSS's vectors carry."""
+
+
+def decoy_challenge(config: BsfUbConfig, impi: str, now: datetime, rng: Rng
+                    ) -> PendingChallenge:
+    """A challenge for an IMPI the HSS refused, shaped like a real one (RFC 3310 §3.2:
+    RAND and AUTN, 16 octets each; AUTN = SQN xor AK || AMF || MAC, TS 33.102 §6.3.2),
+    with an XRES nobody knows."""
+    rand = rng(16)
+    tag = _decoy_tag(config.decoy_key, impi, rand)
+    autn = tag[:6] + config.decoy_amf + tag[6:]
+    return PendingChallenge(nonce=digest.aka_nonce(rand, autn), impi=impi, rand=rand,
+                            autn=autn, xres=rng(16), ck=rng(16), ik=rng(16),
+                            expires=now + config.challenge_lifetime)
+
+
+def is_decoy(config: BsfUbConfig, pending: PendingChallenge) -> bool:
+    """Whether *pending* was made by :func:`decoy_challenge` with this config's key."""
+    tag = _decoy_tag(config.decoy_key, pending.impi, pending.rand)
+    return hmac.compare_digest(pending.autn[:6] + pending.autn[8:], tag)
+
+
+def _decoy_tag(key: bytes, impi: str, rand: bytes) -> bytes:
+    return hmac.new(key, DECOY_LABEL + rand + impi.encode("utf-8"), hashlib.sha256
+                    ).digest()[:14]
 
 
 class BsfUbExchange:
     """One Ub request at the BSF (TS 24.109 §4.3-§4.5)."""
 
     def __init__(self, config: BsfUbConfig, request: HttpRequest, now: datetime,
-                 peer: str | None = None) -> None:
+                 peer: str | None = None, rng: Rng = os.urandom) -> None:
         self.config = config
         self.request = request
         self.now = now
+        self.source = peer
         self.peer = peer or "-"
+        self.rng = rng
         self.state = BsfUbState.START
         self._impi = ""
+        self._resync: tuple[bytes, bytes] | None = None
         self._creds: Credentials | None = None
         self._stale = False
         self._nonce = ""
@@ -127,14 +187,16 @@ class BsfUbExchange:
                                                ("Server", ub.server(self.config.product)))))
         return action
 
-    def _refuse(self, status: int, text: str) -> BsfUbAction:
-        return self._emit(Respond(text_response(status, text)))
+    def _refuse(self, status: int, text: str, headers: tuple[tuple[str, str], ...] = ()
+                ) -> BsfUbAction:
+        return self._emit(Respond(text_response(status, text, headers)))
 
     def _vector_for(self, impi: str, resync: tuple[bytes, bytes] | None = None
                     ) -> BsfUbAction:
+        """Every way to the HSS passes the rate limits first."""
         self._impi = impi
-        return self._emit(NeedVector(VectorRequest(
-            impi, resync[0] if resync else None, resync[1] if resync else None)))
+        self._resync = resync
+        return self._emit(AdmitChallenge(impi, self.source, self.now))
 
     # ------------------------------------------------------------------ feeders
 
@@ -179,18 +241,41 @@ class BsfUbExchange:
                                 "(TS 24.109 §4.3.2)\n")
         return self._verify(pending, creds)
 
+    def challenge_admitted(self, wait: float | None) -> BsfUbAction:
+        """None: ask the HSS. Seconds: over a rate limit, 429 (RFC 6585 §4) whether the
+        IMPI is known or not, and no SQN spent."""
+        expect(self, self.state, "challenge_admitted", BsfUbState.ADMITTING)
+        if wait is not None:
+            log.warning("Ub: challenge for %s from %s over the rate limit, retry in %.1fs",
+                        self._impi, self.peer, wait)
+            return self._refuse(429, "too many challenges, retry later\n",
+                                (("Retry-After", retry_after(wait)),))
+        resync = self._resync
+        return self._emit(NeedVector(VectorRequest(
+            self._impi, resync[0] if resync else None, resync[1] if resync else None)))
+
     def vector_received(self, answer: VectorAnswer | int) -> BsfUbAction:
-        """The HSS's vector, or the Diameter result code it refused with."""
+        """The HSS's vector, or the Diameter result code it refused with: a refused IMPI
+        is challenged with a decoy, a refused resynchronisation fails as a wrong RES."""
         expect(self, self.state, "vector_received", BsfUbState.FETCHING_VECTOR)
         if isinstance(answer, int):
-            log.info("Ub: HSS refused %s with result %d", self._impi, answer)
-            return self._refuse(403 if answer in REFUSED_BY_HSS else 503,
-                                f"HSS refused: {answer}\n")
-        self._nonce = digest.aka_nonce(answer.rand, answer.autn)
-        return self._emit(StoreChallenge(PendingChallenge(
-            nonce=self._nonce, impi=self._impi, rand=answer.rand, autn=answer.autn,
-            xres=answer.xres, ck=answer.ck, ik=answer.ik,
-            expires=self.now + self.config.challenge_lifetime, guss=answer.guss)))
+            if answer not in REFUSED_BY_HSS:
+                log.warning("Ub: HSS answered %d for %s", answer, self._impi)
+                return self._refuse(503, f"HSS refused: {answer}\n")
+            if self._resync is not None:
+                log.warning("Ub: HSS refused to resynchronise %s: %d", self._impi, answer)
+                return self._refuse(403, AUTH_FAILED)
+            log.info("Ub: HSS refused %s with %d; a decoy challenge answers", self._impi,
+                     answer)
+            pending = decoy_challenge(self.config, self._impi, self.now, self.rng)
+        else:
+            pending = PendingChallenge(
+                nonce=digest.aka_nonce(answer.rand, answer.autn), impi=self._impi,
+                rand=answer.rand, autn=answer.autn, xres=answer.xres, ck=answer.ck,
+                ik=answer.ik, expires=self.now + self.config.challenge_lifetime,
+                guss=answer.guss)
+        self._nonce = pending.nonce
+        return self._emit(StoreChallenge(pending))
 
     def vector_unavailable(self, reason: str) -> BsfUbAction:
         """Zh could not be asked (no peer, timeout, undecodable answer): 503."""
@@ -236,9 +321,12 @@ class BsfUbExchange:
         except GbaError as exc:
             log.warning("Ub: unusable credentials from %s: %s", pending.impi, exc)
             return self._refuse(400, f"unusable credentials: {exc}\n")
-        if not digest.verify(expected, creds.response):
-            log.warning("Ub: wrong RES from %s", pending.impi)
-            return self._refuse(403, "authentication failed\n")
+        # a decoy's XRES is random, so the check fails anyway; both run on every answer
+        decoy = is_decoy(self.config, pending)
+        if not digest.verify(expected, creds.response) or decoy:
+            log.warning("Ub: wrong RES from %s%s", pending.impi,
+                        " (to a decoy challenge)" if decoy else "")
+            return self._refuse(403, AUTH_FAILED)
         ctx = self._context(pending)
         log.info("Ub: %s bootstrapped, B-TID %s until %s", ctx.impi, ctx.btid,
                  ub.format_time(ctx.expires))

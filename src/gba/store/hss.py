@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gba.errors import StoreError
+
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
@@ -25,9 +27,28 @@ class Subscriber:
     """GBA User Security Settings as TS 29.109 Annex A XML, or None for the default."""
 
 
+class SqnNotForward(StoreError):
+    """Provisioning asked to move a subscriber's SQN backwards (TS 33.102 Annex C.3: only
+    resynchronisation may lower SQN_HE); *stored* and *asked* are the two SQNs."""
+
+    def __init__(self, impi: str, stored: int, asked: int) -> None:
+        super().__init__(f"SQN {asked:012x} for {impi!r} is below the HSS's {stored:012x}: "
+                         "provisioning only moves SQN forward (TS 33.102 Annex C.3); "
+                         "resynchronisation over Zh is the only way back")
+        self.stored = stored
+        self.asked = asked
+
+
 class SubscriberStore(Protocol):
     async def put_subscriber(self, sub: Subscriber) -> None:
-        """Insert or replace a subscriber (provisioning)."""
+        """Insert or replace a subscriber, SQN as given (tests, tools that own the file)."""
+
+    async def provision_subscriber(self, sub: Subscriber, *, keep_sqn: bool = False
+                                   ) -> Subscriber:
+        """Insert *sub*, or replace the subscriber of its IMPI (K, OPc, AMF, IMSI, GUSS)
+        without ever lowering its SQN, in one transaction: with *keep_sqn* the stored SQN
+        stays when it is higher, else a ``sub.sqn`` below it raises :class:`SqnNotForward`.
+        Returns what is stored."""
 
     async def get_subscriber(self, impi: str) -> Subscriber:
         """The subscriber, or :class:`~gba.errors.NotFound`."""

@@ -11,7 +11,9 @@ on a peer that fails is resent to an alternate with the T flag (§5.5.4).
 
 This module owns listening and connecting sockets, TLS and the peer table; each
 connection is a :class:`~gba.transport.diameter_link.Link`. Every protocol decision is the
-peer machine's or the router's.
+peer machine's or the router's. A listener admits at most ``max_pending`` connections that
+have not completed the capabilities exchange and ``max_per_address`` from one IP address;
+past either a connection is closed at once and counted in a periodic summary line.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from gba.protocols.diameter import (
 )
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import error_answer
-from gba.protocols.diameter.peer import DEFAULT_TW
+from gba.protocols.diameter.peer import DEFAULT_TW, MAX_MESSAGE_SIZE
 from gba.protocols.diameter.routing import (
     DEFAULT_ROUTE,
     Deliver,
@@ -64,6 +66,17 @@ T = TypeVar("T")
 Handler = Callable[[Message, str], Awaitable[Message]]
 """An application handler: (request, Origin-Host of the peer it came from) -> answer."""
 AgentMode = Literal["relay", "proxy"] | None
+
+
+MAX_PENDING = 64
+"""Accepted connections that have not completed the capabilities exchange, at most: a
+flood of connections that never send a CER is refused past this, not buffered."""
+MAX_PER_ADDRESS = 16
+"""Accepted connections from one IP address, at most (a peer needs one, a few in a lab
+where every function shares 127.0.0.1)."""
+REFUSAL_REPORT_INTERVAL = 10.0
+"""Seconds between the summary lines of refused connections: a flood costs a line per
+interval, not one per connection."""
 
 
 def _e2e_seed() -> int:
@@ -123,13 +136,27 @@ class DiameterNode:
                  agent: AgentMode = None, routes: Mapping[str, Sequence[str]] | None = None,
                  peer_realms: bool = False,
                  tw: float = DEFAULT_TW, request_timeout: float = 5.0, retry_delay: float = 0.2,
-                 max_retry_delay: float = 5.0) -> None:
+                 max_retry_delay: float = 5.0, max_message_size: int = MAX_MESSAGE_SIZE,
+                 max_pending: int = MAX_PENDING, max_per_address: int = MAX_PER_ADDRESS
+                 ) -> None:
         self.identity = identity
         self.applications = frozenset(applications)
         self.agent = agent
         self.tw = tw
         self.request_timeout = request_timeout
         self.retry_delay, self.max_retry_delay = retry_delay, max_retry_delay
+        self.max_message_size = max_message_size
+        """The largest message a connection takes once open (before: the peer machine's
+        small ``MAX_MESSAGE_SIZE_BEFORE_OPEN``)."""
+        self.max_pending, self.max_per_address = max_pending, max_per_address
+        self._pending: set[Link] = set()
+        """Accepted links whose capabilities exchange is not done."""
+        self._accepted: dict[Link, str] = {}
+        """Accepted links and the IP address each came from."""
+        self._per_address: dict[str, int] = {}
+        self._refused = 0
+        self._refused_last = ""
+        self._refusal_report: asyncio.TimerHandle | None = None
         self._handlers: dict[tuple[int, int | None], Handler] = {}
         self._routes: dict[str, list[str]] = {k: list(v) for k, v in (routes or {}).items()}
         self.router = Router(identity.origin_host, identity.origin_realm, frozenset(),
@@ -202,6 +229,9 @@ class DiameterNode:
         self._stopping = True
         for server in self._servers:
             server.close()
+        if self._refusal_report is not None:
+            self._refusal_report.cancel()
+            self._report_refusals(reschedule=False)
         # DPR first: cancelling a connector cancels the link it runs, which would close
         # the socket before the DPR is written (RFC 6733 §5.4).
         await asyncio.gather(*(link.disconnect() for link in list(self._all_links)))
@@ -222,7 +252,8 @@ class DiameterNode:
         apps = self.applications if applications is None else applications
         if self.agent == "relay":
             apps = apps | {(0, d.APP_RELAY)}
-        conn = PeerConnection(self.identity, role, apps, tw=self.tw, end_to_end=self._e2e)
+        conn = PeerConnection(self.identity, role, apps, tw=self.tw, end_to_end=self._e2e,
+                              max_message_size=self.max_message_size)
         link = Link(self, conn, reader, writer, authorise)
         self._all_links.add(link)
         return link
@@ -232,9 +263,52 @@ class DiameterNode:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                       spec: Listener) -> None:
+        peername = writer.get_extra_info("peername")
+        address = str(peername[0]) if isinstance(peername, tuple) and peername else "?"
+        refusal = self._admission(address)
+        if refusal is not None:
+            writer.transport.abort()  # at once: no TLS close_notify, nothing read
+            self._refuse(address, refusal)
+            return
         link = self._new_link(Role.RESPONDER, reader, writer, spec.applications,
                               spec.authorise)
+        self._pending.add(link)
+        self._accepted[link] = address
+        self._per_address[address] = self._per_address.get(address, 0) + 1
         await link.run()
+
+    def _admission(self, address: str) -> str | None:
+        """Why a new connection from *address* is refused, or None to serve it."""
+        if self._stopping:
+            return "the node is stopping"
+        if len(self._pending) >= self.max_pending:
+            return (f"{len(self._pending)} connections have not completed the capabilities "
+                    "exchange")
+        if self._per_address.get(address, 0) >= self.max_per_address:
+            return f"{self.max_per_address} connections from this address already"
+        return None
+
+    def _refuse(self, address: str, reason: str) -> None:
+        """Count a refused connection: the first of a burst is logged at once, the rest
+        in one summary line per :data:`REFUSAL_REPORT_INTERVAL`."""
+        self._refused_last = f"{address}: {reason}"
+        if self._refusal_report is None:
+            log.warning("diameter connection from %s refused: %s", address, reason)
+            self._refusal_report = asyncio.get_running_loop().call_later(
+                REFUSAL_REPORT_INTERVAL, self._report_refusals)
+        else:
+            self._refused += 1
+
+    def _report_refusals(self, reschedule: bool = True) -> None:
+        count, self._refused = self._refused, 0
+        self._refusal_report = None
+        if not count:
+            return
+        log.warning("diameter refused %d more connection(s) in %gs (last from %s)", count,
+                    REFUSAL_REPORT_INTERVAL, self._refused_last)
+        if reschedule:
+            self._refusal_report = asyncio.get_running_loop().call_later(
+                REFUSAL_REPORT_INTERVAL, self._report_refusals)
 
     async def _maintain(self, peer: PeerSpec) -> None:
         """Keep one connection to *peer* open, reconnecting with back-off (RFC 3539 §3.4)."""
@@ -280,6 +354,7 @@ class DiameterNode:
 
     def link_opened(self, link: Link) -> None:
         assert link.peer is not None
+        self._pending.discard(link)
         existing = self._links.get(link.peer.peer_identity)
         if existing is not None and existing is not link and not (
                 existing.conn.role is Role.RESPONDER and link.conn.role is Role.INITIATOR):
@@ -298,6 +373,14 @@ class DiameterNode:
 
     def link_closed(self, link: Link) -> None:
         self._all_links.discard(link)
+        self._pending.discard(link)
+        address = self._accepted.pop(link, None)
+        if address is not None:
+            left = self._per_address.get(address, 1) - 1
+            if left > 0:
+                self._per_address[address] = left
+            else:
+                self._per_address.pop(address, None)
         if link.peer is not None and self._links.get(link.peer.peer_identity) is link:
             del self._links[link.peer.peer_identity]
             del self._peer_views[link.peer.peer_identity]
@@ -371,6 +454,17 @@ class DiameterNode:
         return False
 
     async def _on_request(self, link: Link, request: Message) -> None:
+        """Route, serve and answer one request; nothing escapes (one line if it fails)."""
+        try:
+            await self._serve_request(link, request)
+        except Exception as exc:  # a bug costs one answer, not the node
+            log.warning("diameter request %d from %s failed: %s: %s", request.command_code,
+                        link.label, type(exc).__name__, exc)
+            log.debug("diameter request failure", exc_info=exc)
+            link.answer(request, error_answer(request, self.identity,
+                                              d.ResultCode.UNABLE_TO_COMPLY))
+
+    async def _serve_request(self, link: Link, request: Message) -> None:
         peer = link.conn.peer_identity or ""
         deadline = asyncio.get_running_loop().time() + self.request_timeout
         decision = self.router.incoming(request, peer, self._peer_views)
@@ -397,8 +491,12 @@ class DiameterNode:
             return error_answer(request, self.identity, d.ResultCode.COMMAND_UNSUPPORTED)
         try:
             return with_proxy_info(request, await handler(request, peer))
-        except Exception:  # a handler bug must not take the peer down
-            log.exception("diameter handler failed for command %d", request.command_code)
+        except Exception as exc:  # a handler bug must not take the peer down
+            # one line per failed request; the traceback only at DEBUG, so that a peer
+            # repeating a bad request cannot fill the log
+            log.warning("diameter handler failed for command %d from %s: %s: %s",
+                        request.command_code, peer, type(exc).__name__, exc)
+            log.debug("diameter handler failure", exc_info=exc)
             return error_answer(request, self.identity, d.ResultCode.UNABLE_TO_COMPLY)
 
     async def _forward(self, request: Message, decision: Forward) -> Message:

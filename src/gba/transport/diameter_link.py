@@ -6,6 +6,10 @@ machine queues, runs the watchdog timer at the machine's deadline (RFC 3539 §3.
 matches answers to waiting callers by Hop-by-Hop id (RFC 6733 §6.2). What to do with an
 open peer, a request or a closed connection is its owner's (:class:`LinkOwner`, the
 node's) decision.
+
+Nothing raised while a connection is served escapes :meth:`Link.run`: a failure closes
+that one connection with one log line (the traceback only at DEBUG), so that a peer
+sending something unexpected costs one line, not a traceback per message.
 """
 
 from __future__ import annotations
@@ -82,6 +86,16 @@ class Link:
         self.peer: PeerOpen | None = None
 
     @property
+    def label(self) -> str:
+        """The peer's Origin-Host once known, else its address (for log lines)."""
+        if self.conn.peer_identity is not None:
+            return self.conn.peer_identity
+        address = self.writer.get_extra_info("peername")
+        if isinstance(address, tuple) and len(address) >= 2:
+            return f"{address[0]}:{address[1]}"
+        return "unidentified peer"
+
+    @property
     def view(self) -> PeerView:
         assert self.peer is not None
         return PeerView(self.peer.peer_identity, self.peer.peer_realm,
@@ -108,24 +122,45 @@ class Link:
                 self._flush()
                 self._timer_wake.set()
         except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
-            self.conn.connection_lost(f"transport error: {exc}")
-            self._flush()
+            self._lost(f"transport error: {exc}")
+        except Exception as exc:  # one connection fails, never the node
+            self._failed(exc)
         finally:
             timer.cancel()
             self._shutdown("link ended")
 
     async def _timer(self) -> None:
-        while not self.closed.is_set():
-            deadline = self.conn.next_deadline()
-            self._timer_wake.clear()
-            if deadline is None:
-                await self._timer_wake.wait()
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wake.wait(), max(0.0, deadline - self._now()))
-            if self._now() >= deadline:
-                self.conn.timer(self._now())
-                self._flush()
+        try:
+            while not self.closed.is_set():
+                deadline = self.conn.next_deadline()
+                self._timer_wake.clear()
+                if deadline is None:
+                    await self._timer_wake.wait()
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._timer_wake.wait(),
+                                           max(0.0, deadline - self._now()))
+                if self._now() >= deadline:
+                    self.conn.timer(self._now())
+                    self._flush()
+        except Exception as exc:  # as in run(): this connection only
+            self._failed(exc)
+            self._shutdown("link failed")
+
+    def _failed(self, exc: Exception) -> None:
+        """One line for a failure while serving the connection (the traceback at DEBUG
+        only), then close it, still writing what was queued (e.g. a CEA)."""
+        log.warning("diameter peer %s: connection closed after %s: %s", self.label,
+                    type(exc).__name__, exc)
+        log.debug("diameter peer %s failure", self.label, exc_info=exc)
+        self._lost(f"{type(exc).__name__}: {exc}")
+
+    def _lost(self, reason: str) -> None:
+        try:
+            self.conn.connection_lost(reason)
+            self._flush()
+        except Exception as exc:  # the connection is going anyway
+            log.debug("diameter peer %s: while closing: %r", self.label, exc)
 
     def _handle(self, events: Iterable[object]) -> None:
         for ev in events:
@@ -141,9 +176,10 @@ class Link:
                 if fut is not None and not fut.done():
                     fut.set_result(ev.message)
             elif isinstance(ev, ProtocolViolation):
-                log.warning("diameter peer %s: %s", self.conn.peer_identity, ev.reason)
+                if not ev.fatal:  # a fatal one is the reason of the PeerClosed that follows
+                    log.warning("diameter peer %s: %s", self.label, ev.reason)
             elif isinstance(ev, PeerClosed):
-                log.info("diameter peer %s closed: %s", self.conn.peer_identity, ev.reason)
+                log.info("diameter peer %s closed: %s", self.label, ev.reason)
                 self._shutdown(ev.reason)
 
     def _refusal(self, origin_host: str) -> str | None:

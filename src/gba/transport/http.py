@@ -15,15 +15,28 @@ caller sees the response (checked with aiohttp 3.14), so a :class:`TlsAwareConne
 notes the TLS object of the connection each request goes out on.
 :func:`https_server_context` is the NAF's HTTPS side, limited to TLS 1.2 because the
 identifier for Digest inside TLS 1.3 is UNVERIFIED.
+
+Every site (Ub, Ua, the HSS's REST) runs under :func:`serving_runner`, whose
+:class:`SiteLimits` keep slow or silent clients from holding connections: a head must be
+complete :attr:`~SiteLimits.head_timeout` seconds after accept or after the previous
+response (aiohttp's ``keepalive_timeout``, which also closes idle keep-alive connections:
+aiohttp 3.14 arms it at accept and re-arms it after each response only, so partial head
+octets do not extend it), a body must be in :attr:`~SiteLimits.body_timeout` seconds
+after its head (else 408 and close), and past :attr:`~SiteLimits.max_connections`
+connections a new one is answered 503 and closed at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
+import time
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import aiohttp
 from aiohttp import web
@@ -34,6 +47,119 @@ if TYPE_CHECKING:
 
 from gba.errors import ConfigError, ProtocolError
 from gba.protocols.http import HttpRequest, HttpResponse, headers_of
+
+log = logging.getLogger(__name__)
+
+REFUSAL_LOG_INTERVAL: Final = 10.0
+"""Seconds between two log lines about connections refused past the cap."""
+_BUSY: Final = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                b"Content-Type: text/plain\r\nContent-Length: 21\r\nRetry-After: 1\r\n\r\n"
+                b"too many connections\n")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteLimits:
+    """How long and how many: the limits of one aiohttp site (request sizes stay with the
+    application's ``client_max_size``)."""
+
+    head_timeout: float = 15.0
+    """Seconds to wait for a complete request head, from accept or the end of the last
+    response, so idle keep-alive time included (aiohttp's ``keepalive_timeout``)."""
+    body_timeout: float = 30.0
+    """Seconds to wait for the whole body once the head is in; 408 and close past it."""
+    max_connections: int = 1024
+    """Open connections of the runner, all its sites together; a new one past it is
+    answered 503 and closed (TLS connections count once their handshake is done)."""
+    max_line: int = 8190
+    """Longest request line or header line (aiohttp's default)."""
+    max_field: int = 8190
+    """Longest header field (aiohttp's default)."""
+    lingering: float = 2.0
+    """Seconds aiohttp reads and discards an unread body after answering."""
+
+
+def serving_runner(app: web.Application, limits: SiteLimits | None = None
+                   ) -> web.AppRunner:
+    """An ``AppRunner`` for *app* with *limits* (set it up, then add sites to it).
+
+    Adds, as its innermost middleware, the read of the body under
+    :attr:`SiteLimits.body_timeout` (handlers then find it read: ``request.read()``,
+    ``text()`` and ``json()`` return the kept octets)."""
+    chosen = limits or SiteLimits()
+    app.middlewares.append(_body_deadline(chosen.body_timeout))
+    return _CappedRunner(app, chosen.max_connections, access_log=None, shutdown_timeout=1.0,
+                         keepalive_timeout=chosen.head_timeout, max_line_size=chosen.max_line,
+                         max_field_size=chosen.max_field, lingering_time=chosen.lingering)
+
+
+def _body_deadline(timeout: float) -> Any:
+    @web.middleware
+    async def body_deadline(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.body_exists and not request.content.is_eof():
+            try:
+                async with asyncio.timeout(timeout):
+                    await request.read()
+            except TimeoutError:
+                log.info("HTTP %s %s from %s: body not complete within %.1f s", request.method,
+                         request.raw_path[:200], request.remote, timeout)
+                refusal = web.HTTPRequestTimeout(text="request body not received in time\n")
+                refusal.force_close()
+                raise refusal from None
+        return cast(web.StreamResponse, await handler(request))
+
+    return body_deadline
+
+
+class _CappedRunner(web.AppRunner):
+    """An ``AppRunner`` whose sites create connections through a :class:`_Cap`."""
+
+    def __init__(self, app: web.Application, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._max_connections = max_connections
+        self._cap: _Cap | None = None
+
+    @property
+    def server(self) -> web.Server | None:
+        inner = super().server
+        if inner is None:
+            return None
+        if self._cap is None or self._cap.inner is not inner:
+            self._cap = _Cap(inner, self._max_connections)
+        # a site only calls it, as asyncio's protocol factory
+        return cast(web.Server, self._cap)
+
+
+class _Cap:
+    """The protocol factory of a site: aiohttp's handler, or past the cap a refusal."""
+
+    def __init__(self, inner: web.Server, limit: int, now: Any = time.monotonic) -> None:
+        self.inner = inner
+        self.limit = limit
+        self._now = now
+        self._next_log = float("-inf")
+        self._unlogged = 0
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        if len(self.inner.connections) < self.limit:
+            return self.inner()
+        now = self._now()
+        if now >= self._next_log:
+            more = f"; {self._unlogged} more since the last report" if self._unlogged else ""
+            log.warning("HTTP connection refused: %d connections open (cap %d)%s",
+                        len(self.inner.connections), self.limit, more)
+            self._next_log, self._unlogged = now + REFUSAL_LOG_INTERVAL, 0
+        else:
+            self._unlogged += 1
+        return _Busy()
+
+
+class _Busy(asyncio.Protocol):
+    """Answers 503 without reading the request, and closes."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(_BUSY)
+        transport.close()
 
 
 async def read_request(request: web.Request) -> HttpRequest:

@@ -2,9 +2,14 @@
 
 OpenSSL asks for the key synchronously, in the middle of the handshake, once the
 ClientKeyExchange has brought the identity, while our key lookup (Zn to the BSF) is a
-coroutine. So each handshake runs, blocking, in a worker thread, and the PSK callback
-runs the lookup on the server's event loop and waits for it. After the handshake the
-TLS socket is made non-blocking and driven from the event loop (:class:`PskTlsConnection`).
+coroutine. So OpenSSL runs in worker threads, and the PSK callback runs the lookup on the
+server's event loop and waits for it. A worker is lent only for as long as OpenSSL has
+octets to work on: the socket is non-blocking, a handshake step that wants more octets
+returns the worker, and the event loop waits for them (a silent or trickling client holds
+no thread). No worker is lent before the whole ClientHello is in, every handshake has one
+deadline from accept, and handshakes pending are capped per source and in total
+(:mod:`.psk_tls_admission`). After the handshake the TLS socket is driven from the event
+loop (:class:`PskTlsConnection`).
 
 The lookup answers with a :class:`PskGrant`: the PSK for OpenSSL and a context that the
 established connection carries (:attr:`PskTlsConnection.context`), so the application
@@ -45,22 +50,22 @@ import ssl
 import threading
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from gba.errors import CodecError, ProtocolError
+from gba.errors import ProtocolError
 from gba.protocols.ua_psk import (
     PSK_IDENTITY_HINT,
     PSK_IDENTITY_HINT_UICC,
     btid_from_psk_identity,
     psk_identity_for,
 )
+from gba.transport.psk_tls_admission import Admission, await_client_hello, source_of
 from gba.transport.psk_tls_attempt import (
     Attempt,
     Handler,
     KeyLookup,
     PskGrant,
     Refused,
-    closed_before_hello,
     peer_name,
 )
 from gba.transport.psk_tls_attempt import (
@@ -110,13 +115,18 @@ class PskTlsServer(Generic[C]):
     connection when it returns. *ciphers* is an OpenSSL list of PSK suites, the server's
     preference first; *server_names*, when given, are the only SNI host names accepted
     (a client without SNI is still served).
+
+    A handshake must be complete *handshake_timeout* seconds after accept. At most
+    *max_pending* handshakes are pending at once, *max_pending_per_source* from one
+    source (IPv4 address or IPv6 /64); a connection past a cap is closed at once.
     """
 
     def __init__(self, host: str, port: int, key_for: KeyLookup[C], handler: Handler[C], *,
                  ciphers: str = SERVER_CIPHERS, hint: str = PSK_IDENTITY_HINT,
                  server_names: Iterable[str] | None = None,
                  handshake_timeout: float = 10.0, key_timeout: float = 5.0,
-                 io_timeout: float | None = 60.0, workers: int = 16, backlog: int = 128) -> None:
+                 io_timeout: float | None = 60.0, workers: int = 16, backlog: int = 128,
+                 max_pending: int = 512, max_pending_per_source: int = 64) -> None:
         self.ciphers = ciphers
         self.ciphersuites = ciphersuite_codes(ciphers)
         self.hint = hint
@@ -136,6 +146,7 @@ class PskTlsServer(Generic[C]):
         self._io_timeout = io_timeout
         self._workers = workers
         self._backlog = backlog
+        self._admission = Admission(max_pending, max_pending_per_source, log=log)
         self._ctx = server_context(ciphers, hint, self._psk_callback,
                                    on_suite=self._on_suite if self._watch_suite else None,
                                    server_name=self._on_server_name)
@@ -219,12 +230,19 @@ class PskTlsServer(Generic[C]):
                 log.warning("PSK-TLS accept failed: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
-            task = loop.create_task(self._serve(raw, peer_name(addr)))
+            source = source_of(addr)
+            if not self._admission.admit(source):
+                raw.close()
+                continue
+            task = loop.create_task(self._serve(raw, peer_name(addr), source))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, raw: socket.socket, peer: str) -> None:
-        conn = await self._handshake(raw, peer)
+    async def _serve(self, raw: socket.socket, peer: str, source: str) -> None:
+        try:
+            conn = await self._handshake(raw, peer)
+        finally:
+            self._admission.done(source)
         if conn is None:
             return
         log.debug("PSK-TLS from %s: B-TID %s, ciphersuite 0x%04x, SNI %s", peer, conn.btid,
@@ -240,80 +258,113 @@ class PskTlsServer(Generic[C]):
 
     async def _handshake(self, raw: socket.socket, peer: str) -> PskTlsConnection[C] | None:
         loop = asyncio.get_running_loop()
-        assert self._pool is not None
-        # A connection that never says ClientHello must not hold a worker thread.
-        fd = raw.fileno()
-        hello: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, wake_future, hello)
+        deadline = loop.time() + self._handshake_timeout
         try:
-            try:
-                async with asyncio.timeout(self._handshake_timeout):
-                    await hello
-            finally:
-                loop.remove_reader(fd)
+            if not await await_client_hello(raw, self._handshake_timeout):
+                log.debug("PSK-TLS connection from %s closed before a ClientHello", peer)
+                raw.close()
+                return None
         except TimeoutError:
-            log.warning("PSK-TLS handshake from %s failed: no ClientHello within %.1f s",
-                        peer, self._handshake_timeout)
+            log.info("PSK-TLS handshake from %s failed: no complete ClientHello within "
+                     "%.1f s", peer, self._handshake_timeout)
+            raw.close()
+            return None
+        except Refused as exc:
+            log.warning("PSK-TLS handshake from %s failed: %s", peer, exc)
             raw.close()
             return None
         except BaseException:
             raw.close()
             raise
-        if closed_before_hello(raw):
-            log.debug("PSK-TLS connection from %s closed before a ClientHello", peer)
-            raw.close()
-            return None
-        attempt: Attempt[C] = Attempt(loop)
-        self._attempts.add(attempt)
-        work = self._pool.submit(self._handshake_blocking, raw, attempt)
+        raw.setblocking(False)
         try:
-            tls, identity, btid, context, suite = await asyncio.wrap_future(work)
-        except asyncio.CancelledError:
-            attempt.abort()
-            if work.cancel():
-                raw.close()
-            else:
-                work.add_done_callback(_close_result)
+            tls = self._ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        except BaseException:
+            raw.close()
             raise
+        attempt: Attempt[C] = Attempt(loop)
+        attempt.sock = tls
+        self._attempts.add(attempt)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._drive(tls, attempt)
+            return self._established(tls, attempt, peer)
+        except TimeoutError:
+            reason = attempt.failure or (f"not complete within {self._handshake_timeout:.1f} s")
         except Exception as exc:
             reason = attempt.failure or failure_text(exc)
             if attempt.grant is not None and isinstance(exc, ssl.SSLError):
                 reason += f" with the key for B-TID {attempt.btid} (different PSK?)"
-            log.warning("PSK-TLS handshake from %s failed: %s", peer, reason)
-            return None
         finally:
             self._attempts.discard(attempt)
-        return PskTlsConnection(tls, psk_identity=identity, btid=btid, ciphersuite=suite,
-                                peer=peer, context=context, timeout=self._io_timeout,
-                                server_name=attempt.server_name)
+        log.warning("PSK-TLS handshake from %s failed: %s", peer, reason)
+        return None
 
-    def _handshake_blocking(self, raw: socket.socket, attempt: Attempt[C]
-                            ) -> tuple[ssl.SSLSocket, str, str, C, int]:
-        """Worker thread: the whole TLS handshake, with the PSK callback inside it."""
-        raw.settimeout(self._handshake_timeout)
-        tls = self._ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        attempt.sock = tls
+    async def _drive(self, tls: ssl.SSLSocket, attempt: Attempt[C]) -> None:
+        """Run handshake steps in workers until done; wait for the socket on the loop.
+
+        Whatever ends it early (error, deadline, cancellation) closes *tls*, once no worker
+        uses it any more."""
+        assert self._pool is not None
+        step: concurrent.futures.Future[bool | None] | None = None
         try:
-            if attempt.aborted:
-                raise Refused("server closing")
-            self._local.attempt = attempt
-            try:
+            while True:
+                step = self._pool.submit(self._step, tls, attempt)
+                want = await asyncio.wrap_future(step)
+                step = None
+                if want is None:
+                    return
+                await _ready(tls.fileno(), readable=want)
+        except BaseException:
+            attempt.abort()
+            if step is not None and not step.cancel():
+                step.add_done_callback(lambda _: _close(tls))
+            else:
+                _close(tls)
+            raise
+
+    def _step(self, tls: ssl.SSLSocket, attempt: Attempt[C]) -> bool | None:
+        """Worker thread: one call of ``do_handshake``, the PSK callback maybe inside it.
+
+        None when the handshake is complete; True to wait until the socket is readable,
+        False until it is writable."""
+        if attempt.aborted:
+            raise Refused("server closing")
+        self._local.attempt = attempt
+        try:
+            if attempt.steps == 0:
                 tls.do_handshake()
-            finally:
-                self._local.attempt = None
-                release(tls)
+            else:
+                # sslpsk3's do_handshake sets up its callbacks first, SSL_set_accept_state
+                # included, which would restart a handshake under way: only the first time.
+                ssl.SSLSocket.do_handshake(tls)
+        except ssl.SSLWantReadError:
+            return True
+        except ssl.SSLWantWriteError:
+            return False
+        finally:
+            self._local.attempt = None
+            attempt.steps += 1
+        return None
+
+    def _established(self, tls: ssl.SSLSocket, attempt: Attempt[C], peer: str
+                     ) -> PskTlsConnection[C]:
+        """The connection, once its handshake is checked; closes *tls* when refused."""
+        try:
+            release(tls)
             identity, btid, grant = attempt.identity, attempt.btid, attempt.grant
             if tls.session_reused or identity is None or btid is None or grant is None:
                 raise Refused("resumed TLS session: no PSK identity to check")
             suite = self._negotiated(tls)
             if suite != attempt.suite:
                 raise Refused(f"OpenSSL negotiated suite {suite:#06x}, but the key was "
-                               f"derived for {attempt.suite or 0:#06x}")
-            tls.setblocking(False)
+                              f"derived for {attempt.suite or 0:#06x}")
         except BaseException:
             tls.close()
             raise
-        return tls, identity, btid, grant.context, suite
+        return PskTlsConnection(tls, psk_identity=identity, btid=btid, ciphersuite=suite,
+                                peer=peer, context=grant.context, timeout=self._io_timeout,
+                                server_name=attempt.server_name)
 
     def _negotiated(self, tls: ssl.SSLSocket) -> int:
         cipher = tls.cipher()
@@ -350,56 +401,29 @@ class PskTlsServer(Generic[C]):
             return b""
 
     def _lookup(self, attempt: Attempt[C], identity: str | None) -> bytes:
-        if not identity:
-            attempt.failure = "client sent no PSK identity"
-            return b""
-        attempt.identity = identity
-        try:
-            btid = btid_from_psk_identity(identity)
-        except CodecError as exc:
-            attempt.failure = str(exc)
-            return b""
-        attempt.btid = btid
         suite = attempt.suite if self._watch_suite else self.ciphersuites[0]
-        if suite is None or suite not in self.ciphersuites:
-            attempt.failure = ("negotiated suite not seen before the PSK callback"
-                               if suite is None else f"suite {suite:#06x} was not offered")
-            return b""
-        attempt.suite = suite
-        key_for, server_name = self._key_for, attempt.server_name
-
-        async def lookup() -> PskGrant[C] | None:
-            return await key_for(identity, suite, server_name)
-
-        future = asyncio.run_coroutine_threadsafe(lookup(), attempt.loop)
-        attempt.key_future = future
-        if attempt.aborted:
-            future.cancel()
-        try:
-            grant = future.result(self._key_timeout)
-        except TimeoutError:
-            future.cancel()
-            attempt.failure = (f"key lookup for B-TID {btid} timed out after "
-                               f"{self._key_timeout:.1f} s")
-            return b""
-        except concurrent.futures.CancelledError:
-            attempt.failure = "key lookup cancelled: server closing"
-            return b""
-        except Exception as exc:
-            attempt.failure = f"key lookup for B-TID {btid} failed: {failure_text(exc)}"
-            return b""
-        if grant is None:
-            attempt.failure = f"unknown PSK identity (B-TID {btid})"
-            return b""
-        if not isinstance(grant, PskGrant):
-            attempt.failure = (f"key lookup for B-TID {btid} gave a {type(grant).__name__}, "
-                               "not a PskGrant")
-            return b""
-        attempt.grant = grant
-        return bytes(grant.psk)
+        return attempt.lookup(identity, suite, self.ciphersuites, self._key_for,
+                              self._key_timeout)
 
 
-def _close_result(work: concurrent.futures.Future[tuple[ssl.SSLSocket, str, str, Any, int]]
-                  ) -> None:
-    if not work.cancelled() and work.exception() is None:
-        work.result()[0].close()
+async def _ready(fd: int, *, readable: bool) -> None:
+    """Until *fd* is readable (or writable), on the running loop."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    if readable:
+        loop.add_reader(fd, wake_future, ready)
+    else:
+        loop.add_writer(fd, wake_future, ready)
+    try:
+        await ready
+    finally:
+        if readable:
+            loop.remove_reader(fd)
+        else:
+            loop.remove_writer(fd)
+
+
+def _close(tls: ssl.SSLSocket) -> None:
+    """Forget *tls* in sslpsk3's table, then close it (from any thread, no worker on it)."""
+    release(tls)
+    tls.close()

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from gba.errors import InvalidInput
+from gba.errors import CodecError, InvalidInput
+from gba.protocols.ua_psk import btid_from_psk_identity
 from gba.transport.psk_tls_context import MAX_PSK, failure_reason
 from gba.transport.psk_tls_io import PskTlsConnection
 
@@ -62,16 +63,6 @@ def peer_name(addr: Any) -> str:
     return str(addr)
 
 
-def closed_before_hello(raw: socket.socket) -> bool:
-    """True when the peer closed without sending anything (a port probe, not a client)."""
-    try:
-        return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except (BlockingIOError, InterruptedError):
-        return False
-    except OSError:
-        return True
-
-
 class Refused(Exception):
     """A handshake that completed but that we do not accept."""
 
@@ -89,6 +80,8 @@ class Attempt(Generic[C]):
         self.server_name: str | None = None
         self.key_future: concurrent.futures.Future[PskGrant[C] | None] | None = None
         self.sock: ssl.SSLSocket | None = None
+        self.steps = 0
+        """Calls of ``do_handshake`` so far (each in a worker, one at a time)."""
         self.aborted = False
 
     def abort(self) -> None:
@@ -101,3 +94,56 @@ class Attempt(Generic[C]):
             # object under the feet of the worker thread.
             with contextlib.suppress(OSError):
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+    def lookup(self, identity: str | None, suite: int | None, offered: tuple[int, ...],
+               key_for: KeyLookup[C], key_timeout: float) -> bytes:
+        """The PSK callback's work (worker thread): the key for *identity* and the
+        negotiated *suite*, asked of *key_for* on the loop; b"" fails the handshake and
+        :attr:`failure` says why."""
+        attempt = self
+        if not identity:
+            attempt.failure = "client sent no PSK identity"
+            return b""
+        attempt.identity = identity
+        try:
+            btid = btid_from_psk_identity(identity)
+        except CodecError as exc:
+            attempt.failure = str(exc)
+            return b""
+        attempt.btid = btid
+        if suite is None or suite not in offered:
+            attempt.failure = ("negotiated suite not seen before the PSK callback"
+                               if suite is None else f"suite {suite:#06x} was not offered")
+            return b""
+        attempt.suite = suite
+        server_name = attempt.server_name
+
+        async def lookup() -> PskGrant[C] | None:
+            return await key_for(identity, suite, server_name)
+
+        future = asyncio.run_coroutine_threadsafe(lookup(), attempt.loop)
+        attempt.key_future = future
+        if attempt.aborted:
+            future.cancel()
+        try:
+            grant = future.result(key_timeout)
+        except TimeoutError:
+            future.cancel()
+            attempt.failure = (f"key lookup for B-TID {btid} timed out after "
+                               f"{key_timeout:.1f} s")
+            return b""
+        except concurrent.futures.CancelledError:
+            attempt.failure = "key lookup cancelled: handshake aborted"
+            return b""
+        except Exception as exc:
+            attempt.failure = f"key lookup for B-TID {btid} failed: {reason(exc)}"
+            return b""
+        if grant is None:
+            attempt.failure = f"unknown PSK identity (B-TID {btid})"
+            return b""
+        if not isinstance(grant, PskGrant):
+            attempt.failure = (f"key lookup for B-TID {btid} gave a {type(grant).__name__}, "
+                               "not a PskGrant")
+            return b""
+        attempt.grant = grant
+        return bytes(grant.psk)

@@ -30,7 +30,7 @@ def test_anything_else_is_invalid_input(text: str) -> None:
 @pytest.mark.parametrize("text", ["0x1301", "13 02", "0x0000"])
 def test_tls_1_3_and_null_codes_are_not_suites_of_01_00_01(text: str) -> None:
     # TS 33.220 H.3: a TLS 1.3 NAF_Id ends 01 00 00 00 07, whatever the suite
-    with pytest.raises(InvalidInput, match="not a TLS 1.2 suite"):
+    with pytest.raises(InvalidInput, match=r"not a TLS 1\.2 suite"):
         ua_protocols.tls_suite(text)
 
 

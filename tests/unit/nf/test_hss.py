@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gba.config import DiameterNodeConfig
+from gba.config import SAMPLE_CONFIG, DiameterNodeConfig
 from gba.crypto import aka
 from gba.errors import MacFailure
+from gba.nf import registry
 from gba.nf.common import peer_identity
 from gba.nf.hss import Hss
 from gba.protocols import guss as guss_xml
@@ -18,9 +19,11 @@ from gba.protocols.diameter import (
     CMD_BOOTSTRAPPING_INFO,
     Message,
     PeerIdentity,
+    ResultCode,
     avp,
     raw_avp,
 )
+from gba.protocols.diameter.dictionary import ORIGIN_HOST
 from gba.store.base import Subscriber, SubscriberStore
 from gba.store.factory import open_subscriber_store
 from vectors import ts35208_set
@@ -207,6 +210,52 @@ async def test_resync_mar_with_auts_of_wrong_length_gets_5004(hss: Hss,
     answer = await ask(hss, mar(rand=bytes(16), auts=bytes(13)))
     assert answer.result_code == 5004
     assert (await store.get_subscriber(IMPI)).sqn == before
+
+
+# ------------------------------------------------------------------ peers (TS 33.220 §4.3)
+
+OTHER_BSF = "bsf2.example.org"
+
+
+async def test_mar_from_a_peer_that_is_not_a_served_bsf_gets_3010_and_no_vector(
+        store: SubscriberStore, identity: PeerIdentity) -> None:
+    before = (await store.get_subscriber(IMPI)).sqn
+    hss = Hss(store, identity, allowed_peers=frozenset({OTHER_BSF}))
+    answer = await ask(hss, mar())
+    assert answer.result_code == ResultCode.UNKNOWN_PEER
+    assert answer.find(612, TGPP) is None
+    assert (await store.get_subscriber(IMPI)).sqn == before
+
+
+async def test_mar_naming_another_origin_host_than_its_peer_gets_3010_and_no_vector(
+        store: SubscriberStore, identity: PeerIdentity) -> None:
+    """A served BSF may not ask in another BSF's name: Origin-Host must be the peer's."""
+    before = (await store.get_subscriber(IMPI)).sqn
+    hss = Hss(store, identity, allowed_peers=frozenset({PEER, OTHER_BSF}))
+    answer = Message.decode((await hss.handle(mar(), OTHER_BSF)).encode())
+    assert answer.result_code == ResultCode.UNKNOWN_PEER
+    assert answer.find(612, TGPP) is None
+    assert (await store.get_subscriber(IMPI)).sqn == before
+
+
+async def test_mar_without_origin_host_gets_3010(hss: Hss) -> None:
+    full = mar()
+    answer = await ask(hss, full.with_avps([a for a in full.avps if a.code != ORIGIN_HOST]))
+    assert answer.result_code == ResultCode.UNKNOWN_PEER
+
+
+async def test_mar_from_a_served_bsf_in_its_own_name_gets_a_vector(
+        store: SubscriberStore, identity: PeerIdentity) -> None:
+    await vector(Hss(store, identity, allowed_peers=frozenset({PEER})))
+
+
+def test_sample_hss_runs_zh_over_tls_for_its_bsf_only() -> None:
+    sample = registry.load(SAMPLE_CONFIG)
+    cfg = registry.config_of(sample, "hss")
+    assert cfg.tls.enabled
+    assert cfg.bsf_hosts == (sample.bsf.diameter.host,)
+    endpoint = registry.diameter_peer(sample, "hss", "test")
+    assert (endpoint.tls, endpoint.host) == (True, cfg.diameter.host)
 
 
 # ------------------------------------------------------------------ resynchronisation

@@ -1,17 +1,26 @@
-"""The HSS REST provisioning API (gba.nf.hss_rest) through aiohttp's in-process test server."""
+"""The HSS REST provisioning API (gba.nf.hss_rest) through aiohttp's in-process test
+server: bearer authentication (RFC 6750), SQN forward only (TS 33.102 Annex C.3), and the
+HSS section's REST keys (gba.nf.hss_service)."""
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
+import tomllib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from gba import config
 from gba.crypto.milenage import opc_from_op
-from gba.nf.hss_rest import make_app
-from gba.store.base import SubscriberStore
+from gba.errors import ConfigError
+from gba.nf import hss_service, registry
+from gba.nf.hss_rest import make_app, new_token, read_token_file, write_token_file
+from gba.store.base import Subscriber, SubscriberStore
 from gba.store.factory import open_subscriber_store
 from vectors import milenage_sets, ts35208_set
 
@@ -19,6 +28,8 @@ IMPI = "001010000000001@ims.mnc001.mcc001.3gppnetwork.org"
 K, OPC = (value.hex() for value in ts35208_set(1))  # TS 35.208 test set 1
 OP = next(s["op"] for s in milenage_sets() if s["set"] == 1)
 PATH = f"/subscribers/{IMPI}"
+TOKEN = new_token(lambda n: bytes(range(n)))
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
@@ -30,7 +41,15 @@ async def store() -> AsyncIterator[SubscriberStore]:
 
 @pytest.fixture
 async def client(store: SubscriberStore) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(make_app(store))) as c:
+    """A client that sends the right bearer token with every request."""
+    async with TestClient(TestServer(make_app(store, TOKEN.encode())), headers=AUTH) as c:
+        yield c
+
+
+@pytest.fixture
+async def anonymous(store: SubscriberStore) -> AsyncIterator[TestClient[Any, Any]]:
+    """A client that sends no Authorization header of its own."""
+    async with TestClient(TestServer(make_app(store, TOKEN.encode()))) as c:
         yield c
 
 
@@ -169,7 +188,7 @@ async def test_openapi_document_describes_the_api(client: TestClient[Any, Any]) 
     doc = json.loads(await resp.text())
     assert doc["openapi"].startswith("3.0.")
     assert {"title", "version"} <= set(doc["info"])
-    assert set(doc["paths"]) == {"/subscribers", "/subscribers/{impi}"}
+    assert set(doc["paths"]) == {"/openapi.json", "/subscribers", "/subscribers/{impi}"}
     assert set(doc["paths"]["/subscribers"]) == {"get"}
     assert {"get", "put", "delete"} <= set(doc["paths"]["/subscribers/{impi}"])
 
@@ -182,3 +201,238 @@ async def test_openapi_input_schema_lists_exactly_the_accepted_fields(
     assert set(schema["properties"]) == {"k", "opc", "op", "imsi", "sqn", "amf", "guss"}
     assert schema["additionalProperties"] is False
     assert schema["required"] == ["k"]
+
+
+async def test_openapi_declares_the_bearer_scheme_for_every_operation_but_itself(
+        client: TestClient[Any, Any]) -> None:
+    doc = await (await client.get("/openapi.json")).json()
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": doc["components"][
+            "securitySchemes"]["bearer"]["description"]}
+    assert doc["security"] == [{"bearer": []}]
+    assert doc["paths"]["/openapi.json"]["get"]["security"] == []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method != "parameters" and path != "/openapi.json":
+                assert "401" in op["responses"], f"{method} {path}"
+
+
+# ------------------------------------------------------------------ authentication (RFC 6750)
+
+EVERY_OPERATION = [("GET", "/subscribers"), ("GET", PATH), ("PUT", PATH), ("DELETE", PATH),
+                   ("GET", "/no-such-path")]
+
+
+async def send(client: TestClient[Any, Any], method: str, path: str,
+               headers: dict[str, str] | None = None) -> Any:
+    body = json.dumps({"k": "00" * 16, "opc": "00" * 16}) if method == "PUT" else None
+    return await client.request(method, path, data=body, headers=headers)
+
+
+@pytest.mark.parametrize(("method", "path"), EVERY_OPERATION)
+async def test_a_request_without_a_token_is_401_with_a_bearer_challenge(
+        anonymous: TestClient[Any, Any], store: SubscriberStore, method: str, path: str
+        ) -> None:
+    await store.put_subscriber(Subscriber(IMPI, bytes.fromhex(K), bytes.fromhex(OPC)))
+    resp = await send(anonymous, method, path)
+    assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"] == 'Bearer realm="gba-hss"'
+    assert (await store.get_subscriber(IMPI)).k == bytes.fromhex(K)
+
+
+@pytest.mark.parametrize(("method", "path"), EVERY_OPERATION)
+async def test_a_wrong_token_is_401_invalid_token(
+        anonymous: TestClient[Any, Any], store: SubscriberStore, method: str, path: str
+        ) -> None:
+    await store.put_subscriber(Subscriber(IMPI, bytes.fromhex(K), bytes.fromhex(OPC)))
+    resp = await send(anonymous, method, path, {"Authorization": f"Bearer {TOKEN[:-1]}x"})
+    assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"] == 'Bearer realm="gba-hss", error="invalid_token"'
+    assert (await store.get_subscriber(IMPI)).k == bytes.fromhex(K)
+
+
+@pytest.mark.parametrize("authorization", [
+    f"Basic {TOKEN}", "Bearer", "Bearer ", TOKEN, f"Bearer {TOKEN}{TOKEN}",
+    f"Bearer {TOKEN[:-1]}\u00e9"])
+async def test_anything_but_bearer_and_the_token_is_401(
+        anonymous: TestClient[Any, Any], authorization: str) -> None:
+    resp = await anonymous.get("/subscribers", headers={"Authorization": authorization})
+    assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer ")
+
+
+async def test_the_scheme_name_is_case_insensitive(anonymous: TestClient[Any, Any]) -> None:
+    resp = await anonymous.get("/subscribers", headers={"Authorization": f"bearer {TOKEN}"})
+    assert resp.status == 200
+
+
+async def test_the_openapi_document_needs_no_token(anonymous: TestClient[Any, Any]) -> None:
+    assert (await anonymous.get("/openapi.json")).status == 200
+
+
+async def test_the_token_is_compared_in_constant_time(
+        anonymous: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[bytes, bytes]] = []
+    compare = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return compare(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)  # the module hss_rest calls
+    await anonymous.get("/subscribers", headers={"Authorization": "Bearer wrong"})
+    assert calls == [(b"wrong", TOKEN.encode())]
+
+
+async def test_a_wrong_token_is_not_echoed(anonymous: TestClient[Any, Any]) -> None:
+    wrong = new_token(lambda n: b"\x01" * n)
+    resp = await anonymous.get("/subscribers", headers={"Authorization": f"Bearer {wrong}"})
+    assert wrong not in await resp.text()
+    assert wrong not in str(resp.headers)
+
+
+def test_an_app_with_a_short_token_is_refused(store: SubscriberStore) -> None:
+    with pytest.raises(ConfigError, match="at least 32"):
+        make_app(store, b"short")
+
+
+# ------------------------------------------------------------------ SQN forward only
+
+
+async def test_put_lowering_sqn_is_409_and_changes_nothing(
+        client: TestClient[Any, Any], store: SubscriberStore) -> None:
+    await put(client, {"k": K, "opc": OPC, "sqn": "000000000041", "imsi": "001010000000001"})
+    status, answer = await put(client, {"k": OPC, "opc": K, "sqn": "000000000040"})
+    assert status == 409
+    assert "000000000040" in answer["error"]
+    assert "000000000041" in answer["error"]
+    assert "Annex C.3" in answer["error"]
+    stored = await store.get_subscriber(IMPI)
+    assert (stored.k, stored.sqn, stored.imsi) == (bytes.fromhex(K), 0x41, "001010000000001")
+
+
+async def test_put_without_sqn_keeps_the_stored_sqn(client: TestClient[Any, Any],
+                                                    store: SubscriberStore) -> None:
+    await put(client, {"k": K, "opc": OPC, "sqn": "000000000041"})
+    status, answer = await put(client, {"k": K, "opc": OPC})
+    assert (status, answer["sqn"]) == (200, "000000000041")
+    assert (await store.get_subscriber(IMPI)).sqn == 0x41
+
+
+async def test_put_may_replace_k_and_opc_keeping_sqn_forward(
+        client: TestClient[Any, Any], store: SubscriberStore) -> None:
+    await put(client, {"k": K, "opc": OPC, "sqn": "000000000041"})
+    status, answer = await put(client, {"k": OPC, "opc": K, "sqn": "000000000041"})
+    assert (status, answer["sqn"]) == (200, "000000000041")
+    stored = await store.get_subscriber(IMPI)
+    assert (stored.k, stored.opc) == (bytes.fromhex(OPC), bytes.fromhex(K))
+
+
+async def test_put_raising_sqn_is_stored(client: TestClient[Any, Any],
+                                         store: SubscriberStore) -> None:
+    await put(client, {"k": K, "opc": OPC, "sqn": "000000000041"})
+    status, _ = await put(client, {"k": K, "opc": OPC, "sqn": "000000000100"})
+    assert status == 200
+    assert (await store.get_subscriber(IMPI)).sqn == 0x100
+
+
+async def test_put_after_an_issued_vector_cannot_reissue_its_sqn(
+        client: TestClient[Any, Any], store: SubscriberStore) -> None:
+    await put(client, {"k": K, "opc": OPC})
+    _, issued = await store.issue_sqn(IMPI, 0)
+    status, _ = await put(client, {"k": K, "opc": OPC, "sqn": "000000000000"})
+    assert status == 409
+    assert (await store.issue_sqn(IMPI, 0))[1] > issued
+
+
+# ------------------------------------------------------------------ the token file
+
+
+def test_a_written_token_file_is_owner_only_and_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "hss-rest.token"
+    write_token_file(path, lambda n: bytes(range(n)))
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert read_token_file(path) == TOKEN.encode()
+    assert len(TOKEN) == 43
+
+
+def test_writing_over_an_existing_token_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "hss-rest.token"
+    write_token_file(path)
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="cannot create"):
+        write_token_file(path)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+def test_a_token_file_readable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "hss-rest.token"
+    write_token_file(path)
+    path.chmod(mode)
+    with pytest.raises(ConfigError, match="owner-only"):
+        read_token_file(path)
+
+
+@pytest.mark.parametrize("content", ["", "short", "x" * 31, "has space " + "x" * 32])
+def test_a_token_file_without_a_token_is_refused_without_echoing_it(
+        tmp_path: Path, content: str) -> None:
+    path = tmp_path / "hss-rest.token"
+    path.write_text(content)
+    path.chmod(0o600)
+    with pytest.raises(ConfigError, match="RFC 6750") as caught:
+        read_token_file(path)
+    assert not content or content not in str(caught.value)
+
+
+def test_a_missing_token_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unreadable"):
+        read_token_file(tmp_path / "absent.token")
+
+
+# ------------------------------------------------------------------ the HSS section's REST keys
+
+
+def hss_topology(tmp_path: Path, **keys: Any) -> Any:
+    data = config.normalise(tomllib.loads(config.SAMPLE_CONFIG.read_text(encoding="utf-8")))
+    data["functions"]["hss"].update(keys)
+    return registry.parse(data, tmp_path / "network.toml")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "[::1]", "localhost"])
+def test_rest_listen_on_loopback_is_accepted(tmp_path: Path, host: str) -> None:
+    cfg = registry.config_of(hss_topology(tmp_path, rest_listen=f"{host}:0"), "hss")
+    assert (cfg.rest_public, cfg.rest_token_file) == (False, None)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "[::]", "hss.example.org"])
+def test_rest_listen_off_loopback_is_refused_unless_rest_public(tmp_path: Path,
+                                                                 host: str) -> None:
+    with pytest.raises(ConfigError, match=r"rest_listen .* not a loopback .* rest_public"):
+        hss_topology(tmp_path, rest_listen=f"{host}:0")
+    cfg = registry.config_of(hss_topology(tmp_path, rest_listen=f"{host}:0", rest_public=True),
+                             "hss")
+    assert cfg.rest_public
+
+
+def test_rest_token_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
+    topology = hss_topology(tmp_path, rest_token_file="hss-rest.token")
+    cfg = registry.config_of(topology, "hss")
+    assert topology.file(cfg.rest_token_file) == (tmp_path / "hss-rest.token").resolve()
+
+
+async def test_an_hss_without_rest_token_file_does_not_start(tmp_path: Path) -> None:
+    topology = hss_topology(tmp_path)
+    with pytest.raises(ConfigError, match=r"functions\.hss\.rest_token_file is missing"):
+        async with hss_service.running(registry.config_of(topology, "hss"), topology, "hss"):
+            pass
+    assert not (tmp_path / "hss.sqlite").exists()
+
+
+async def test_an_hss_whose_token_file_others_can_read_does_not_start(tmp_path: Path) -> None:
+    write_token_file(tmp_path / "hss-rest.token")
+    os.chmod(tmp_path / "hss-rest.token", 0o644)
+    topology = hss_topology(tmp_path, rest_token_file="hss-rest.token")
+    with pytest.raises(ConfigError, match="owner-only"):
+        async with hss_service.running(registry.config_of(topology, "hss"), topology, "hss"):
+            pass

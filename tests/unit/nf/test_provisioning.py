@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +13,9 @@ from hypothesis import strategies as st
 
 from gba.errors import CodecError, InvalidInput
 from gba.nf.provisioning import subscriber_from_fields, subscriber_view
-from gba.store.base import Subscriber
+from gba.store.base import Subscriber, SubscriberStore
+from gba.store.factory import open_subscriber_store
+from gba.store.hss import SqnNotForward
 from vectors import milenage_sets, ts35208_set
 
 IMPI = "001010000000001@ims.mnc001.mcc001.3gppnetwork.org"
@@ -113,3 +117,53 @@ def test_subscriber_repr_hides_k_and_opc() -> None:
     sub = subscriber_from_fields(IMPI, K, opc=OPC)
     assert K not in repr(sub).lower()
     assert OPC not in repr(sub).lower()
+
+
+# ------------------------------------------------------------ into the store: SQN forward only
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[SubscriberStore]:
+    s = open_subscriber_store("memory:")
+    yield s
+    await s.close()
+
+
+async def test_provisioning_a_new_subscriber_stores_it_as_given(store: SubscriberStore) -> None:
+    sub = subscriber_from_fields(IMPI, K, opc=OPC, sqn="000000000041")
+    assert await store.provision_subscriber(sub) == sub
+    assert await store.get_subscriber(IMPI) == sub
+
+
+async def test_provisioning_below_the_stored_sqn_raises_and_keeps_the_subscriber(
+        store: SubscriberStore) -> None:
+    first = subscriber_from_fields(IMPI, K, opc=OPC, sqn="000000000041")
+    await store.provision_subscriber(first)
+    with pytest.raises(SqnNotForward, match=r"Annex C\.3") as caught:
+        await store.provision_subscriber(replace(first, k=bytes(16), sqn=0x40))
+    assert (caught.value.stored, caught.value.asked) == (0x41, 0x40)
+    assert await store.get_subscriber(IMPI) == first
+
+
+async def test_provisioning_with_keep_sqn_keeps_a_higher_stored_sqn(
+        store: SubscriberStore) -> None:
+    await store.provision_subscriber(subscriber_from_fields(IMPI, K, opc=OPC, sqn="000000000041"))
+    stored = await store.provision_subscriber(
+        subscriber_from_fields(IMPI, OPC, opc=K), keep_sqn=True)
+    assert (stored.sqn, stored.k) == (0x41, bytes.fromhex(OPC))
+    assert await store.get_subscriber(IMPI) == stored
+
+
+async def test_provisioning_at_or_above_the_stored_sqn_replaces_it(
+        store: SubscriberStore) -> None:
+    await store.provision_subscriber(subscriber_from_fields(IMPI, K, opc=OPC, sqn="000000000041"))
+    for sqn in (0x41, 0x42):
+        await store.provision_subscriber(Subscriber(IMPI, bytes.fromhex(K), bytes.fromhex(OPC),
+                                                    sqn=sqn))
+        assert (await store.get_subscriber(IMPI)).sqn == sqn
+
+
+def test_the_sqn_refusal_carries_no_key_material() -> None:
+    text = str(SqnNotForward(IMPI, 0x41, 0x40))
+    assert K not in text.lower()
+    assert OPC not in text.lower()

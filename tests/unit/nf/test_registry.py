@@ -112,10 +112,10 @@ def test_function_reference_resolves_to_its_zn_listener_host_and_tls(two: Topolo
     assert bsf_b.zn_listen.port != 0
 
 
-def test_hss_reference_resolves_to_its_zh_listener_without_tls(two: Topology) -> None:
+def test_hss_reference_resolves_to_its_zh_listener_with_tls(two: Topology) -> None:
     assert registry.diameter_peer(two, "hss-a", "functions.bsf-a.hss") == DiameterEndpoint(
         registry.config_of(two, "hss-a").zh_listen, "hss.mnc001.mcc001.3gppnetwork.org",
-        tls=False)
+        tls=True)
 
 
 def test_relay_reference_resolves_to_its_listener(two: Topology) -> None:

@@ -17,6 +17,7 @@ from gba.errors import ProtocolError
 from gba.protocols import guss as guss_xml
 from gba.protocols import ub
 from gba.protocols.actions import (
+    AdmitChallenge,
     NeedVector,
     Respond,
     StoreChallenge,
@@ -26,10 +27,11 @@ from gba.protocols.actions import (
 from gba.protocols.diameter import ExperimentalResultCode, ResultCode
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
 from gba.protocols.http import HttpRequest, HttpResponse
-from gba.protocols.ub_bsf import BsfUbExchange, BsfUbState
+from gba.protocols.ratelimit import ChallengeLimits, Rate
+from gba.protocols.ub_bsf import BsfUbExchange, BsfUbState, is_decoy
 from gba.protocols.zh import VectorAnswer, VectorRequest
 from gba.store.base import Challenge as PendingChallenge
-from gba_memory import CONFIG, IMPI, NOW, REALM, MemoryHss, usim
+from gba_memory import CONFIG, IMPI, NOW, REALM, MemoryBsf, MemoryHss, usim
 
 
 def first_request(user_agent: str = ub.user_agent(), impi: str = IMPI) -> HttpRequest:
@@ -74,6 +76,19 @@ def answer_request(pending: PendingChallenge, *, res: bytes | None = None,
                                     ("Authorization", creds.to_header())))
 
 
+def past_limits(exchange: BsfUbExchange, action: object) -> object:
+    """Admit the challenge *action* asks for (no rate limit reached)."""
+    assert action == AdmitChallenge(IMPI, exchange.source, exchange.now)
+    return exchange.challenge_admitted(None)
+
+
+def fetching(request: HttpRequest | None = None) -> BsfUbExchange:
+    """An exchange for a first request, waiting for its vector."""
+    exchange = BsfUbExchange(CONFIG, request or first_request(), NOW)
+    assert isinstance(past_limits(exchange, exchange.start()), NeedVector)
+    return exchange
+
+
 def answered(pending: PendingChallenge, request: HttpRequest) -> tuple[BsfUbExchange, object]:
     """Feed an answer and its pending challenge; return the exchange and the next action."""
     exchange = BsfUbExchange(CONFIG, request, NOW)
@@ -85,7 +100,8 @@ def answered(pending: PendingChallenge, request: HttpRequest) -> tuple[BsfUbExch
 
 
 def test_first_request_asks_the_hss_for_a_vector_for_the_impi() -> None:
-    action = BsfUbExchange(CONFIG, first_request(), NOW).start()
+    exchange = BsfUbExchange(CONFIG, first_request(), NOW)
+    action = past_limits(exchange, exchange.start())
     assert action == NeedVector(VectorRequest(IMPI, gba_u_aware=False))
 
 
@@ -93,19 +109,17 @@ def test_first_request_asks_the_hss_for_a_vector_for_the_impi() -> None:
 def test_the_user_agent_does_not_change_the_vector_request(agent: str) -> None:
     # TS 33.220 §5.1: "The messages exchanged over the Ub reference point are identical
     # for both procedures"; the UE's token says nothing about GBA_U
-    action = BsfUbExchange(CONFIG, first_request(agent), NOW).start()
-    assert action == NeedVector(VectorRequest(IMPI))
+    exchange = BsfUbExchange(CONFIG, first_request(agent), NOW)
+    assert past_limits(exchange, exchange.start()) == NeedVector(VectorRequest(IMPI))
 
 
 def test_every_ub_response_names_3gpp_gba_tmpi_in_server() -> None:
     # TS 33.220 §4.5.2: the BSF "shall always include the product token "3gpp-gba-tmpi"
     # in the server response-header field when communicating over Ub"
-    challenged = BsfUbExchange(CONFIG, first_request(), NOW)
-    challenged.start()
+    challenged = fetching()
     challenged.vector_received(vector())
     refused = BsfUbExchange(CONFIG, HttpRequest("GET", "/"), NOW)
-    unavailable = BsfUbExchange(CONFIG, first_request(), NOW)
-    unavailable.start()
+    unavailable = fetching()
     pending = pending_for(vector())
     exchange, stored = answered(pending, answer_request(pending))
     assert isinstance(stored, StoreContext)
@@ -117,16 +131,14 @@ def test_every_ub_response_names_3gpp_gba_tmpi_in_server() -> None:
 
 
 def test_vector_is_stored_as_a_pending_challenge_until_the_challenge_lifetime() -> None:
-    exchange = BsfUbExchange(CONFIG, first_request(), NOW)
-    exchange.start()
+    exchange = fetching()
     answer = vector()
     action = exchange.vector_received(answer)
     assert action == StoreChallenge(pending_for(answer))
 
 
 def test_challenge_is_a_401_with_the_aka_nonce_auth_int_and_the_home_realm() -> None:
-    exchange = BsfUbExchange(CONFIG, first_request(), NOW)
-    exchange.start()
+    exchange = fetching()
     answer = vector()
     exchange.vector_received(answer)
     response = respond(exchange.challenge_stored())
@@ -151,23 +163,35 @@ def test_malformed_authorization_is_400(header: str) -> None:
     assert respond(BsfUbExchange(CONFIG, request, NOW).start()).status == 400
 
 
-@pytest.mark.parametrize(("code", "status"), [
-    (ExperimentalResultCode.IMPI_UNKNOWN, 403),
-    (ResultCode.AUTHENTICATION_REJECTED, 403),
-    (ResultCode.UNABLE_TO_DELIVER, 503),
-    (ResultCode.UNABLE_TO_COMPLY, 503),
-])
-def test_hss_result_codes_map_to_403_or_503(code: int, status: int) -> None:
-    exchange = BsfUbExchange(CONFIG, first_request(), NOW)
-    exchange.start()
-    response = respond(exchange.vector_received(int(code)))
-    assert response.status == status
+@pytest.mark.parametrize("code", [ExperimentalResultCode.IMPI_UNKNOWN,
+                                  ResultCode.AUTHENTICATION_REJECTED])
+def test_an_impi_the_hss_refuses_gets_a_decoy_challenge_stored_like_a_real_one(
+        code: int) -> None:
+    exchange = fetching()
+    action = exchange.vector_received(int(code))
+    assert isinstance(action, StoreChallenge)
+    decoy = action.challenge
+    assert decoy.impi == IMPI
+    assert decoy.expires == NOW + CONFIG.challenge_lifetime
+    assert (len(decoy.rand), len(decoy.autn), len(decoy.ck), len(decoy.ik)) == (16,) * 4
+    assert base64.b64decode(decoy.nonce) == decoy.rand + decoy.autn
+    assert is_decoy(CONFIG, decoy)
+    assert respond(exchange.challenge_stored()).status == 401
+
+
+def test_a_real_vector_is_not_taken_for_a_decoy() -> None:
+    assert not is_decoy(CONFIG, pending_for(vector()))
+
+
+@pytest.mark.parametrize("code", [ResultCode.UNABLE_TO_DELIVER, ResultCode.UNABLE_TO_COMPLY])
+def test_other_hss_result_codes_are_503(code: int) -> None:
+    response = respond(fetching().vector_received(int(code)))
+    assert response.status == 503
     assert response.header("WWW-Authenticate") is None
 
 
 def test_unreachable_hss_is_503() -> None:
-    exchange = BsfUbExchange(CONFIG, first_request(), NOW)
-    exchange.start()
+    exchange = fetching()
     assert respond(exchange.vector_unavailable("no Zh peer")).status == 503
 
 
@@ -233,7 +257,8 @@ def test_unknown_or_foreign_nonce_gets_a_fresh_challenge_marked_stale(
     exchange = BsfUbExchange(CONFIG, answer_request(pending), NOW)
     exchange.start()
     taken = None if pending_impi is None else replace(pending, impi=pending_impi)
-    assert exchange.challenge_taken(taken) == NeedVector(VectorRequest(IMPI))
+    action = past_limits(exchange, exchange.challenge_taken(taken))
+    assert action == NeedVector(VectorRequest(IMPI))
     fresh = vector()
     exchange.vector_received(fresh)
     challenge = Challenge.from_header(
@@ -245,14 +270,16 @@ def test_unknown_or_foreign_nonce_gets_a_fresh_challenge_marked_stale(
 def test_auts_asks_the_hss_to_resynchronise_with_the_pending_rand() -> None:
     pending = pending_for(vector())
     auts = bytes(range(14))
-    _, action = answered(pending, answer_request(pending, auts=digest.encode_auts(auts)))
-    assert action == NeedVector(VectorRequest(IMPI, pending.rand, auts))
+    exchange, action = answered(pending, answer_request(pending,
+                                                        auts=digest.encode_auts(auts)))
+    assert past_limits(exchange, action) == NeedVector(VectorRequest(IMPI, pending.rand, auts))
 
 
 def test_challenge_after_a_resync_is_not_marked_stale() -> None:
     pending = pending_for(vector())
-    exchange, _ = answered(pending, answer_request(
+    exchange, action = answered(pending, answer_request(
         pending, auts=digest.encode_auts(bytes(14))))
+    past_limits(exchange, action)
     exchange.vector_received(vector())
     header = respond(exchange.challenge_stored()).header("WWW-Authenticate") or ""
     assert not Challenge.from_header(header).stale
@@ -321,7 +348,7 @@ def test_feeding_out_of_turn_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="challenge_stored"):
         exchange.challenge_stored()
     exchange.start()
-    with pytest.raises(ProtocolError, match="FETCHING_VECTOR"):
+    with pytest.raises(ProtocolError, match="ADMITTING"):
         exchange.challenge_taken(None)
 
 
@@ -330,3 +357,150 @@ def test_a_finished_exchange_takes_nothing_more() -> None:
     exchange.start()
     with pytest.raises(ProtocolError):
         exchange.start()
+
+
+# ------------------------------------------------------------------ IMPI enumeration
+
+UNKNOWN = "nobody@home.example.org"
+
+
+def shape(response: HttpResponse) -> tuple[object, ...]:
+    """All a prober sees of a challenge but the nonce's value: status, header names and
+    every header but WWW-Authenticate, the body, the challenge's parameters, the nonce's
+    length and the AMF it shows in the clear (AUTN octets 7-8, TS 33.102 §6.3.2)."""
+    challenge = Challenge.from_header(response.header("WWW-Authenticate") or "")
+    raw = base64.b64decode(challenge.nonce)
+    return (response.status, [k for k, _ in response.headers],
+            [(k, v) for k, v in response.headers if k != "WWW-Authenticate"], response.body,
+            (challenge.realm, challenge.algorithm, challenge.qop, challenge.stale,
+             challenge.opaque), len(challenge.nonce), len(raw), raw[22:24])
+
+
+def test_known_and_unknown_impis_get_challenges_of_the_same_shape() -> None:
+    bsf = MemoryBsf(MemoryHss())
+    known = bsf(first_request())
+    unknown = bsf(first_request(impi=UNKNOWN))
+    assert known.status == 401
+    assert shape(unknown) == shape(known)
+    assert [type(a) for a in bsf.actions[:4]] == [type(a) for a in bsf.actions[4:]]
+    assert {c.impi for c in bsf.challenges.values()} == {IMPI, UNKNOWN}
+
+
+def test_a_stale_nonce_of_an_unknown_impi_is_challenged_as_a_known_ones() -> None:
+    bsf = MemoryBsf(MemoryHss())
+    responses = []
+    for impi in (IMPI, UNKNOWN):
+        challenge = Challenge.from_header(
+            bsf(first_request(impi=impi)).header("WWW-Authenticate") or "")
+        bsf.challenges.clear()
+        creds = Credentials(impi, REALM, challenge.nonce, "/", "0" * 32, ub.ALGORITHM,
+                            ub.QOP, "00000001", "0a4f113b")
+        responses.append(bsf(HttpRequest("GET", "/", (
+            ("Authorization", creds.to_header()),))))
+    assert Challenge.from_header(responses[0].header("WWW-Authenticate") or "").stale
+    assert shape(responses[1]) == shape(responses[0])
+
+
+def ue_answer(bsf: MemoryBsf, impi: str, res: bytes, auts: str | None = None
+              ) -> HttpResponse:
+    """Ask *bsf* for a challenge for *impi* and answer it with *res* (or *auts*)."""
+    header = bsf(first_request(impi=impi)).header("WWW-Authenticate") or ""
+    nonce = Challenge.from_header(header).nonce
+    d = digest.DigestInput(ub.ALGORITHM, impi, REALM, res, "/", nonce, ub.QOP, "00000001",
+                           "0a4f113b")
+    creds = Credentials(impi, REALM, nonce, "/", digest.response(d, "GET"), ub.ALGORITHM,
+                        ub.QOP, "00000001", "0a4f113b", auts=auts)
+    return bsf(HttpRequest("GET", "/", (("Authorization", creds.to_header()),)))
+
+
+def test_answering_a_decoy_fails_as_a_wrong_res_does() -> None:
+    bsf = MemoryBsf(MemoryHss())
+    wrong_res = ue_answer(bsf, IMPI, b"\x00" * 8)
+    decoy = ue_answer(bsf, UNKNOWN, b"\x00" * 8)
+    assert wrong_res.status == 403
+    assert (decoy.status, decoy.headers, decoy.body) == (
+        wrong_res.status, wrong_res.headers, wrong_res.body)
+    assert not bsf.contexts
+    assert not bsf.challenges, "each challenge is taken once, decoys too"
+
+
+def test_a_decoy_answered_with_its_own_xres_by_its_impi_fails_as_a_wrong_res() -> None:
+    exchange = fetching()
+    action = exchange.vector_received(int(ExperimentalResultCode.IMPI_UNKNOWN))
+    assert isinstance(action, StoreChallenge)
+    decoy = action.challenge
+    _, verdict = answered(decoy, answer_request(decoy, res=decoy.xres))
+    assert respond(verdict).status == 403
+    assert respond(verdict).body == b"authentication failed\n"
+
+
+def test_an_auts_for_a_decoy_fails_as_a_bad_auts_for_a_real_challenge() -> None:
+    bsf = MemoryBsf(MemoryHss())
+    auts = digest.encode_auts(bytes(range(14)))
+    known = ue_answer(bsf, IMPI, b"", auts=auts)
+    unknown = ue_answer(bsf, UNKNOWN, b"", auts=auts)
+    assert known.status == 403
+    assert (unknown.status, unknown.headers, unknown.body) == (
+        known.status, known.headers, known.body)
+
+
+# ------------------------------------------------------------------ rate limits
+
+
+def test_new_challenges_per_impi_are_limited_and_spend_no_sqn_beyond() -> None:
+    hss = MemoryHss()
+    bsf = MemoryBsf(hss, limits=ChallengeLimits(Rate(3), Rate(0)))
+    statuses = [bsf(first_request(), peer=f"192.0.2.{i}").status for i in range(10)]
+    assert statuses == [401] * 3 + [429] * 7
+    assert (hss.sqn, len(hss.requests)) == (aka.next_sqn(aka.next_sqn(aka.next_sqn(0))), 3)
+    assert bsf(first_request(impi=UNKNOWN)).status == 401, "another IMPI has its own"
+
+
+def test_the_429_says_when_to_retry_and_a_token_comes_back_then() -> None:
+    bsf = MemoryBsf(MemoryHss(), limits=ChallengeLimits(Rate(3), Rate(0)))
+    for _ in range(3):
+        bsf(first_request())
+    limited = bsf(first_request())
+    assert limited.status == 429
+    assert limited.header("Retry-After") == "20"
+    assert limited.header("Server") == ub.server()
+    assert limited.header("WWW-Authenticate") is None
+    assert bsf(first_request(), NOW + timedelta(seconds=19)).status == 429
+    assert bsf(first_request(), NOW + timedelta(seconds=20)).status == 401
+
+
+def test_new_challenges_per_source_are_limited_whatever_the_impi() -> None:
+    hss = MemoryHss()
+    bsf = MemoryBsf(hss, limits=ChallengeLimits(Rate(0), Rate(2)))
+    impis = [IMPI, UNKNOWN, "third@home.example.org"]
+    statuses = [bsf(first_request(impi=i), peer="192.0.2.7").status for i in impis]
+    assert statuses == [401, 401, 429]
+    assert bsf(first_request(), peer="198.51.100.1").status == 401
+    assert len(hss.requests) == 3
+
+
+def test_a_limited_known_impi_and_a_limited_unknown_one_get_the_same_429() -> None:
+    bsf = MemoryBsf(MemoryHss(), limits=ChallengeLimits(Rate(1), Rate(0)))
+    limited = []
+    for impi in (IMPI, UNKNOWN):
+        assert bsf(first_request(impi=impi)).status == 401
+        limited.append(bsf(first_request(impi=impi)))
+    assert limited[0].status == 429
+    assert (limited[1].status, limited[1].headers, limited[1].body) == (
+        limited[0].status, limited[0].headers, limited[0].body)
+
+
+def test_stale_nonces_and_resynchronisations_count_against_the_limit() -> None:
+    hss = MemoryHss()
+    bsf = MemoryBsf(hss, limits=ChallengeLimits(Rate(2), Rate(0)))
+    ue_answer(bsf, IMPI, b"", auts=digest.encode_auts(bytes(range(14))))
+    assert bsf(first_request()).status == 429
+    assert len(hss.requests) == 2
+
+
+def test_a_limited_exchange_asks_nothing_of_the_hss_or_the_store() -> None:
+    bsf = MemoryBsf(MemoryHss(), limits=ChallengeLimits(Rate(1), Rate(0)))
+    bsf(first_request())
+    bsf.actions.clear()
+    bsf(first_request())
+    assert [type(a) for a in bsf.actions] == [AdmitChallenge, Respond]

@@ -161,10 +161,12 @@ def test_answer_for_a_foreign_realm_is_refused_with_400() -> None:
     assert not any(isinstance(a, StoreContext) for a in bsf.actions)
 
 
-def test_unknown_impi_is_refused_and_the_ue_reports_it() -> None:
+def test_unknown_impi_gets_a_challenge_its_usim_cannot_verify() -> None:
+    # the BSF does not say whether an IMPI exists: it answers a decoy challenge
     bsf = MemoryBsf(MemoryHss(impi="someone-else@home.example.org"))
-    with pytest.raises(ProtocolError, match="403"):
+    with pytest.raises(MacFailure):
         bootstrap(UeUbExchange(IMPI, usim()), bsf)
+    assert not bsf.contexts
 
 
 # ------------------------------------------------------------------ what the UE refuses

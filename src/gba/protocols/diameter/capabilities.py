@@ -125,14 +125,15 @@ def error_answer(request: Message, local: PeerIdentity, result: int,
 
 
 def error_answer_for_header(header: bytes, local: PeerIdentity, result: int,
-                            error_message: str) -> Message:
+                            error_message: str, failed: Avp | None = None) -> Message:
     """An error answer to a request whose AVPs could not be decoded: only the header
-    (RFC 6733 §3) of the request is trusted."""
+    (RFC 6733 §3) of the request is trusted, and *failed* (the AVP the codec named) goes
+    in Failed-AVP (§7.5)."""
     flags = header[4]
     request = Message(int.from_bytes(header[5:8], "big"), int.from_bytes(header[8:12], "big"),
                       flags, int.from_bytes(header[12:16], "big"),
                       int.from_bytes(header[16:20], "big"), ())
-    return error_answer(request, local, result, error_message)
+    return error_answer(request, local, result, error_message, failed)
 
 
 def announced_applications(message: Message) -> frozenset[Application]:

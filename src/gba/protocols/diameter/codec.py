@@ -2,9 +2,11 @@
 
 Decoding is strict and total: any byte string either decodes or raises
 :class:`DiameterCodecError` naming what was wrong and at which offset of the message; no
-``IndexError``, ``struct.error`` or ``UnicodeDecodeError`` escapes. Grouped AVPs
-(RFC 6733 §4.4) are validated recursively at decode time but their children are only
-built into :class:`Avp` objects when :meth:`Avp.children` asks for them.
+``IndexError``, ``struct.error``, ``UnicodeDecodeError`` or ``RecursionError`` escapes.
+Grouped AVPs (RFC 6733 §4.4) are validated at decode time, without recursion (an explicit
+stack), to at most :data:`MAX_AVP_DEPTH` levels and :data:`MAX_AVPS` AVPs per message;
+their children are only built into :class:`Avp` objects when :meth:`Avp.children` asks
+for them.
 
 The AVP and message classes are frozen; their ``repr`` never shows AVP data, which may be
 key material (CK, IK, Ks_NAF).
@@ -39,6 +41,17 @@ AVP_FLAG_MANDATORY = 0x40
 AVP_FLAG_PROTECTED = 0x20
 
 HEADER_LENGTH = 20
+MAX_AVP_DEPTH = 16
+"""Levels of Grouped AVPs a message may nest (a top-level AVP is at level 1). The deepest
+definition we know (Failed-AVP around an Experimental-Result, in an answer relayed with
+Proxy-Info) needs 3; Python's recursion limit is far away either way."""
+MAX_AVPS = 4096
+"""AVPs a message may carry, every level counted (a CER has about 20, a MAA about 15)."""
+AVP_OCCURS_TOO_MANY_TIMES = 5009
+"""RFC 6733 §7.1.5 DIAMETER_AVP_OCCURS_TOO_MANY_TIMES: the answer to a message beyond
+:data:`MAX_AVPS` or :data:`MAX_AVP_DEPTH` (an AVP occurring more often, or nested deeper,
+than any message definition here permits); Failed-AVP names the first AVP past the
+limit."""
 _MAX_LENGTH = 0xFFFFFF
 _HEADER = struct.Struct("!IIIII")
 _AVP_HEADER = struct.Struct("!II")
@@ -75,10 +88,12 @@ class DiameterCodecError(CodecError):
     """Malformed Diameter bytes. ``result_code`` is the RFC 6733 §7.1 code to answer with."""
 
     def __init__(self, message: str, *, offset: int | None = None,
-                 result_code: int = 5014) -> None:
+                 result_code: int = 5014, failed: Avp | None = None) -> None:
         super().__init__(message)
         self.offset = offset
         self.result_code = result_code
+        self.failed = failed
+        """The AVP to put in Failed-AVP of the error answer (RFC 6733 §7.5), if known."""
 
 
 class MissingAvp(DiameterCodecError):
@@ -333,8 +348,13 @@ _set_vendor = Avp.__dict__["vendor"].__set__
 
 
 def _parse_avps(buf: bytes, pos: int, end: int, out: list[Avp] | None) -> None:
-    """Walk the AVPs in ``buf[pos:end]`` (RFC 6733 §4.1); append them to ``out`` unless
-    it is None (validation of Grouped contents only). Offsets in errors are into ``buf``.
+    """Walk the AVPs in ``buf[pos:end]`` (RFC 6733 §4.1) and, depth first, inside every
+    Grouped AVP (§4.4); append the AVPs of the first level to ``out`` unless it is None.
+    Offsets in errors are into ``buf``.
+
+    No recursion: entering a Grouped AVP pushes where the walk resumes on a list, so
+    the depth is bounded by :data:`MAX_AVP_DEPTH` (checked), not by Python's stack.
+    At most :data:`MAX_AVPS` AVPs are walked, every level counted.
 
     ``pos`` is 4-aligned in ``buf`` (a message or a Grouped AVP's data both start so), so
     an AVP's padded end is its end rounded up to a multiple of 4.
@@ -342,36 +362,49 @@ def _parse_avps(buf: bytes, pos: int, end: int, out: list[Avp] | None) -> None:
     unpack2 = _AVP_HEADER.unpack_from
     unpack3 = _AVP_VHEADER.unpack_from
     kind_of = _KIND.get
-    append = out.append if out is not None else None
-    while pos < end:
-        left = end - pos
-        if left >= 12:
-            code, word, vendor = unpack3(buf, pos)
-        elif left >= 8:
-            code, word = unpack2(buf, pos)
-            vendor = 0  # a V-flagged AVP cannot fit in fewer than 12 bytes: caught below
-        else:
-            raise DiameterCodecError(f"truncated AVP header: {left} < 8 bytes at offset {pos}",
-                                     offset=pos)
-        flags = word >> 24
-        if flags & AVP_FLAG_VENDOR:
-            start = pos + 12
-        else:
-            start = pos + 8
-            vendor = 0
-        stop = pos + (word & 0xFFFFFF)
-        if stop < start or stop > end:
-            raise _length_error(code, word, pos, end)
-        padded = stop
-        if stop & 3:
-            padded = (stop + 3) & -4
-            if padded > end or buf[stop:padded] != _ZEROS[padded - stop]:
-                raise _padding_error(code, stop, padded, end)
-        data = buf[start:stop]
-        kind = kind_of((vendor << 32) | code)
-        if kind is not None:
-            # The two commonest checks inline: a call per AVP costs more than the test.
-            if kind == _K_LEN4:
+    first_level = out.append if out is not None else None
+    append = first_level
+    resume: list[tuple[int, int]] = []  # (pos, end) of each enclosing level
+    budget = MAX_AVPS
+    while True:
+        while pos < end:
+            left = end - pos
+            if left >= 12:
+                code, word, vendor = unpack3(buf, pos)
+            elif left >= 8:
+                code, word = unpack2(buf, pos)
+                vendor = 0  # a V-flagged AVP cannot fit in fewer than 12 bytes: caught below
+            else:
+                raise DiameterCodecError(f"truncated AVP header: {left} < 8 bytes at offset "
+                                         f"{pos}", offset=pos)
+            flags = word >> 24
+            if flags & AVP_FLAG_VENDOR:
+                start = pos + 12
+            else:
+                start = pos + 8
+                vendor = 0
+            stop = pos + (word & 0xFFFFFF)
+            if stop < start or stop > end:
+                raise _length_error(code, word, pos, end)
+            padded = stop
+            if stop & 3:
+                padded = (stop + 3) & -4
+                if padded > end or buf[stop:padded] != _ZEROS[padded - stop]:
+                    raise _padding_error(code, stop, padded, end)
+            data = buf[start:stop]
+            if append is not None:
+                a = _new(Avp)
+                _set_code(a, code)
+                _set_data(a, data)
+                _set_flags(a, flags)
+                _set_vendor(a, vendor)
+                append(a)
+            pos = padded
+            kind = kind_of((vendor << 32) | code)
+            if kind is None:
+                pass
+            # The commonest checks inline: a call per AVP costs more than the test.
+            elif kind == _K_LEN4:
                 if stop - start != 4:
                     raise DiameterCodecError(f"AVP {code} data length {stop - start} != 4 at "
                                              f"offset {start}", offset=start)
@@ -382,16 +415,42 @@ def _parse_avps(buf: bytes, pos: int, end: int, out: list[Avp] | None) -> None:
                     raise DiameterCodecError(f"AVP {code} is not valid UTF-8 at offset "
                                              f"{start + exc.start}", offset=start + exc.start,
                                              result_code=5004) from None
+            elif kind == _K_GROUPED:
+                if stop > start:  # descend; the walk resumes after it at this level
+                    if len(resume) + 1 >= MAX_AVP_DEPTH:
+                        raise _limit_error(f"Grouped AVPs nested deeper than {MAX_AVP_DEPTH}",
+                                           buf, code, flags, vendor, start, stop)
+                    resume.append((pos, end))
+                    pos, end = start, stop
+                    append = None
             else:
                 _check_value(kind, code, buf, start, stop)
-        if append is not None:
-            a = _new(Avp)
-            _set_code(a, code)
-            _set_data(a, data)
-            _set_flags(a, flags)
-            _set_vendor(a, vendor)
-            append(a)
-        pos = padded
+            # counted once its value is known good, so that Failed-AVP holds a valid AVP
+            budget -= 1
+            if budget < 0:
+                raise _limit_error(f"more than {MAX_AVPS} AVPs", buf, code, flags, vendor,
+                                   start, stop)
+        if not resume:
+            return
+        pos, end = resume.pop()
+        if not resume:
+            append = first_level
+
+
+def _limit_error(what: str, buf: bytes, code: int, flags: int, vendor: int, start: int,
+                 stop: int) -> DiameterCodecError:
+    """A message past :data:`MAX_AVPS` or :data:`MAX_AVP_DEPTH`: 5009 with the first AVP
+    past the limit for Failed-AVP (RFC 6733 §7.1.5, §7.5). A Grouped one goes without its
+    children, so that the answer stays small and shallow whatever the request nested."""
+    kind = _KIND.get((vendor << 32) | code)
+    failed = _new(Avp)
+    _set_code(failed, code)
+    _set_data(failed, b"" if kind == _K_GROUPED else buf[start:stop])
+    _set_flags(failed, flags)
+    _set_vendor(failed, vendor)
+    offset = start - (12 if flags & AVP_FLAG_VENDOR else 8)
+    return DiameterCodecError(f"{what}: AVP {code} at offset {offset}", offset=offset,
+                              result_code=AVP_OCCURS_TOO_MANY_TIMES, failed=failed)
 
 
 def _length_error(code: int, word: int, pos: int, end: int) -> DiameterCodecError:
@@ -422,5 +481,3 @@ def _check_value(kind: int, code: int, buf: bytes, start: int, stop: int) -> Non
         if family < 0 or (family == 1 and n != 6) or (family == 2 and n != 18):
             raise DiameterCodecError(f"AVP {code} Address family {family} with data length "
                                      f"{n} at offset {start}", offset=start)
-    elif kind == _K_GROUPED:
-        _parse_avps(buf, start, stop, None)

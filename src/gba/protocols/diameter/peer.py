@@ -96,6 +96,13 @@ _TRANSITIONS: dict[tuple[PeerState, _In], PeerState] = {
 DEFAULT_TW = 30.0
 """RFC 3539 §3.4.1 Tw: the watchdog interval (30 s is the RFC's default)."""
 
+MAX_MESSAGE_SIZE = 1 << 20
+"""The largest message taken once the capabilities exchange is done (configurable)."""
+MAX_MESSAGE_SIZE_BEFORE_OPEN = 16 << 10
+"""The largest message taken before it: a CER or CEA is a few hundred bytes (a few KB
+with many applications), so that a connection nobody has identified yet cannot make the
+node buffer a large partial frame."""
+
 
 def counter_ids(start: int = 1) -> Callable[[], int]:
     """A 32-bit wrapping counter. RFC 6733 §3 wants end-to-end ids seeded from the clock
@@ -110,12 +117,15 @@ class PeerConnection:
     def __init__(self, local: PeerIdentity, role: Role, applications: Iterable[Application],
                  *, tw: float = DEFAULT_TW, hop_by_hop: Callable[[], int] | None = None,
                  end_to_end: Callable[[], int] | None = None,
-                 max_message_size: int = 1 << 20) -> None:
+                 max_message_size: int = MAX_MESSAGE_SIZE,
+                 max_message_size_before_open: int = MAX_MESSAGE_SIZE_BEFORE_OPEN) -> None:
         self.local = local
         self.role = role
         self.applications = frozenset(applications)
         self.tw = tw  # RFC 3539 §3.4.1 Tw; the owner adds the ±2 s jitter if it wants it
         self.max_message_size = max_message_size
+        self.max_message_size_before_open = min(max_message_size_before_open,
+                                                max_message_size)
         self.state = _S.WAIT_CONN_ACK if role is Role.INITIATOR else _S.WAIT_CER
         self.peer_identity: str | None = None
         self.common_applications: frozenset[Application] = frozenset()
@@ -147,7 +157,9 @@ class PeerConnection:
         """Feed bytes from the transport; any traffic resets the watchdog.
 
         Handles framing (RFC 6733 §3 length): partial messages wait in a buffer, one chunk
-        may carry several messages.
+        may carry several messages. A message longer than the connection takes (the small
+        limit until the capabilities exchange is done) closes it as soon as its header is
+        in, before any of it is buffered.
         """
         self._now = now
         if self._closed():
@@ -159,8 +171,13 @@ class PeerConnection:
             except DiameterCodecError as exc:
                 self._fail(f"unframeable stream: {exc}", offset=exc.offset)
                 break
-            if length is not None and length > self.max_message_size:
-                self._fail(f"message length {length} > {self.max_message_size}")
+            if self.state in (_S.OPEN, _S.CLOSING):
+                limit, when = self.max_message_size, ""
+            else:
+                limit, when = (self.max_message_size_before_open,
+                               " before the capabilities exchange")
+            if length is not None and length > limit:
+                self._fail(f"message length {length} > {limit}{when}")
                 break
             if length is None or len(self._buffer) < length:
                 break
@@ -274,7 +291,7 @@ class PeerConnection:
     def _close(self, event: _In, reason: str) -> None:
         self._move(event)
         self._deadline = None
-        self._buffer.clear()
+        self._buffer = bytearray()  # a new one: clear() may keep the old allocation
         unanswered = tuple(self._outstanding.values())
         self._outstanding.clear()
         self._events.append(PeerClosed(reason, unanswered))
@@ -328,7 +345,7 @@ class PeerConnection:
         self._events.append(ProtocolViolation(str(exc), offset=exc.offset))
         if frame[4] & 0x80:  # a request: answer it so the peer does not wait (§7.2)
             self._answer(caps.error_answer_for_header(frame[:HEADER_LENGTH], self.local,
-                                                      exc.result_code, str(exc)))
+                                                      exc.result_code, str(exc), exc.failed))
 
     def _on_request(self, message: Message) -> None:
         if message.is_error:

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from gba.crypto.aka import SQN_MAX, next_sqn
 from gba.errors import InvalidInput, NotFound, StoreError
-from gba.store.hss import Subscriber
+from gba.store.hss import SqnNotForward, Subscriber
 from gba.store.sqlite.db import Db, Schema, Step, StorePath
 
 _V1: Step = (
@@ -57,6 +57,21 @@ class SqliteSubscriberStore:
         row = (sub.impi, sub.k, sub.opc, sub.sqn, sub.amf, sub.imsi, sub.guss)
         with self._db.write(f"put subscriber {sub.impi!r}") as c:
             c.execute(_UPSERT_SUBSCRIBER, row)
+
+    async def provision_subscriber(self, sub: Subscriber, *, keep_sqn: bool = False
+                                   ) -> Subscriber:
+        """Insert or replace *sub*, SQN forward only (TS 33.102 Annex C.3); the check and
+        the write are one ``BEGIN IMMEDIATE`` transaction, so a vector issued meanwhile by
+        another process is never undone."""
+        with self._db.write(f"provision subscriber {sub.impi!r}") as c:
+            row = c.execute("SELECT sqn FROM subscriber WHERE impi = ?", (sub.impi,)).fetchone()
+            if row is not None and row[0] > sub.sqn:
+                if not keep_sqn:
+                    raise SqnNotForward(sub.impi, row[0], sub.sqn)
+                sub = replace(sub, sqn=row[0])
+            c.execute(_UPSERT_SUBSCRIBER,
+                      (sub.impi, sub.k, sub.opc, sub.sqn, sub.amf, sub.imsi, sub.guss))
+        return sub
 
     async def get_subscriber(self, impi: str) -> Subscriber:
         with self._db.read("get subscriber") as c:
