@@ -49,3 +49,30 @@ def network(json_out: JsonFlag = False,
     from gba.lab.bench import bench_network
 
     _report("core network on loopback:", bench_network(seconds, concurrency), json_out)
+
+
+@app.command()
+def overload(json_out: JsonFlag = False,
+             seconds: Annotated[float, typer.Option(help="seconds per step")] = 2.0,
+             limit: Annotated[int, typer.Option(help="the BSF's Ub in-flight limit")] = 32,
+             steps: Annotated[str, typer.Option(help="UEs offered per step, comma-separated")]
+             = "8,64,256,1024") -> None:
+    """Load shedding: served/s, shed/s and p50/p99 of served bootstraps as offered UEs
+    grow past the BSF's in-flight limit, against a lab of separate processes."""
+    from gba.lab.bench import bench_overload
+
+    try:
+        offered = tuple(int(n) for n in steps.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--steps {steps!r}: comma-separated integers") from None
+    rows = bench_overload(seconds, offered, limit)
+    typer.echo(f"core network under overload (BSF Ub limit {limit} in flight):")
+    typer.echo(f"  {'UEs':>6s} {'served/s':>10s} {'shed/s':>10s} {'p50 ms':>9s} "
+               f"{'p99 ms':>9s} {'failed':>7s}")
+    for row in rows:
+        typer.echo(f"  {row['offered_ues']:6.0f} {row['served_per_s']:10.1f} "
+                   f"{row['shed_per_s']:10.1f} {row['p50_ms']:9.1f} {row['p99_ms']:9.1f} "
+                   f"{row['failed']:7.0f}")
+    if json_out:
+        emit_json({"limit": limit, "seconds": seconds,
+                   "steps": [{k: round(v, 3) for k, v in row.items()} for row in rows]})

@@ -41,6 +41,7 @@ from gba.protocols.diameter import (
 from gba.protocols.diameter.capabilities import codec_error_answer, error_answer
 from gba.protocols.diameter.routing import route_record
 from gba.protocols.ratelimit import ChallengeLimits
+from gba.protocols.shedding import InflightLimit, busy_response
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME, BsfUbAction, BsfUbConfig, BsfUbExchange
 from gba.store.base import BsfStore
 from gba.transport.diameter import DiameterNode, ask
@@ -106,7 +107,9 @@ class Bsf:
     def __init__(self, store: BsfStore, fetch_vector: FetchVector, identity: PeerIdentity,
                  realm: str, server_name: str, policy: NafPolicy, key_lifetime: timedelta,
                  challenge_lifetime: timedelta = DEFAULT_CHALLENGE_LIFETIME,
-                 clock: Clock = utc_now, ub_limits: ChallengeLimits | None = None) -> None:
+                 clock: Clock = utc_now, ub_limits: ChallengeLimits | None = None,
+                 ub_inflight: InflightLimit | None = None,
+                 zn_inflight: InflightLimit | None = None) -> None:
         self.store = store
         self.fetch_vector = fetch_vector
         self.identity = identity
@@ -118,6 +121,10 @@ class Bsf:
         self.clock = clock
         self.ub_limits = ub_limits or ChallengeLimits()
         """New Ub challenges per IMPI and per source (this process's own counts)."""
+        self.ub_inflight = ub_inflight or InflightLimit()
+        self.zn_inflight = zn_inflight or InflightLimit()
+        """Ub and Zn requests in flight; past either limit a request is shed unread
+        (:mod:`gba.protocols.shedding`)."""
         self.decoy_key = os.urandom(32)
         self.decoy_amf = b"\x00\x00"
         """The AMF of the last real vector: what a decoy AUTN shows (TS 33.102 §6.3.2)."""
@@ -126,7 +133,16 @@ class Bsf:
 
     async def ub(self, request: web.Request) -> web.Response:
         """One Ub request (TS 24.109 §4.3-§4.5): the machine of
-        :mod:`gba.protocols.ub_bsf` decides, this awaits the store and Zh for it."""
+        :mod:`gba.protocols.ub_bsf` decides, this awaits the store and Zh for it.
+        Past :attr:`ub_inflight` the request is answered 503 with Retry-After unread."""
+        if not self.ub_inflight.try_enter():
+            return to_web_response(busy_response("BSF"))
+        try:
+            return await self._ub(request)
+        finally:
+            self.ub_inflight.leave()
+
+    async def _ub(self, request: web.Request) -> web.Response:
         config = BsfUbConfig(self.realm, self.server_name, self.key_lifetime,
                              self.challenge_lifetime, decoy_key=self.decoy_key,
                              decoy_amf=self.decoy_amf)
@@ -170,7 +186,16 @@ class Bsf:
     async def zn(self, request: Message, peer: str) -> Message:
         """One Zn request (TS 29.109 §4.4; TS 33.220 §4.5.3). A BIR with an M-bit AVP
         the BIR does not have is answered 5001 with it in Failed-AVP (RFC 6733 §4.1,
-        §7.5; :func:`gba.protocols.zn.parse_bir`)."""
+        §7.5; :func:`gba.protocols.zn.parse_bir`). Past :attr:`zn_inflight` the request
+        is answered DIAMETER_TOO_BUSY 3004 unparsed (RFC 6733 §7.1.3)."""
+        if not self.zn_inflight.try_enter():
+            return error_answer(request, self.identity, ResultCode.TOO_BUSY)
+        try:
+            return await self._zn(request, peer)
+        finally:
+            self.zn_inflight.leave()
+
+    async def _zn(self, request: Message, peer: str) -> Message:
         if request.command_code != CMD_BOOTSTRAPPING_INFO:
             return error_answer(request, self.identity, ResultCode.COMMAND_UNSUPPORTED)
         try:

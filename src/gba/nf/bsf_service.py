@@ -9,7 +9,9 @@ next-hop hosts) and ``[[...naf]]`` tables, the NAFs authorised on Zn: ``diameter
 ``hostnames``, ``gaa_service_ids``, ``naf_group``, ``addresses`` and ``via`` (the agents
 its requests may come through). ``ub_challenges_per_impi_per_min`` and
 ``ub_challenges_per_source_per_min`` limit new Ub challenges (each spends an SQN at the
-HSS; 0 is no limit).
+HSS; 0 is no limit). ``ub_max_inflight`` and ``zn_max_inflight`` (default 256 each; 0 is
+no limit) bound the Ub and Zn requests in flight: past them a request is shed at once, Ub
+with 503 and Retry-After, Zn with DIAMETER_TOO_BUSY 3004 (:mod:`gba.protocols.shedding`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from gba.nf.services import http_site, purging
 from gba.protocols import zh, zn
 from gba.protocols.diameter import CMD_BOOTSTRAPPING_INFO
 from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, ChallengeLimits, Rate
+from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME
 from gba.store.factory import open_bsf_store
 from gba.transport.diameter import DiameterNode, session_id_factory
@@ -69,6 +72,8 @@ class BsfConfig:
     routes: dict[str, tuple[str, ...]] | None = None
     ub_challenges_per_impi_per_min: int = DEFAULT_PER_IMPI.count
     ub_challenges_per_source_per_min: int = DEFAULT_PER_SOURCE.count
+    ub_max_inflight: int = DEFAULT_MAX_INFLIGHT
+    zn_max_inflight: int = DEFAULT_MAX_INFLIGHT
 
     @property
     def zn_tls(self) -> bool:
@@ -105,7 +110,9 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         ub_challenges_per_impi_per_min=s.integer(
             "ub_challenges_per_impi_per_min", DEFAULT_PER_IMPI.count, 0, 1_000_000),
         ub_challenges_per_source_per_min=s.integer(
-            "ub_challenges_per_source_per_min", DEFAULT_PER_SOURCE.count, 0, 1_000_000))
+            "ub_challenges_per_source_per_min", DEFAULT_PER_SOURCE.count, 0, 1_000_000),
+        ub_max_inflight=s.integer("ub_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
+        zn_max_inflight=s.integer("zn_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000))
 
 
 def policy_for(cfg: BsfConfig) -> NafPolicy:
@@ -129,7 +136,9 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               timedelta(seconds=cfg.key_lifetime_s),
               timedelta(seconds=cfg.challenge_lifetime_s),
               ub_limits=ChallengeLimits(Rate(cfg.ub_challenges_per_impi_per_min),
-                                        Rate(cfg.ub_challenges_per_source_per_min)))
+                                        Rate(cfg.ub_challenges_per_source_per_min)),
+              ub_inflight=InflightLimit(cfg.ub_max_inflight),
+              zn_inflight=InflightLimit(cfg.zn_max_inflight))
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
     node.listen(cfg.zn_listen.host, cfg.zn_listen.port, ssl_context=cfg.tls.server(topology),
                 authorise=policy.check_peer, applications=[zn.APPLICATION])

@@ -24,6 +24,7 @@ from gba.protocols import ua, zn
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond
 from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity, ResultCode
 from gba.protocols.diameter.dictionary import ORIGIN_REALM
+from gba.protocols.shedding import InflightLimit, busy_response
 from gba.protocols.ua_naf import NafDigestConfig, NafDigestExchange
 from gba.store.base import NafKey, NafStore
 from gba.transport.diameter import DiameterNode
@@ -88,8 +89,12 @@ class Naf:
     """Ua over HTTP Digest (TS 33.222 §5.2-§5.3), over plain HTTP or inside HTTPS."""
 
     def __init__(self, fqdn: str, keys: NafKeys, nonces: ua.NonceMint | None = None,
-                 clock: Clock = utc_now, *, require_gba_token: bool = False) -> None:
+                 clock: Clock = utc_now, *, require_gba_token: bool = False,
+                 ua_inflight: InflightLimit | None = None) -> None:
         self.fqdn = fqdn
+        self.ua_inflight = ua_inflight or InflightLimit()
+        """Ua Digest requests in flight; past the limit one is shed unread
+        (:mod:`gba.protocols.shedding`)."""
         self.keys = keys
         self.nonces = nonces or ua.NonceMint()
         self.clock = clock
@@ -99,7 +104,16 @@ class Naf:
     async def ua_digest(self, request: web.Request) -> web.Response:
         """One Ua request with HTTP Digest (TS 33.222 §5.3): the machine of
         :mod:`gba.protocols.ua_naf` decides, this awaits the key and the nonce count.
-        Over HTTPS the NAF_Id ends in 01 00 01 yy zz, yy zz the connection's suite."""
+        Over HTTPS the NAF_Id ends in 01 00 01 yy zz, yy zz the connection's suite.
+        Past :attr:`ua_inflight` the request is answered 503 with Retry-After unread."""
+        if not self.ua_inflight.try_enter():
+            return to_web_response(busy_response("NAF"))
+        try:
+            return await self._ua_digest(request)
+        finally:
+            self.ua_inflight.leave()
+
+    async def _ua_digest(self, request: web.Request) -> web.Response:
         suite = request_tls_suite(request)
         exchange = NafDigestExchange(self.digest, await read_request(request), self.clock(),
                                      peer=request.remote, tls_suite=suite)

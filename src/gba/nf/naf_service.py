@@ -13,7 +13,9 @@ default false: challenge it anyway, as no spec text says otherwise -- UNVERIFIED
 ``bsf_realm`` for an outside one), ``store``, ``gaa_service_id``, ``tls`` with
 ``tls_cert``/``tls_key``/``tls_ca``, ``connect`` (more Diameter peers, e.g. an agent),
 ``routes`` (realm -> next-hop hosts) and ``btid_realms`` (B-TID domain -> home realm, when
-the domain is not a TS 23.003 BSF address).
+the domain is not a TS 23.003 BSF address). ``ua_max_inflight`` (default 256; 0 is no
+limit) bounds the Ua Digest requests in flight: past it a request is answered 503 with
+Retry-After at once (:mod:`gba.protocols.shedding`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from gba.nf.naf_psk import start_psk_tls
 from gba.nf.registry import Kind
 from gba.nf.services import http_site, purging
 from gba.protocols import zn
+from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
 from gba.store.factory import open_naf_store
 from gba.transport.diameter import DiameterNode, session_id_factory
 from gba.transport.http import https_server_context
@@ -62,6 +65,7 @@ class NafConfig:
     hostnames: tuple[str, ...] = ()
     """More host names this NAF serves; PSK-TLS picks the NAF_Id's FQDN by SNI (TS 24.109
     Annex F.3). The BSF must authorise them for this NAF (its ``hostnames``)."""
+    ua_max_inflight: int = DEFAULT_MAX_INFLIGHT
 
     @property
     def zn_tls(self) -> bool:
@@ -103,7 +107,8 @@ def parse(topology: Topology, name: str) -> NafConfig:
         https_listen=https, https_cert=s.text("https_cert", tls.cert),
         https_key=s.text("https_key", tls.key), https_ciphers=s.opt_text("https_ciphers"),
         require_gba_token=s.flag("require_gba_token", False),
-        hostnames=s.strings("hostnames"))
+        hostnames=s.strings("hostnames"),
+        ua_max_inflight=s.integer("ua_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000))
 
 
 def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf") -> DiameterNode:
@@ -125,7 +130,8 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
                                      session_id_factory(node.identity.origin_host),
                                      cfg.btid_realms),
                    gaa_service_id=cfg.gaa_service_id)
-    naf = Naf(cfg.fqdn, keys, require_gba_token=cfg.require_gba_token)
+    naf = Naf(cfg.fqdn, keys, require_gba_token=cfg.require_gba_token,
+              ua_inflight=InflightLimit(cfg.ua_max_inflight))
     http = await http_site(naf.ua_app(), cfg.http_listen)
     if cfg.https_listen is not None:
         # the same application on a second site: Digest inside TLS 1.2 (TS 33.222 §5.3)

@@ -53,6 +53,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from gba.errors import ProtocolError
+from gba.lograte import RateLimitedLog
 from gba.protocols.ua_psk import (
     PSK_IDENTITY_HINT,
     PSK_IDENTITY_HINT_UICC,
@@ -157,6 +158,8 @@ class PskTlsServer(Generic[C]):
         self._accepting: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._attempts: set[Attempt[C]] = set()
+        self._failures = RateLimitedLog(log)
+        """Failed handshakes: a flood of bad clients costs a few lines, with a count."""
         self._port = 0
 
     def __repr__(self) -> str:
@@ -270,7 +273,7 @@ class PskTlsServer(Generic[C]):
             raw.close()
             return None
         except Refused as exc:
-            log.warning("PSK-TLS handshake from %s failed: %s", peer, exc)
+            self._failures.warning("PSK-TLS handshake from %s failed: %s", peer, exc)
             raw.close()
             return None
         except BaseException:
@@ -297,7 +300,7 @@ class PskTlsServer(Generic[C]):
                 reason += f" with the key for B-TID {attempt.btid} (different PSK?)"
         finally:
             self._attempts.discard(attempt)
-        log.warning("PSK-TLS handshake from %s failed: %s", peer, reason)
+        self._failures.warning("PSK-TLS handshake from %s failed: %s", peer, reason)
         return None
 
     async def _drive(self, tls: ssl.SSLSocket, attempt: Attempt[C]) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import gba.fuzz
+import gba.fuzz.mutation
+import gba.fuzz.targets
 from gba.errors import InvalidInput
 from gba.fuzz import DIAMETER_TARGETS, fuzz, load_corpus
 from vectors import VECTORS, diameter_messages
@@ -47,16 +48,16 @@ def test_missing_corpus_directory_is_invalid_input(tmp_path: Path) -> None:
 
 def test_corpus_messages_reach_the_diameter_target(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: set[bytes] = set()
-    parse = gba.fuzz._diameter_app
+    parse = gba.fuzz.targets._diameter_app
 
     def recording(data: bytes) -> object:
         seen.add(data)
         return parse(data)
 
-    monkeypatch.setattr(gba.fuzz, "mutate", lambda data, rng: data)
-    monkeypatch.setattr(gba.fuzz, "_diameter_app", recording)
+    monkeypatch.setattr(gba.fuzz.mutation, "mutate", lambda data, rng: data)
+    monkeypatch.setattr(gba.fuzz.targets, "_diameter_app", recording)
     corpus = load_corpus(CORPUS)
-    (result,) = fuzz(("diameter",), seconds=0.3, seed=7, diameter_seeds=corpus)
+    (result,) = fuzz(("diameter",), seconds=1.5, seed=7, diameter_seeds=corpus)
     assert result.findings == []
     assert set(corpus) <= seen
 

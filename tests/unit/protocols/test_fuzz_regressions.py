@@ -25,3 +25,27 @@ def test_short_fuzz_run_finds_nothing(target: str) -> None:
     (result,) = fuzz((target,), seconds=0.3, seed=1234)
     assert result.runs > 100
     assert result.findings == []
+
+
+def test_abusive_seeds_are_typed_errors_or_parse() -> None:
+    """Deep nesting, 16 MiB lengths and long header lists, straight to each target."""
+    from gba.errors import GbaError
+    from gba.fuzz.targets import table
+
+    for name, (target, seeds) in table().items():
+        for seed in seeds:
+            try:
+                target(seed)
+            except GbaError:
+                pass
+            except Exception as exc:  # pragma: no cover - a finding
+                pytest.fail(f"{name}: {len(seed)}-octet seed raised {exc!r}")
+
+
+def test_seeds_include_deep_nesting_and_huge_lengths() -> None:
+    from gba.fuzz.seeds import MIB16, abusive_digest, abusive_messages, nested
+
+    assert len(nested(300).encode()) > 300 * 8
+    messages = abusive_messages()
+    assert any(int.from_bytes(m[1:4], "big") == MIB16 for m in messages)
+    assert any(m.count(b"p499=") for m in abusive_digest(b"Digest "))
