@@ -36,6 +36,7 @@ from gba.transport.psk_tls import (
     psk_identity_for,
     psk_tls_request,
 )
+from gba.transport.psk_tls_context import server_context, session_cache_off
 
 pytestmark = [
     pytest.mark.interop,
@@ -227,12 +228,25 @@ async def test_client_offering_another_suite_is_refused() -> None:
     assert "HTTP/1.1" not in out
 
 
-async def test_resumed_session_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_client_offering_its_session_again_gets_full_handshakes(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # a resumed session would skip the PSK callback (no identity to check): the server
+    # keeps no session cache, so s_client -reconnect (5 resumption attempts) gets six
+    # full handshakes, each keyed anew, and none is refused
     caplog.set_level(logging.WARNING, logger="gba.transport.psk_tls")
     async with serving() as server:
-        await s_client(server.port, psk_identity_for(BTID), KEY, quiet=False,
-                       extra=("-reconnect",))
-    assert any("resumed TLS session" in r.getMessage() for r in caplog.records)
+        code, out, err = await s_client(server.port, psk_identity_for(BTID), KEY,
+                                        quiet=False, extra=("-reconnect",))
+    assert code == 0, err
+    assert out.count("New, ") == 6, out[-3000:]  # the first handshake and 5 reconnects
+    assert "Reused, " not in out
+    assert "HTTP/1.1 200 OK" in out
+    assert not any("resumed TLS session" in r.getMessage() for r in caplog.records)
+
+
+def test_the_session_cache_is_off_on_server_contexts() -> None:
+    ctx = server_context("PSK-AES128-CBC-SHA", "hint", lambda _: b"")
+    assert session_cache_off(ctx)  # this Python's own libssl was found and called
 
 
 async def test_our_client_round_trip() -> None:

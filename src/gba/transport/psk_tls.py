@@ -34,10 +34,12 @@ TLS 1.3 with an external PSK (NAF_Id ending ``01 00 00 00 07``, TS 33.222 §5.4.
 not served: Python 3.11's ssl and sslpsk3 have no TLS 1.3 external-PSK API, and the PSK
 identity format of TS 24.109 §5.3.3.1.3 could not be read (UNVERIFIED).
 
-A resumed TLS session completes without a PSK callback, so without an identity; session
-tickets are off and a resumed session (OpenSSL's session-ID cache cannot be switched off
-from Python) is refused. Keys never reach logs, reprs or exceptions. The OpenSSL contexts
-are in :mod:`.psk_tls_context`, the UE's client in :mod:`.psk_tls_client`.
+A resumed TLS session completes without a PSK callback, so without an identity: session
+tickets are off and OpenSSL's session-ID cache is switched off through libssl
+(:func:`~.psk_tls_context.session_cache_off`), so a client offering an old session gets a
+full handshake; should that fail, a resumed session is refused after the handshake.
+Keys never reach logs, reprs or exceptions. The OpenSSL contexts are in
+:mod:`.psk_tls_context`, the UE's client in :mod:`.psk_tls_client`.
 """
 
 from __future__ import annotations
