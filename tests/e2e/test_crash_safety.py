@@ -303,8 +303,8 @@ async def test_bsf_sigkill_keeps_contexts_sqlite(lab_factory: LabFactory,
 def persistent_redis() -> Iterator[str]:
     """A private redis-server writing an append-only file synced on every write."""
     exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not on PATH")
+    # ./run installs it; a missing server must fail, not pass silently (as tests/redis_server)
+    assert exe is not None, "redis-server is not on PATH (apt-get install redis-server)"
     workdir = Path(tempfile.mkdtemp(prefix="gba-redis-aof-"))
     proc = None
     try:

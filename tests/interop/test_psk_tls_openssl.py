@@ -37,6 +37,7 @@ from gba.transport.psk_tls import (
     psk_tls_request,
 )
 from gba.transport.psk_tls_context import server_context, session_cache_off
+from subprocess_run import run_tool
 
 pytestmark = [
     pytest.mark.interop,
@@ -103,17 +104,7 @@ async def s_client(port: int, identity: str, key: bytes, *, cipher: str = "PSK-A
     args = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_2",
             "-cipher", cipher, "-psk_identity", identity, "-psk", key.hex(), "-ign_eof",
             *(["-quiet"] if quiet else []), *extra]
-    proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(REQUEST), TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+    return await run_tool(*args, stdin=REQUEST, timeout=TIMEOUT)
 
 
 async def test_openssl_with_the_right_key_gets_the_http_response() -> None:

@@ -31,6 +31,7 @@ from gba.errors import AuthError
 from gba.nf.naf_psk import make_server, naf_id_for
 from gba.store.base import NafKey
 from gba.transport.psk_tls import PskTlsServer, psk_identity_for, psk_tls_request
+from subprocess_run import run_tool
 
 pytestmark = [
     pytest.mark.interop,
@@ -95,17 +96,7 @@ def request(host: str = FQDN) -> bytes:
 
 
 async def run(*args: str, stdin: bytes) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+    return await run_tool(*args, stdin=stdin, timeout=TIMEOUT)
 
 
 async def s_client(port: int, ciphers: str, key: bytes, *, sni: str | None = None
