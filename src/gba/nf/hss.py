@@ -9,11 +9,17 @@ A provisioned GUSS is sent as provisioned (its ``guss@id`` kept); a subscriber w
 one gets :func:`default_guss`, whose ``id`` is the IMPI (TS 29.109 Annex A). A MAR with an
 M-bit AVP that the Zh MAR does not have is answered 5001 with the AVP in Failed-AVP
 (RFC 6733 §4.1, §7.5; :func:`gba.protocols.zh.parse_mar`).
+
+An unknown IMPI costs what a known one costs (issue 10 item 6): a Milenage vector under a
+key of this process only and a committed write that changes nothing
+(:meth:`~gba.store.hss.SubscriberStore.issue_decoy_sqn`), so the BSF's decoy 401 comes as
+late as a real challenge.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 from gba.crypto import aka
 from gba.crypto.milenage import Milenage
@@ -50,6 +56,8 @@ class Hss:
         self.allowed_peers = allowed_peers
         """Origin-Hosts of the BSFs this HSS serves; None serves every peer (unit tests)."""
         self._milenage: dict[str, tuple[bytes, bytes, Milenage]] = {}
+        self._decoy = Milenage(os.urandom(16), os.urandom(16))
+        """Runs for an unknown IMPI, so that its answer costs what a vector costs."""
 
     def _cipher(self, sub: Subscriber) -> Milenage:
         cached = self._milenage.get(sub.impi)
@@ -72,6 +80,15 @@ class Hss:
             return f"Origin-Host {origin!r} is not the connected peer"
         return None
 
+    async def _decoy_work(self, request: Message, impi: str) -> None:
+        """What :meth:`handle` does for a known IMPI, for nothing: a committed write, and
+        a vector under a key no subscriber has, built into an answer that is dropped."""
+        await self.store.issue_decoy_sqn()
+        vector = aka.generate_vector(self._decoy, aka.next_sqn(0, self.ind), b"\x80\x00")
+        zh.build_maa(request, self.identity, zh.VectorAnswer(
+            impi=impi, rand=vector.rand, autn=vector.autn, xres=vector.xres, ck=vector.ck,
+            ik=vector.ik, guss=default_guss(impi))).encode()
+
     async def handle(self, request: Message, peer: str) -> Message:
         """Answer one Zh request (TS 29.109 §4.2)."""
         if request.command_code != CMD_MULTIMEDIA_AUTH:
@@ -89,6 +106,7 @@ class Hss:
             sub = await self.store.get_subscriber(req.impi)
         except NotFound:
             log.info("Zh MAR from %s: IMPI %s unknown", peer, req.impi)
+            await self._decoy_work(request, req.impi)
             return zh.build_maa_error(request, self.identity,
                                       ExperimentalResultCode.IMPI_UNKNOWN, experimental=True)
         mil = self._cipher(sub)

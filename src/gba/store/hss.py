@@ -63,6 +63,10 @@ class SubscriberStore(Protocol):
     async def issue_sqn(self, impi: str, ind: int) -> tuple[Subscriber, int]:
         """Atomically step SEQ by one with IND *ind*, commit, return (subscriber, new SQN)."""
 
+    async def issue_decoy_sqn(self) -> None:
+        """Cost what :meth:`issue_sqn` costs (one committed write transaction) and change
+        nothing: the HSS's answer to an unknown IMPI then takes as long as a vector."""
+
     async def raise_sqn(self, impi: str, sqn: int) -> None:
         """Set SQN to *sqn* if that is higher than the stored one."""
 

@@ -6,6 +6,8 @@ leaves the HSS, so a power cut never makes the HSS reissue one.
 Schema versions (:data:`HSS_SCHEMA`):
 
 1. ``subscriber`` (impi, K, OPc, SQN, AMF, IMSI unique, GUSS).
+2. ``unknown_impi`` (one row: how many vectors were asked for IMPIs the HSS does not
+   have). Counting them is the write that makes such a request cost what a vector costs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ _V1: Step = (
         guss TEXT
     )""",
 )
-HSS_SCHEMA: Final = Schema("HSS", (_V1,))
+_V2: Step = (
+    """CREATE TABLE IF NOT EXISTS unknown_impi (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        requests INTEGER NOT NULL
+    )""",
+)
+HSS_SCHEMA: Final = Schema("HSS", (_V1, _V2))
 
 _SELECT_SUBSCRIBER = "SELECT impi, k, opc, sqn, amf, imsi, guss FROM subscriber"
 _SUBSCRIBER_BY_IMPI = _SELECT_SUBSCRIBER + " WHERE impi = ?"
@@ -114,6 +122,21 @@ class SqliteSubscriberStore:
                 raise StoreError(f"cannot issue an SQN for {impi!r}: {exc}") from exc
             c.execute("UPDATE subscriber SET sqn = ? WHERE impi = ?", (sqn, impi))
         return replace(sub, sqn=sqn), sqn
+
+    async def issue_decoy_sqn(self) -> None:
+        """Count one request for an unknown IMPI in a transaction shaped like
+        :meth:`issue_sqn`'s: a read, a one-row write, an fsync'd commit. (Writing a row
+        back unchanged would not do: SQLite skips a cell that is rewritten identical.)"""
+        with self._db.write("count an unknown IMPI") as c:
+            c.execute(_SUBSCRIBER_BY_IMPI, ("",)).fetchone()
+            c.execute("INSERT INTO unknown_impi (id, requests) VALUES (1, 1) "
+                      "ON CONFLICT (id) DO UPDATE SET requests = requests + 1")
+
+    async def unknown_impi_requests(self) -> int:
+        """How many vectors were asked for IMPIs this store does not have."""
+        with self._db.read("read the unknown-IMPI count") as c:
+            row = c.execute("SELECT requests FROM unknown_impi WHERE id = 1").fetchone()
+        return int(row[0]) if row is not None else 0
 
     async def raise_sqn(self, impi: str, sqn: int) -> None:
         """Set SQN_HE to *sqn* if higher (resynchronisation, TS 33.102 §6.3.5); never lower."""
