@@ -12,6 +12,8 @@ its requests may come through). ``ub_challenges_per_impi_per_min`` and
 HSS; 0 is no limit). ``ub_max_inflight`` and ``zn_max_inflight`` (default 256 each; 0 is
 no limit) bound the Ub and Zn requests in flight: past them a request is shed at once, Ub
 with 503 and Retry-After, Zn with DIAMETER_TOO_BUSY 3004 (:mod:`gba.protocols.shedding`).
+``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
+Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
-from gba.nf.common import DiameterTls, connect_peers, peer_identity
+from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, peer_identity
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site, purging
 from gba.protocols import zh, zn
@@ -74,6 +76,8 @@ class BsfConfig:
     ub_challenges_per_source_per_min: int = DEFAULT_PER_SOURCE.count
     ub_max_inflight: int = DEFAULT_MAX_INFLIGHT
     zn_max_inflight: int = DEFAULT_MAX_INFLIGHT
+    limits: DiameterLimits = field(default_factory=DiameterLimits)
+    """The Diameter node's caps (``diameter_max_*``)."""
 
     @property
     def zn_tls(self) -> bool:
@@ -112,7 +116,8 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         ub_challenges_per_source_per_min=s.integer(
             "ub_challenges_per_source_per_min", DEFAULT_PER_SOURCE.count, 0, 1_000_000),
         ub_max_inflight=s.integer("ub_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
-        zn_max_inflight=s.integer("zn_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000))
+        zn_max_inflight=s.integer("zn_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
+        limits=DiameterLimits.parse(s))
 
 
 def policy_for(cfg: BsfConfig) -> NafPolicy:
@@ -127,7 +132,8 @@ def policy_for(cfg: BsfConfig) -> NafPolicy:
 async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterator[Bsf]:
     store = open_bsf_store(topology.store_url(cfg.store))
     identity = peer_identity(cfg.diameter, cfg.zn_listen.host)
-    node = DiameterNode(identity, [zh.APPLICATION, zn.APPLICATION], routes=cfg.routes)
+    node = DiameterNode(identity, [zh.APPLICATION, zn.APPLICATION], routes=cfg.routes,
+                        **cfg.limits.node_kwargs())
     connect_peers(node, topology, [cfg.hss, *cfg.connect], cfg.tls, f"functions.{name}")
     policy = policy_for(cfg)
     bsf = Bsf(store, zh_fetcher(node, identity, cfg.hss_realm,

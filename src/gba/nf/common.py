@@ -9,12 +9,19 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, TypedDict
 
 from gba.config import DiameterNodeConfig, Section, Topology
 from gba.nf.registry import diameter_peer
 from gba.protocols.diameter import PeerIdentity
-from gba.transport.diameter import Authorise, DiameterNode, PeerSpec
+from gba.protocols.diameter.peer import MAX_MESSAGE_SIZE
+from gba.transport.diameter import (
+    MAX_PENDING,
+    MAX_PER_ADDRESS,
+    Authorise,
+    DiameterNode,
+    PeerSpec,
+)
 from gba.transport.tls import certificate_names, client_context, server_context
 
 
@@ -72,6 +79,46 @@ class DiameterTls:
     def client(self, topology: Topology) -> ssl.SSLContext:
         return client_context(topology.file(self.ca), topology.file(self.cert),
                               topology.file(self.key))
+
+
+MIN_DIAMETER_MESSAGE_SIZE = 4096
+"""The smallest ``diameter_max_message_size`` a section may set."""
+MAX_DIAMETER_MESSAGE_SIZE = 16 * 1024 * 1024
+"""The largest ``diameter_max_message_size`` a section may set."""
+
+
+class DiameterNodeKwargs(TypedDict):
+    """The caps :class:`~gba.transport.diameter.DiameterNode` takes as keywords."""
+
+    max_message_size: int
+    max_pending: int
+    max_per_address: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiameterLimits:
+    """A function's Diameter node caps (:class:`~gba.transport.diameter.DiameterNode`): the
+    largest message an open connection takes, the accepted connections that have not
+    finished CER/CEA, and the accepted connections from one IP address."""
+
+    max_message_size: int = MAX_MESSAGE_SIZE
+    max_pending: int = MAX_PENDING
+    max_per_address: int = MAX_PER_ADDRESS
+
+    @classmethod
+    def parse(cls, s: Section) -> DiameterLimits:
+        """Optional keys ``diameter_max_message_size`` (4096 .. 16 MiB),
+        ``diameter_max_pending`` and ``diameter_max_per_address`` (1 .. 100000)."""
+        return cls(
+            max_message_size=s.integer("diameter_max_message_size", MAX_MESSAGE_SIZE,
+                                       MIN_DIAMETER_MESSAGE_SIZE, MAX_DIAMETER_MESSAGE_SIZE),
+            max_pending=s.integer("diameter_max_pending", MAX_PENDING, 1, 100_000),
+            max_per_address=s.integer("diameter_max_per_address", MAX_PER_ADDRESS, 1, 100_000))
+
+    def node_kwargs(self) -> DiameterNodeKwargs:
+        """The keyword arguments of :class:`~gba.transport.diameter.DiameterNode`."""
+        return {"max_message_size": self.max_message_size, "max_pending": self.max_pending,
+                "max_per_address": self.max_per_address}
 
 
 def peer_check(require_certificate: bool, accept: frozenset[str] | None = None

@@ -8,6 +8,8 @@ open: function names or host:port; each routes the realm it announces), ``routes
 -> next-hop Diameter hosts), ``accept`` (the Origin-Hosts that may connect to it; default
 any), ``tls`` with ``tls_cert``/``tls_key``/``tls_ca`` (its listener, whose peers'
 certificates must name their Origin-Host, and its connections to outside peers).
+``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
+Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
 
 A BSF behind the agent trusts it for the NAFs it lists in ``via``: the agent vouches for
 the first Route-Record (the peer it received the request from), so it must know its peers
@@ -19,12 +21,18 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from gba.config import Address, DiameterNodeConfig, Topology
 from gba.errors import ConfigError
-from gba.nf.common import DiameterTls, connect_peers, peer_check, peer_identity
+from gba.nf.common import (
+    DiameterLimits,
+    DiameterTls,
+    connect_peers,
+    peer_check,
+    peer_identity,
+)
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.protocols import zh, zn
 from gba.protocols.diameter import Application
@@ -45,6 +53,8 @@ class DraConfig:
     routes: dict[str, tuple[str, ...]]
     tls: DiameterTls
     accept: frozenset[str] | None = None
+    limits: DiameterLimits = field(default_factory=DiameterLimits)
+    """The Diameter node's caps (``diameter_max_*``)."""
 
 
 def parse(topology: Topology, name: str) -> DraConfig:
@@ -68,7 +78,8 @@ def parse(topology: Topology, name: str) -> DraConfig:
                      mode="relay" if mode == "relay" else "proxy", applications=tuple(apps),
                      connect=s.strings("connect"), routes=s.routes(),
                      tls=tls,
-                     accept=frozenset(s.strings("accept")) if "accept" in s.data else None)
+                     accept=frozenset(s.strings("accept")) if "accept" in s.data else None,
+                     limits=DiameterLimits.parse(s))
 
 
 @contextlib.asynccontextmanager
@@ -76,7 +87,7 @@ async def running(cfg: DraConfig, topology: Topology, name: str
                   ) -> AsyncIterator[DiameterNode]:
     identity = peer_identity(cfg.diameter, cfg.listen.host)
     node = DiameterNode(identity, () if cfg.mode == "relay" else cfg.applications,
-                        agent=cfg.mode, routes=cfg.routes)
+                        agent=cfg.mode, routes=cfg.routes, **cfg.limits.node_kwargs())
     connect_peers(node, topology, cfg.connect, cfg.tls, f"functions.{name}")
     node.listen(cfg.listen.host, cfg.listen.port, ssl_context=cfg.tls.server(topology),
                 authorise=peer_check(cfg.tls.enabled, cfg.accept),

@@ -5,6 +5,8 @@ Section keys: ``diameter_host`` (``diameter_realm`` defaults to the network's re
 ``ind`` (the IND of the vectors it issues, TS 33.102 Annex C), ``bsf_hosts`` (the
 Origin-Hosts allowed on Zh; by default every BSF of its network) and ``tls`` (Zh over
 mutual TLS) with ``tls_cert``/``tls_key``/``tls_ca``.
+``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
+Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
 
 The REST provisioning API (:mod:`gba.nf.hss_rest`) can replace K and move SQN, so it
 needs a bearer token (RFC 6750): ``rest_token_file`` names an owner-only (0600) file
@@ -27,11 +29,11 @@ import contextlib
 import ipaddress
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gba.config import Address, DiameterNodeConfig, Section, Topology
 from gba.errors import ConfigError
-from gba.nf.common import DiameterTls, peer_check, peer_identity
+from gba.nf.common import DiameterLimits, DiameterTls, peer_check, peer_identity
 from gba.nf.hss import Hss
 from gba.nf.hss_rest import make_app, read_token_file
 from gba.nf.registry import DiameterEndpoint, Kind
@@ -57,6 +59,8 @@ class HssConfig:
     """The REST API's bearer token file, relative to the config; required to serve."""
     rest_public: bool = False
     """Whether ``rest_listen`` may be a non-loopback address."""
+    limits: DiameterLimits = field(default_factory=DiameterLimits)
+    """The Diameter node's caps (``diameter_max_*``)."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -89,7 +93,8 @@ def parse(topology: Topology, name: str) -> HssConfig:
                      tls=DiameterTls.parse(s),
                      ind=s.integer("ind", 0, 0, 31),
                      bsf_hosts=s.strings("bsf_hosts", default_bsfs),
-                     rest_token_file=s.opt_text("rest_token_file"), rest_public=rest_public)
+                     rest_token_file=s.opt_text("rest_token_file"), rest_public=rest_public,
+                     limits=DiameterLimits.parse(s))
 
 
 @contextlib.asynccontextmanager
@@ -101,7 +106,7 @@ async def running(cfg: HssConfig, topology: Topology, name: str) -> AsyncIterato
     store = open_subscriber_store(topology.store_url(cfg.store))
     identity = peer_identity(cfg.diameter, cfg.zh_listen.host)
     hss = Hss(store, identity, cfg.ind, frozenset(cfg.bsf_hosts))
-    node = DiameterNode(identity, [zh.APPLICATION])
+    node = DiameterNode(identity, [zh.APPLICATION], **cfg.limits.node_kwargs())
     node.serve(zh.APPLICATION[1], None, hss.handle)
     node.listen(cfg.zh_listen.host, cfg.zh_listen.port, ssl_context=cfg.tls.server(topology),
                 authorise=peer_check(cfg.tls.enabled, frozenset(cfg.bsf_hosts)),

@@ -16,7 +16,9 @@ The key is looked up once per connection, in the handshake: the key record rides
 connection (:class:`~gba.transport.psk_tls.PskGrant`) and every HTTP request on it
 (:mod:`gba.transport.psk_http`, keep-alive allowed) is served with that record. Once
 the key has expired (TS 33.220 §4.5.3) the connection is answered 403 and closed; a new
-handshake then needs a fresh bootstrap.
+handshake then needs a fresh bootstrap. With an *inflight* limit
+(:class:`~gba.protocols.shedding.InflightLimit`), a request past it is answered 503 with
+Retry-After before anything else is done, as on the Digest endpoint.
 
 TLS 1.3 (NAF_Id ending 01 00 00 00 07, TS 33.222 §5.4.0.2) is not served: see
 :mod:`gba.transport.psk_tls`.
@@ -33,6 +35,7 @@ from gba.config import Address
 from gba.crypto import ua_protocols
 from gba.errors import CodecError, GbaError
 from gba.protocols.http import HttpRequest, HttpResponse, text_response
+from gba.protocols.shedding import InflightLimit, busy_response
 from gba.protocols.ua_psk import btid_from_psk_identity
 from gba.store.base import NafKey
 from gba.transport.psk_http import CLOSE, HttpLimits, http_handler
@@ -71,9 +74,22 @@ def host_names(naf: PskNaf, hostnames: Sequence[str] = ()) -> dict[str, str]:
     return names
 
 
+DEFAULT_PSK_TLS_MAX_PENDING = 512
+"""PSK-TLS handshakes pending at once, when the configuration says nothing."""
+DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE = 64
+"""PSK-TLS handshakes pending at once from one source, when the configuration says
+nothing."""
+
+
 def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
                 ciphers: str = SERVER_CIPHERS, clock: Clock = utc_now,
-                limits: HttpLimits | None = None) -> PskTlsServer[NafKey]:
+                limits: HttpLimits | None = None,
+                max_pending: int = DEFAULT_PSK_TLS_MAX_PENDING,
+                max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
+                inflight: InflightLimit | None = None) -> PskTlsServer[NafKey]:
+    """The PSK-TLS Ua server; *max_pending* and *max_pending_per_source* cap the pending
+    handshakes (:class:`~gba.transport.psk_tls.PskTlsServer`), *inflight* the HTTP
+    requests being answered (none: no cap)."""
     names = host_names(naf, hostnames)
 
     async def key_for(identity: str, ciphersuite: int, server_name: str | None
@@ -89,6 +105,16 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
         return PskGrant(key.key, key) if key is not None else None
 
     async def app(conn: PskTlsConnection[NafKey], request: HttpRequest) -> HttpResponse:
+        if inflight is None:
+            return await answer(conn, request)
+        if not inflight.try_enter():
+            return busy_response("NAF")
+        try:
+            return await answer(conn, request)
+        finally:
+            inflight.leave()
+
+    async def answer(conn: PskTlsConnection[NafKey], request: HttpRequest) -> HttpResponse:
         key = conn.context
         if key.expires <= clock():
             log.info("PSK-TLS: Ks_NAF for B-TID %s expired at %s; closing", key.btid,
@@ -97,11 +123,15 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
         return text_response(200, naf.resource(key, request.path))
 
     return PskTlsServer(where.host, where.port, key_for, http_handler(app, limits, clock),
-                        ciphers=ciphers, server_names=names)
+                        ciphers=ciphers, server_names=names, max_pending=max_pending,
+                        max_pending_per_source=max_pending_per_source)
 
 
-async def start_psk_tls(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = ()
-                        ) -> PskTlsServer[NafKey]:
-    server = make_server(naf, where, hostnames=hostnames)
+async def start_psk_tls(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
+                        max_pending: int = DEFAULT_PSK_TLS_MAX_PENDING,
+                        max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
+                        inflight: InflightLimit | None = None) -> PskTlsServer[NafKey]:
+    server = make_server(naf, where, hostnames=hostnames, max_pending=max_pending,
+                         max_pending_per_source=max_pending_per_source, inflight=inflight)
     await server.start()
     return server

@@ -14,8 +14,14 @@ default false: challenge it anyway, as no spec text says otherwise -- UNVERIFIED
 ``tls_cert``/``tls_key``/``tls_ca``, ``connect`` (more Diameter peers, e.g. an agent),
 ``routes`` (realm -> next-hop hosts) and ``btid_realms`` (B-TID domain -> home realm, when
 the domain is not a TS 23.003 BSF address). ``ua_max_inflight`` (default 256; 0 is no
-limit) bounds the Ua Digest requests in flight: past it a request is answered 503 with
+limit) bounds the Ua requests in flight, each Ua endpoint separately (Digest, on HTTP and
+HTTPS, and PSK-TLS each have their own count): past it a request is answered 503 with
 Retry-After at once (:mod:`gba.protocols.shedding`).
+``psk_tls_max_pending`` and ``psk_tls_max_pending_per_source`` (default 512 and 64): the
+PSK-TLS handshakes pending at once, in all and from one source
+(:class:`gba.transport.psk_tls.PskTlsServer`).
+``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
+Zn Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
 """
 
 from __future__ import annotations
@@ -23,15 +29,19 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.errors import ConfigError
-from gba.nf.common import DiameterTls, connect_peers, peer_identity
+from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, peer_identity
 from gba.nf.naf import Naf, NafKeys, zn_fetcher
-from gba.nf.naf_psk import start_psk_tls
+from gba.nf.naf_psk import (
+    DEFAULT_PSK_TLS_MAX_PENDING,
+    DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
+    start_psk_tls,
+)
 from gba.nf.registry import Kind
 from gba.nf.services import http_site, purging
 from gba.protocols import zn
@@ -66,6 +76,13 @@ class NafConfig:
     """More host names this NAF serves; PSK-TLS picks the NAF_Id's FQDN by SNI (TS 24.109
     Annex F.3). The BSF must authorise them for this NAF (its ``hostnames``)."""
     ua_max_inflight: int = DEFAULT_MAX_INFLIGHT
+    """Ua requests in flight on each Ua endpoint (Digest; PSK-TLS), separately."""
+    psk_tls_max_pending: int = DEFAULT_PSK_TLS_MAX_PENDING
+    """PSK-TLS handshakes pending at once."""
+    psk_tls_max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE
+    """PSK-TLS handshakes pending at once from one source (IPv4 address or IPv6 /64)."""
+    limits: DiameterLimits = field(default_factory=DiameterLimits)
+    """The Zn Diameter node's caps (``diameter_max_*``)."""
 
     @property
     def zn_tls(self) -> bool:
@@ -108,14 +125,21 @@ def parse(topology: Topology, name: str) -> NafConfig:
         https_key=s.text("https_key", tls.key), https_ciphers=s.opt_text("https_ciphers"),
         require_gba_token=s.flag("require_gba_token", False),
         hostnames=s.strings("hostnames"),
-        ua_max_inflight=s.integer("ua_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000))
+        ua_max_inflight=s.integer("ua_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
+        psk_tls_max_pending=s.integer("psk_tls_max_pending", DEFAULT_PSK_TLS_MAX_PENDING,
+                                      1, 1_000_000),
+        psk_tls_max_pending_per_source=s.integer(
+            "psk_tls_max_pending_per_source", DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
+            1, 1_000_000),
+        limits=DiameterLimits.parse(s))
 
 
 def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf") -> DiameterNode:
     """The NAF's Diameter node: its BSF as default route, more peers and routes as
     configured; mutual TLS where the peer's listener has it."""
     identity = peer_identity(cfg.diameter, cfg.http_listen.host)
-    node = DiameterNode(identity, [zn.APPLICATION], routes=cfg.routes)
+    node = DiameterNode(identity, [zn.APPLICATION], routes=cfg.routes,
+                        **cfg.limits.node_kwargs())
     connect_peers(node, topology, [cfg.bsf, *cfg.connect], cfg.tls, f"functions.{name}",
                   default_route=cfg.bsf)
     return node
@@ -140,7 +164,11 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
         await web.TCPSite(http, cfg.https_listen.host, cfg.https_listen.port,
                           ssl_context=context).start()
         log.info("NAF %s: Ua Digest on https://%s (TLS 1.2)", name, cfg.https_listen)
-    psk = await start_psk_tls(naf, cfg.psk_tls_listen, hostnames=cfg.hostnames)
+    # PSK-TLS has its own count: a Digest flood does not shed PSK-TLS, nor the reverse
+    psk = await start_psk_tls(naf, cfg.psk_tls_listen, hostnames=cfg.hostnames,
+                              max_pending=cfg.psk_tls_max_pending,
+                              max_pending_per_source=cfg.psk_tls_max_pending_per_source,
+                              inflight=InflightLimit(cfg.ua_max_inflight))
     log.info("NAF %s (%s): Ua Digest on http://%s, PSK-TLS on %s, BSF %s", name, cfg.fqdn,
              cfg.http_listen, cfg.psk_tls_listen, cfg.bsf)
     try:
