@@ -13,8 +13,8 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -49,6 +49,13 @@ from gba.transport.http import read_request, to_web_response
 from gba.transport.tls import certificate_names
 
 log = logging.getLogger(__name__)
+
+class SharedChallengeLimits(Protocol):
+    """Ub challenge limits kept outside this process (all BSFs of a Redis share them:
+    :class:`gba.store.redis.ratelimit.RedisChallengeLimits`)."""
+
+    async def admit(self, impi: str, source: str | None, now: datetime) -> float | None: ...
+
 
 FetchVector = Callable[[zh.VectorRequest], Awaitable[zh.VectorAnswer | int]]
 """Zh: a vector, or the Diameter result code that refused it."""
@@ -107,7 +114,8 @@ class Bsf:
     def __init__(self, store: BsfStore, fetch_vector: FetchVector, identity: PeerIdentity,
                  realm: str, server_name: str, policy: NafPolicy, key_lifetime: timedelta,
                  challenge_lifetime: timedelta = DEFAULT_CHALLENGE_LIFETIME,
-                 clock: Clock = utc_now, ub_limits: ChallengeLimits | None = None,
+                 clock: Clock = utc_now,
+                 ub_limits: ChallengeLimits | SharedChallengeLimits | None = None,
                  ub_inflight: InflightLimit | None = None,
                  zn_inflight: InflightLimit | None = None) -> None:
         self.store = store
@@ -120,7 +128,8 @@ class Bsf:
         self.challenge_lifetime = challenge_lifetime
         self.clock = clock
         self.ub_limits = ub_limits or ChallengeLimits()
-        """New Ub challenges per IMPI and per source (this process's own counts)."""
+        """New Ub challenges per IMPI and per source: this process's own counts, or
+        counts shared with the other BSFs of a Redis."""
         self.ub_inflight = ub_inflight or InflightLimit()
         self.zn_inflight = zn_inflight or InflightLimit()
         """Ub and Zn requests in flight; past either limit a request is shed unread
@@ -160,8 +169,14 @@ class Bsf:
             pending = await self.store.take_challenge(action.nonce, action.now)
             return exchange.challenge_taken(pending)
         if isinstance(action, AdmitChallenge):
-            return exchange.challenge_admitted(
-                self.ub_limits.admit(action.impi, action.source, action.now))
+            if isinstance(self.ub_limits, ChallengeLimits):
+                wait = self.ub_limits.admit(action.impi, action.source, action.now)
+            else:
+                try:
+                    wait = await self.ub_limits.admit(action.impi, action.source, action.now)
+                except GbaError as exc:
+                    return exchange.limits_unavailable(str(exc))
+            return exchange.challenge_admitted(wait)
         if isinstance(action, NeedVector):
             try:
                 answer = await self.fetch_vector(action.request)

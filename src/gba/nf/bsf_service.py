@@ -9,9 +9,11 @@ next-hop hosts) and ``[[...naf]]`` tables, the NAFs authorised on Zn: ``diameter
 ``hostnames``, ``gaa_service_ids``, ``naf_group``, ``addresses`` and ``via`` (the agents
 its requests may come through). ``ub_challenges_per_impi_per_min`` and
 ``ub_challenges_per_source_per_min`` limit new Ub challenges (each spends an SQN at the
-HSS; 0 is no limit). ``ub_max_inflight`` and ``zn_max_inflight`` (default 256 each; 0 is
-no limit) bound the Ub and Zn requests in flight: past them a request is shed at once, Ub
-with 503 and Retry-After, Zn with DIAMETER_TOO_BUSY 3004 (:mod:`gba.protocols.shedding`).
+HSS; 0 is no limit); with a Redis store they are kept in that Redis, so every BSF sharing
+it shares them (:mod:`gba.store.redis.ratelimit`). ``ub_max_inflight`` and
+``zn_max_inflight`` (default 256 each; 0 is no limit) bound the Ub and Zn requests in
+flight: past them a request is shed at once, Ub with 503 and Retry-After, Zn with
+DIAMETER_TOO_BUSY 3004 (:mod:`gba.protocols.shedding`).
 ``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
 Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
 """
@@ -35,7 +37,8 @@ from gba.protocols.diameter import CMD_BOOTSTRAPPING_INFO
 from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, ChallengeLimits, Rate
 from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME
-from gba.store.factory import open_bsf_store
+from gba.store.factory import open_bsf_store, parse_store_url
+from gba.store.redis.ratelimit import RedisChallengeLimits
 from gba.transport.diameter import DiameterNode, session_id_factory
 
 log = logging.getLogger(__name__)
@@ -130,7 +133,13 @@ def policy_for(cfg: BsfConfig) -> NafPolicy:
 
 @contextlib.asynccontextmanager
 async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterator[Bsf]:
-    store = open_bsf_store(topology.store_url(cfg.store))
+    store_url = topology.store_url(cfg.store)
+    store = open_bsf_store(store_url)
+    per_impi = Rate(cfg.ub_challenges_per_impi_per_min)
+    per_source = Rate(cfg.ub_challenges_per_source_per_min)
+    location = parse_store_url(store_url)
+    shared = (RedisChallengeLimits(location.target, per_impi, per_source)
+              if location.backend == "redis" else None)
     identity = peer_identity(cfg.diameter, cfg.zn_listen.host)
     node = DiameterNode(identity, [zh.APPLICATION, zn.APPLICATION], routes=cfg.routes,
                         **cfg.limits.node_kwargs())
@@ -141,8 +150,7 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               identity, topology.function(name).realm, cfg.server_name, policy,
               timedelta(seconds=cfg.key_lifetime_s),
               timedelta(seconds=cfg.challenge_lifetime_s),
-              ub_limits=ChallengeLimits(Rate(cfg.ub_challenges_per_impi_per_min),
-                                        Rate(cfg.ub_challenges_per_source_per_min)),
+              ub_limits=shared or ChallengeLimits(per_impi, per_source),
               ub_inflight=InflightLimit(cfg.ub_max_inflight),
               zn_inflight=InflightLimit(cfg.zn_max_inflight))
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
@@ -159,6 +167,8 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
         await ub_runner.cleanup()
         await node.close()
         await store.close()
+        if shared is not None:
+            await shared.close()
 
 
 KIND = Kind(

@@ -277,6 +277,13 @@ class BsfUbExchange:
         self._nonce = pending.nonce
         return self._emit(StoreChallenge(pending))
 
+    def limits_unavailable(self, reason: str) -> BsfUbAction:
+        """The shared challenge limits could not be read: 503, and the HSS is not asked
+        (failing open would let a prober past the limits whenever the store is down)."""
+        expect(self, self.state, "limits_unavailable", BsfUbState.ADMITTING)
+        log.error("Ub: challenge limits for %s unavailable: %s", self._impi, reason)
+        return self._refuse(503, "BSF store unreachable\n")
+
     def vector_unavailable(self, reason: str) -> BsfUbAction:
         """Zh could not be asked (no peer, timeout, undecodable answer): 503."""
         expect(self, self.state, "vector_unavailable", BsfUbState.FETCHING_VECTOR)
