@@ -68,6 +68,11 @@ Handler = Callable[[Message, str], Awaitable[Message]]
 AgentMode = Literal["relay", "proxy"] | None
 
 
+TLS_HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a TLS client has to finish its handshake (asyncio's default is 60): the caps
+below count a TLS connection only once its handshake is done, so this bounds how long
+one may hold a socket and TLS buffers before them."""
+
 MAX_PENDING = 64
 """Accepted connections that have not completed the capabilities exchange, at most: a
 flood of connections that never send a CER is refused past this, not buffered."""
@@ -211,7 +216,8 @@ class DiameterNode:
         for spec in self._listeners:
             self._servers.append(await asyncio.start_server(
                 functools.partial(self._accept, spec=spec), spec.host, spec.port,
-                ssl=spec.ssl_context))
+                ssl=spec.ssl_context,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if spec.ssl_context else None))
         self._peers_down = len(self._peers)
         for peer in self._peers:
             self._connectors.append(asyncio.create_task(self._maintain(peer)))
