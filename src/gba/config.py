@@ -260,6 +260,8 @@ def _normalise_legacy(raw: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("section [network] with realm is missing")
     out: dict[str, Any] = {"networks": {DEFAULT_NETWORK: {"realm": net["realm"]}},
                            "functions": {}}
+    if "logging" in raw:  # the [logging] table (gba.observe.settings) applies as it is
+        out["logging"] = copy.deepcopy(raw["logging"])
     for name in LEGACY_SECTIONS:
         section = raw.get(name)
         if not isinstance(section, dict):

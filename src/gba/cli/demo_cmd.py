@@ -1,11 +1,18 @@
-"""``gba demo [system] [--json]``: run a system end to end and print its message flow.
+"""``gba demo [system] [--json] [--diagram FILE] [--events FILE]``: run a system end to end
+and print its message flow.
 
-With --json the last line is a JSON summary: {"ok": bool, "steps": [...]}.
+With --json the last line is a JSON summary: {"ok": bool, "steps": [...]}. With
+--diagram or --events every network function records its traffic (``gba lab up
+--capture``) and a last step draws it: one sequence diagram per demo step that exchanged
+messages (:mod:`gba.trace.flows`), or the messages as an event log for ``gba trace``.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,10 +24,52 @@ app = typer.Typer(help="End-to-end demonstrations; --json ends with a JSON summa
                   invoke_without_command=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="last line: JSON summary")]
+DiagramOpt = Annotated[Path | None, typer.Option(
+    "--diagram", help="draw each step's messages as a sequence diagram: FILE for one step, "
+    "else FILE's stem + -N (N = the step's number: out.svg -> out-3.svg, ...); format by "
+    "suffix: .svg, .mmd (Mermaid), else text")]
+EventsOpt = Annotated[Path | None, typer.Option(
+    "--events", help="write every step's messages to FILE as a demo event log (JSON "
+    "lines, no key material) that `gba trace FILE` draws")]
+
+Recorded = Callable[[Path | None], list[Step]]
 
 
-def _show(system: str, run: Callable[[], list[Step]], as_json: bool) -> None:
-    steps = run()
+def _draw(steps: list[Step], capture: Path, diagram: Path | None, events: Path | None
+          ) -> Step:
+    """The step that turns the capture into diagrams and an event log."""
+    from gba.errors import GbaError
+    from gba.trace import flows, load
+
+    try:
+        found = load.load_messages([capture])
+        lab_json = capture.with_name(load.LAB_JSON)
+        info = json.loads(lab_json.read_text(encoding="utf-8")) if lab_json.exists() else None
+        directory = load.directory_from_lab(info) if info is not None else None
+        windows = [flows.Window(i, s.name, s.start, s.end) for i, s in enumerate(steps, 1)]
+        cut = flows.assign(found, windows)
+        counts = {window.number: len(messages) for window, messages in cut}
+        lines = []
+        if diagram is not None:
+            lines += [f"{path}: [{w.number}] {w.name} ({counts[w.number]} messages)"
+                      for path, w in flows.write_diagrams(diagram, cut, directory)]
+        if events is not None:
+            lines.append(f"{events}: {flows.write_events(events, cut, info)} messages")
+        return Step("draw the message flows", bool(cut), lines or ["no messages captured"])
+    except (GbaError, OSError, ValueError) as exc:
+        return Step("draw the message flows", False, [f"error: {exc}"])
+
+
+def _show(system: str, run: Callable[[], list[Step]], as_json: bool,
+          recorded: Recorded | None = None, diagram: Path | None = None,
+          events: Path | None = None) -> None:
+    if recorded is not None and (diagram is not None or events is not None):
+        with tempfile.TemporaryDirectory(prefix="gba-demo-capture-") as tmp:
+            capture = Path(tmp) / "capture.pcapng"
+            steps = recorded(capture)
+            steps.append(_draw(steps, capture, diagram, events))
+    else:
+        steps = run()
     for i, step in enumerate(steps, 1):
         typer.echo(f"[{i}] {step.name}: {'ok' if step.ok else 'FAILED'}")
         for line in step.lines:
@@ -32,21 +81,26 @@ def _show(system: str, run: Callable[[], list[Step]], as_json: bool) -> None:
         raise typer.Exit(1)
 
 
+def _core(as_json: bool, diagram: Path | None, events: Path | None) -> None:
+    from gba.demos import network
+
+    _show("core", network.run, as_json, lambda capture: network.run(capture=capture),
+          diagram, events)
+
+
 @app.callback()
-def default(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+def default(ctx: typer.Context, json_out: JsonFlag = False, diagram: DiagramOpt = None,
+            events: EventsOpt = None) -> None:
     """Without a system name: the core GBA network (HSS, BSF, NAF processes)."""
     if ctx.invoked_subcommand is None:
-        from gba.demos import network
-
-        _show("core", network.run, json_out)
+        _core(json_out, diagram, events)
 
 
 @app.command()
-def core(json_out: JsonFlag = False) -> None:
+def core(json_out: JsonFlag = False, diagram: DiagramOpt = None,
+         events: EventsOpt = None) -> None:
     """The core GBA network: HSS, BSF and NAF processes, a UE on Ub and Ua."""
-    from gba.demos import network
-
-    _show("core", network.run, json_out)
+    _core(json_out, diagram, events)
 
 
 @app.command()

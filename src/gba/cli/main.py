@@ -6,7 +6,16 @@ import sys
 
 import typer
 
-from gba.cli import bench_cmd, crypto_cmd, demo_cmd, fuzz_cmd, network_cmd, ue_cmd
+from gba.cli import (
+    bench_cmd,
+    capture_cmd,
+    crypto_cmd,
+    demo_cmd,
+    fuzz_cmd,
+    network_cmd,
+    trace_cmd,
+    ue_cmd,
+)
 from gba.errors import GbaError
 
 app = typer.Typer(help="gba: 3GPP Generic Bootstrapping Architecture (TS 33.220).",
@@ -19,7 +28,9 @@ app.command("fuzz")(fuzz_cmd.fuzz)
 app.add_typer(network_cmd.hss_app, name="hss")
 app.add_typer(network_cmd.bsf_app, name="bsf")
 app.add_typer(network_cmd.lab_app, name="lab")
+app.add_typer(capture_cmd.app, name="capture")
 app.add_typer(ue_cmd.app, name="ue")
+app.command("trace")(trace_cmd.trace)
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ import typer
 from gba.cli.output import emit_json
 
 if TYPE_CHECKING:
+    from gba.capture.events import Sink
+    from gba.config import NetworkConfig
     from gba.store.base import SubscriberStore
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="network TOML file")]
@@ -27,18 +29,60 @@ lab_app = typer.Typer(help="Start/stop a lab: every network function of a config
 
 FunctionOpt = Annotated[str | None, typer.Option(
     "--function", help="which function of that kind (needed when the file has several)")]
+CaptureOpt = Annotated[Path | None, typer.Option(
+    "--capture", envvar="GBA_CAPTURE",
+    help="record what the function sends and receives to this pcapng file")]
+KeylogOpt = Annotated[Path | None, typer.Option(
+    "--keylog", envvar="GBA_KEYLOG",
+    help="with --capture: the TLS key log (NSS format, owner-only; default: the capture "
+         "file with suffix .keys)")]
 
 
 def serve(function: Annotated[str, typer.Argument(help="a function's name in the config "
                                                   "(hss, bsf, naf in the sample)")],
-          config_file: ConfigOpt) -> None:
-    """Run one network function of the config in the foreground until SIGTERM/SIGINT."""
+          config_file: ConfigOpt, capture: CaptureOpt = None, keylog: KeylogOpt = None
+          ) -> None:
+    """Run one network function of the config in the foreground until SIGTERM/SIGINT;
+    with --capture, record its traffic (:mod:`gba.capture.tap`)."""
     from gba.nf import registry
     from gba.nf.common import setup_logging
     from gba.nf.services import serve as run
+    from gba.observe.settings import log_settings
 
     setup_logging(function)
-    asyncio.run(run(function, registry.load(config_file)))
+    topology = registry.load(config_file)
+    setup_logging(function, log_settings(topology, function))  # its [logging] tables
+    sinks = _sinks(topology, function, capture)
+    if not sinks:
+        asyncio.run(run(function, topology))
+        return
+    from gba.capture import layout, tap
+
+    tap.run(run(function, topology), recorder=function, sinks=sinks,
+            keylog=(keylog or layout.keylog_path(capture)) if capture is not None else None)
+
+
+def _sinks(topology: NetworkConfig, function: str, capture: Path | None) -> list[Sink]:
+    """What the tap feeds: the pcapng part with --capture, and the recent messages of
+    the status page when the function serves /status.json (``recent_messages`` > 0)."""
+    from gba.nf.registry import metrics_endpoint
+    from gba.observe.metrics import process_metrics
+    from gba.observe.settings import metrics_settings
+
+    sinks: list[Sink] = []
+    if capture is not None:
+        from gba.capture.pcapng_sink import PcapngSink
+
+        sinks.append(PcapngSink(capture, function))
+    size = metrics_settings(topology.function(function).section).recent_messages
+    status = metrics_endpoint(topology, function)
+    if status is not None and size > 0:
+        from gba.capture.recent import RecentMessages
+
+        recent = RecentMessages(size, ignore=frozenset({(status.host, status.port)}))
+        process_metrics().function(function).status_parts["recent"] = recent.snapshot
+        sinks.append(recent)
+    return sinks
 
 
 def _store_url(config_file: Path, kind: str, function: str | None) -> str:
@@ -140,12 +184,18 @@ def purge(config_file: ConfigOpt, function: FunctionOpt = None) -> None:
 
 @lab_app.command("up")
 def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = Path("lab"),
-           config_file: OptConfig = None) -> None:
+           config_file: OptConfig = None,
+           capture: Annotated[Path | None, typer.Option(
+               "--capture", help="record every function's traffic; `gba lab down` merges "
+               "it into this pcapng file (parts in FILE's stem + .parts/), with the TLS key "
+               "log beside it: FILE with suffix .keys (capture.pcapng -> capture.keys), "
+               "for Wireshark's tls.keylog_file")] = None) -> None:
     """Start every network function of the config in the background; write DIR/lab.json."""
     from gba.lab import lab
 
-    info = lab.up(dir, config_file)
+    info = lab.up(dir, config_file, capture=capture)
     typer.echo(json.dumps(info, indent=2))
+    typer.echo(f"status page: {info['status_url']}", err=True)
 
 
 @lab_app.command("down")
@@ -155,3 +205,15 @@ def lab_down(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] =
     from gba.lab import lab
 
     emit_json({"stopped": lab.down(dir)})
+
+
+@lab_app.command("status-serve", hidden=True)
+def lab_status_serve(dir: Annotated[Path, typer.Option("--dir", help="lab directory")],
+                     listen: Annotated[str, typer.Option(help="loopback host:port")]) -> None:
+    """Serve the lab's status page in the foreground (``gba lab up`` starts it)."""
+    from gba.config import Address
+    from gba.lab import status
+    from gba.nf.common import setup_logging
+
+    setup_logging(status.STATUS_PAGE)
+    status.serve(dir, Address.parse(listen, "--listen"))

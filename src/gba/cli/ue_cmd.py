@@ -13,11 +13,11 @@ from gba.cli.crypto_cmd import ua_protocol_of
 from gba.cli.output import emit_json
 from gba.crypto import aka, ua_protocols
 from gba.crypto.milenage import opc_from_op
-from gba.errors import InvalidInput
+from gba.errors import InvalidInput, ProtocolError
 from gba.hexutil import from_hex
 from gba.protocols.ub import format_time
 from gba.ue import state
-from gba.ue.client import GbaClient
+from gba.ue.client import GbaClient, NafFqdnMismatch
 
 app = typer.Typer(help="A UE: bootstrap against a BSF and use the keys on Ua.",
                   no_args_is_help=True)
@@ -86,8 +86,14 @@ def fetch(url: Annotated[str, typer.Argument(help="NAF resource URL")], bsf_url:
           naf_fqdn: Annotated[str | None, typer.Option(help="default: the URL's host")] = None,
           state_file: StateFile = Path("ue-state.json"), verbose: Verbose = False) -> None:
     """GET a Digest-protected NAF resource (TS 33.222 §5.3)."""
-    r = _run(impi, k, opc, op, bsf_url, state_file, verbose,
-             lambda ue: ue.fetch_digest(url, naf_fqdn))
+    try:
+        r = _run(impi, k, opc, op, bsf_url, state_file, verbose,
+                 lambda ue: ue.fetch_digest(url, naf_fqdn))
+    except NafFqdnMismatch as exc:
+        given = "defaults to the URL's host" if exc.from_url else "given is not the NAF's"
+        raise ProtocolError(f"{exc.reason}: the NAF FQDN {given}; pass --naf-fqdn with the "
+                            f"NAF's FQDN (its realm names {exc.named}; a lab's is naf_fqdn in "
+                            "lab.json)") from None
     emit_json({"status": r.status, "body": r.body.decode("utf-8", "replace")})
     if r.status != 200:
         raise typer.Exit(1)

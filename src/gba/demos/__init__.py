@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Step:
-    """One step of a demo trace: who talked to whom, what was shown, whether it held."""
+    """One step of a demo trace: who talked to whom, what was shown, whether it held;
+    *start* and *end* (``time.time()``, 0 when not timed) place the step's messages in a
+    capture, one sequence diagram per step (``gba demo --diagram``)."""
 
     name: str
     ok: bool
     lines: list[str] = field(default_factory=list)
+    start: float = 0.0
+    end: float = 0.0
 
 
 def summary(system: str, steps: list[Step]) -> dict[str, object]:

@@ -10,7 +10,9 @@ resynchronisation over Zh).
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +42,18 @@ async def _flow(info: dict[str, Any], steps: list[Step]) -> None:
     lines: list[str] = []
     usim = aka.Usim(DEMO_K, DEMO_OPC)
     async with GbaClient(IMPI, usim, info["bsf_url"], trace=lines.append) as ue:
+        start = time.time()
         try:
             boot = await ue.bootstrap()
             steps.append(Step("UE bootstraps over Ub (Digest AKA; BSF asks HSS over Zh)", True,
-                              [*lines, f"Ks held by UE and BSF; B-TID {boot.btid}"]))
+                              [*lines, f"Ks held by UE and BSF; B-TID {boot.btid}"],
+                              start, time.time()))
         except Exception as exc:  # report, do not crash the demo
-            steps.append(Step("UE bootstraps over Ub", False, [*lines, f"error: {exc}"]))
+            steps.append(Step("UE bootstraps over Ub", False, [*lines, f"error: {exc}"],
+                              start, time.time()))
             return
         lines = []
+        start = time.time()
         url = info["naf_url"] + "/"
         try:
             r = await ue.fetch_digest(url, info["naf_fqdn"])
@@ -56,8 +62,10 @@ async def _flow(info: dict[str, Any], steps: list[Step]) -> None:
         except Exception as exc:
             ok = False
             lines.append(f"error: {exc}")
-        steps.append(Step("Ua with HTTP Digest (NAF fetches Ks_NAF over Zn)", ok, lines))
+        steps.append(Step("Ua with HTTP Digest (NAF fetches Ks_NAF over Zn)", ok, lines,
+                          start, time.time()))
         lines = []
+        start = time.time()
         try:
             raw = await ue.fetch_psk_tls(info["naf_host"], info["naf_psk_tls_port"],
                                          info["naf_fqdn"])
@@ -66,9 +74,11 @@ async def _flow(info: dict[str, Any], steps: list[Step]) -> None:
         except Exception as exc:
             ok = False
             lines.append(f"error: {exc}")
-        steps.append(Step("Ua with PSK-TLS (PSK = Ks_NAF for 01 00 01 00 8C)", ok, lines))
+        steps.append(Step("Ua with PSK-TLS (PSK = Ks_NAF for 01 00 01 00 8C)", ok, lines,
+                          start, time.time()))
 
     lines = []
+    start = time.time()
     ahead = aka.Usim(DEMO_K, DEMO_OPC, aka.SqnArray(seq=[5000] * aka.IND_COUNT))
     async with GbaClient(IMPI, ahead, info["bsf_url"], trace=lines.append) as ue2:
         try:
@@ -78,7 +88,8 @@ async def _flow(info: dict[str, Any], steps: list[Step]) -> None:
         except Exception as exc:
             ok = False
             lines.append(f"error: {exc}")
-    steps.append(Step("USIM ahead of HSS: AUTS, resync over Zh, new challenge", ok, lines))
+    steps.append(Step("USIM ahead of HSS: AUTS, resync over Zh, new challenge", ok, lines,
+                      start, time.time()))
 
 
 def _log_lines(lab_dir: Path) -> list[str]:
@@ -93,12 +104,15 @@ def _log_lines(lab_dir: Path) -> list[str]:
     return lines
 
 
-def run(lab_dir: Path | None = None) -> list[Step]:
+def run(lab_dir: Path | None = None, capture: Path | None = None) -> list[Step]:
+    """The demo's steps; with *capture*, every function records its traffic there (a
+    pcapng file, ``gba lab up --capture``) and lab.json is copied beside it."""
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="gba-demo-") as tmp:
         where = lab_dir or Path(tmp)
+        start = time.time()
         try:
-            info = lab.up(where)
+            info = lab.up(where, capture=capture)
         except Exception as exc:
             return [Step("start HSS, BSF, NAF processes", False, [f"error: {exc}"])]
         try:
@@ -106,7 +120,7 @@ def run(lab_dir: Path | None = None) -> list[Step]:
                 f"HSS pid {info['pids']['hss']}: Zh {info['hss_zh']}, REST {info['hss_rest_url']}",
                 f"BSF pid {info['pids']['bsf']}: Ub {info['bsf_url']}, Zn {info['bsf_zn']}",
                 f"NAF pid {info['pids']['naf']}: Ua {info['naf_url']} (Digest), "
-                f"PSK-TLS port {info['naf_psk_tls_port']}"]))
+                f"PSK-TLS port {info['naf_psk_tls_port']}"], start, time.time()))
             asyncio.run(_provision(info["config"]))
             steps.append(Step("provision subscriber in the HSS", True,
                               [f"IMPI {IMPI}, K/OPc of TS 35.208 test set 1, SQN 0"]))
@@ -114,8 +128,11 @@ def run(lab_dir: Path | None = None) -> list[Step]:
             steps.append(Step("what the network functions logged (Zh, Zn, Ub)", True,
                               _log_lines(where)))
         finally:
+            start = time.time()
             stopped = lab.down(where)
             steps.append(Step("stop the network", all(stopped.values()),
                               [f"{name}: {'stopped' if ok else 'killed'}"
-                               for name, ok in stopped.items()]))
+                               for name, ok in stopped.items()], start, time.time()))
+            if capture is not None:
+                shutil.copyfile(where / lab.LAB_JSON, capture.with_name(lab.LAB_JSON))
     return steps

@@ -7,8 +7,11 @@ returns once every listening socket accepts connections; lab.json then holds
 ``functions`` (kind, network, realm, pid and endpoints of each), ``networks``, ``config``,
 ``pids`` and, from the first HSS/BSF/NAF, the keys of a one-network lab: bsf_url, naf_url,
 naf_fqdn, naf_psk_tls_port, hss_rest_url, hss_rest_token_file, hss_zh, bsf_zn, ... (a
-stable interface). Every HSS gets a random REST bearer token, owner-only, in
-DIR/<name>-rest.token unless its section names a ``rest_token_file`` that exists.
+stable interface), ``status_url``, the lab's status page (:mod:`gba.lab.status`), and
+``metrics``: function name -> its Prometheus URL (each function gets a ``metrics_listen``
+on loopback unless its section has one; :mod:`gba.observe`).
+Every HSS gets a random REST bearer token, owner-only, in DIR/<name>-rest.token unless its
+section names a ``rest_token_file`` that exists.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 import tomli_w
 
 from gba import config
+from gba.capture import layout
 from gba.config import Address, Topology
 from gba.errors import ConfigError, GbaError
 from gba.nf import registry
@@ -47,13 +51,15 @@ def _accepts(addr: Address) -> bool:
 
 
 def _resolve(data: dict[str, Any], user_file: Path | None) -> dict[str, Any]:
-    """Pick a free port for every listener at port 0 and, for a user's file, make store
-    paths absolute so the stores stay where that file put them."""
+    """Pick a free port for every listener at port 0 (a function without
+    ``metrics_listen`` gets one on loopback) and, for a user's file, make store paths
+    absolute so the stores stay where that file put them."""
     base = Topology(user_file or config.SAMPLE_CONFIG, {}, {})
     taken: set[tuple[str, int]] = set()
     for name, section in data["functions"].items():
         kind = registry.kind(str(section.get("kind")), f"functions.{name}.kind")
-        for key in kind.listen_keys:
+        section.setdefault(registry.METRICS_LISTEN, "127.0.0.1:0")
+        for key in (*kind.listen_keys, registry.METRICS_LISTEN):
             if key in section:
                 where = Address.parse(section[key], f"functions.{name}.{key}")
                 port = where.port
@@ -145,33 +151,48 @@ def _classic_keys(cfg: Topology) -> dict[str, Any]:
     return info
 
 
-def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0) -> dict[str, Any]:
-    """Start every function of the topology; wait until each serves; write lab.json."""
+def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0,
+       capture: Path | None = None) -> dict[str, Any]:
+    """Start every function of the topology; wait until each serves; write lab.json.
+    With *capture*, every function records its part (:mod:`gba.capture.layout`)."""
     lab_dir = lab_dir.resolve()
     lab_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (lab_dir / LAB_JSON).exists():
         existing = json.loads((lab_dir / LAB_JSON).read_text())
-        if any(_alive(pid) for pid in existing.get("pids", {}).values()):
+        running = [*existing.get("pids", {}).values(), existing.get("status_pid")]
+        if any(_alive(int(pid)) for pid in running if pid):
             raise LabError(f"a lab is already running in {lab_dir}; run `gba lab down` first")
     cfg = _prepare_config(lab_dir, config_file)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if capture is not None:
+        capture = capture.resolve()
+        layout.prepare(capture)
     pids: dict[str, int] = {}
     functions: dict[str, Any] = {}
+    metrics_urls: dict[str, str] = {}
     try:
         for name in registry.ordered(cfg):
             log = open(lab_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
             proc = subprocess.Popen(
                 [sys.executable, "-m", "gba", "serve", name, "--config", str(cfg.path)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**env, **layout.child_env(capture, name)},
                 start_new_session=True, cwd=lab_dir)
             log.close()
             pids[name] = proc.pid
             listening = registry.endpoints(cfg, name)
+            metrics = registry.metrics_endpoint(cfg, name)
+            if metrics is not None:
+                listening["metrics"] = metrics
+                metrics_urls[name] = f"http://{metrics}/metrics"
             _wait_serving(proc, name, list(listening.values()), lab_dir, timeout)
             function = cfg.function(name)
             functions[name] = {"kind": function.kind, "network": function.network,
                                "realm": function.realm, "pid": proc.pid,
                                "endpoints": {k: str(v) for k, v in listening.items()}}
+        from gba.lab import status
+
+        page = status.start(lab_dir, env, timeout)  # the status page, on loopback
     except BaseException:
         for pid in pids.values():
             _stop(pid, 5.0)
@@ -183,7 +204,11 @@ def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0) ->
         "functions": functions,
         "config": str(cfg.path),
         "dir": str(lab_dir),
+        "status_url": page.url,
+        "status_pid": page.pid,
         "pids": pids,
+        "metrics": metrics_urls,
+        **layout.lab_info(capture),
     }
     (lab_dir / LAB_JSON).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
@@ -246,9 +271,18 @@ def down(lab_dir: Path, grace: float = 10.0) -> dict[str, bool]:
         raise ConfigError(f"no {LAB_JSON} in {lab_dir}")
     info = json.loads(path.read_text())
     result = {}
+    if info.get("status_pid"):  # started last, stopped first
+        from gba.lab.status import STATUS_PAGE
+
+        result[STATUS_PAGE] = _stop(int(info["status_pid"]), grace)
+        info["status_pid"] = None
     for function, pid in reversed(list(info.get("pids", {}).items())):
         result[function] = _stop(int(pid), grace)
     info["pids"] = {}
     info["stopped"] = True
     path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    if info.get("capture"):  # the functions' parts into one file (gba.capture.merge)
+        from gba.capture.merge import merge_lab
+
+        merge_lab(Path(info["capture"]), list(info.get("functions", {})))
     return result

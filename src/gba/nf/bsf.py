@@ -216,7 +216,8 @@ class Bsf:
         try:
             req = zn.parse_bir(request)
         except CodecError as exc:
-            log.warning("Zn BIR from %s malformed: %s", peer, exc)
+            log.warning("Zn BIR from %s malformed: %s", peer, exc,
+                        extra={"interface": "zn", "peer": peer})
             return codec_error_answer(request, self.identity, exc)
         fqdn = req.naf_id[:-5].decode("utf-8", "replace") if len(req.naf_id) > 5 else ""
         naf = req.origin_host
@@ -224,13 +225,17 @@ class Bsf:
         if refusal is None and not self.policy.allows(naf, fqdn):
             refusal = f"not authorised for NAF-Id host {fqdn!r}"
         if refusal is not None:
-            log.warning("Zn: NAF %s (via %s) refused: %s", naf, peer, refusal)
+            log.warning("Zn: NAF %s (via %s) refused: %s", naf, peer, refusal,
+                        extra={"interface": "zn", "btid": req.btid, "peer": naf,
+                               "result": int(ExperimentalResultCode.NOT_AUTHORIZED)})
             return zn.build_bia_error(request, self.identity,
                                       ExperimentalResultCode.NOT_AUTHORIZED)
         now = self.clock()
         ctx = await self.store.get_context(req.btid, now)
         if ctx is None:
-            log.info("Zn: B-TID %s unknown or expired (asked by %s)", req.btid, naf)
+            log.info("Zn: B-TID %s unknown or expired (asked by %s)", req.btid, naf,
+                     extra={"interface": "zn", "btid": req.btid, "peer": naf,
+                            "result": int(ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID)})
             return zn.build_bia_error(request, self.identity,
                                       ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID)
         me_key = kdf.ks_naf(ctx.ks, ctx.rand, ctx.impi, req.naf_id)
@@ -246,7 +251,9 @@ class Bsf:
                                                                self.policy.naf_group(naf)))
             except CodecError as exc:
                 log.warning("Zn: GUSS of %s unreadable: %s", ctx.impi, exc)
-        log.info("Zn: Ks_NAF for %s to NAF %s (%s)", ctx.btid, naf, fqdn)
+        log.info("Zn: Ks_NAF for %s to NAF %s (%s)", ctx.btid, naf, fqdn,
+                 extra={"interface": "zn", "btid": ctx.btid, "impi": ctx.impi, "peer": naf,
+                        "result": int(ResultCode.SUCCESS)})
         # the selected USSs travel as one ussList document, none if nothing was selected
         # (TS 29.109 §6.3.1.1)
         return zn.build_bia(request, self.identity, zn.KeyAnswer(

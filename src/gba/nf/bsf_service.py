@@ -29,9 +29,10 @@ from datetime import timedelta
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
-from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, peer_identity
+from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, http_limits, peer_identity
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site, purging
+from gba.observe.metrics import process_metrics
 from gba.protocols import zh, zn
 from gba.protocols.diameter import CMD_BOOTSTRAPPING_INFO
 from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, ChallengeLimits, Rate
@@ -40,6 +41,7 @@ from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME
 from gba.store.factory import open_bsf_store, parse_store_url
 from gba.store.redis.ratelimit import RedisChallengeLimits
 from gba.transport.diameter import DiameterNode, session_id_factory
+from gba.transport.http import SiteLimits
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,9 @@ class BsfConfig:
     ub_max_inflight: int = DEFAULT_MAX_INFLIGHT
     zn_max_inflight: int = DEFAULT_MAX_INFLIGHT
     limits: DiameterLimits = field(default_factory=DiameterLimits)
+    http: SiteLimits = field(default_factory=SiteLimits)
+    """Its HTTP sites' timeouts and connection cap (``http_*`` keys,
+    :func:`gba.nf.common.http_limits`)."""
     """The Diameter node's caps (``diameter_max_*``)."""
 
     @property
@@ -120,7 +125,7 @@ def parse(topology: Topology, name: str) -> BsfConfig:
             "ub_challenges_per_source_per_min", DEFAULT_PER_SOURCE.count, 0, 1_000_000),
         ub_max_inflight=s.integer("ub_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
         zn_max_inflight=s.integer("zn_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
-        limits=DiameterLimits.parse(s))
+        limits=DiameterLimits.parse(s), http=http_limits(s))
 
 
 def policy_for(cfg: BsfConfig) -> NafPolicy:
@@ -154,10 +159,14 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               ub_inflight=InflightLimit(cfg.ub_max_inflight),
               zn_inflight=InflightLimit(cfg.zn_max_inflight))
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
+    observed = process_metrics().function(name)
+    observed.watch_node(node)
+    observed.contexts = store
     node.listen(cfg.zn_listen.host, cfg.zn_listen.port, ssl_context=cfg.tls.server(topology),
                 authorise=policy.check_peer, applications=[zn.APPLICATION])
     await node.start()
-    ub_runner = await http_site(bsf.ub_app(), cfg.ub_listen)
+    ub_runner = await http_site(bsf.ub_app(), cfg.ub_listen, cfg.http,
+                                observe=observed.http("ub"))
     log.info("BSF %s (%s): Ub on http://%s, Zn on %s%s, HSS %s", name, cfg.server_name,
              cfg.ub_listen, cfg.zn_listen, " (TLS)" if cfg.tls.enabled else "", cfg.hss)
     try:

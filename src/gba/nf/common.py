@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 import time
 from collections.abc import Iterable
@@ -13,6 +12,8 @@ from typing import Any, TypedDict
 
 from gba.config import DiameterNodeConfig, Section, Topology
 from gba.nf.registry import diameter_peer
+from gba.observe import logs
+from gba.observe.settings import LogSettings
 from gba.protocols.diameter import PeerIdentity
 from gba.protocols.diameter.peer import MAX_MESSAGE_SIZE
 from gba.transport.diameter import (
@@ -22,6 +23,7 @@ from gba.transport.diameter import (
     DiameterNode,
     PeerSpec,
 )
+from gba.transport.http import SiteLimits
 from gba.transport.tls import certificate_names, client_context, server_context
 
 
@@ -35,12 +37,11 @@ def peer_identity(cfg: DiameterNodeConfig, host_ip: str = "127.0.0.1") -> PeerId
                         origin_state_id=int(time.time()) & 0xFFFFFFFF)
 
 
-def setup_logging(name: str) -> logging.Logger:
-    """One line per event on stderr; level from GBA_LOG_LEVEL (default INFO)."""
-    level = os.environ.get("GBA_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO),
-                        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
-    return logging.getLogger(f"gba.{name}")
+def setup_logging(name: str, settings: LogSettings | None = None) -> logging.Logger:
+    """One line per event on stderr, text or JSON as *settings* say (the ``[logging]``
+    tables, :func:`gba.observe.settings.log_settings`); GBA_LOG_LEVEL overrides the
+    level (default INFO). See :func:`gba.observe.logs.configure`."""
+    return logs.configure(name, settings)
 
 
 TLS_DIR = "zn-tls"
@@ -119,6 +120,20 @@ class DiameterLimits:
         """The keyword arguments of :class:`~gba.transport.diameter.DiameterNode`."""
         return {"max_message_size": self.max_message_size, "max_pending": self.max_pending,
                 "max_per_address": self.max_per_address}
+
+
+def http_limits(s: Section) -> SiteLimits:
+    """A function's HTTP sites' limits (:class:`~gba.transport.http.SiteLimits`): optional
+    keys ``http_head_timeout_s`` (default 15), ``http_body_timeout_s`` (30), both 1 .. 3600,
+    and ``http_max_connections`` (1024; 1 .. 1,000,000)."""
+    default = SiteLimits()
+    return SiteLimits(
+        head_timeout=float(s.integer("http_head_timeout_s", int(default.head_timeout), 1,
+                                     3600)),
+        body_timeout=float(s.integer("http_body_timeout_s", int(default.body_timeout), 1,
+                                     3600)),
+        max_connections=s.integer("http_max_connections", default.max_connections, 1,
+                                  1_000_000))
 
 
 def peer_check(require_certificate: bool, accept: frozenset[str] | None = None

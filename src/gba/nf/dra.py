@@ -34,6 +34,7 @@ from gba.nf.common import (
     peer_identity,
 )
 from gba.nf.registry import DiameterEndpoint, Kind
+from gba.observe.metrics import process_metrics
 from gba.protocols import zh, zn
 from gba.protocols.diameter import Application
 from gba.transport.diameter import DiameterNode
@@ -89,6 +90,7 @@ async def running(cfg: DraConfig, topology: Topology, name: str
     node = DiameterNode(identity, () if cfg.mode == "relay" else cfg.applications,
                         agent=cfg.mode, routes=cfg.routes, **cfg.limits.node_kwargs())
     connect_peers(node, topology, cfg.connect, cfg.tls, f"functions.{name}")
+    process_metrics().function(name).watch_node(node)
     node.listen(cfg.listen.host, cfg.listen.port, ssl_context=cfg.tls.server(topology),
                 authorise=peer_check(cfg.tls.enabled, cfg.accept),
                 applications=cfg.applications)

@@ -95,17 +95,22 @@ class Hss:
             return error_answer(request, self.identity, ResultCode.COMMAND_UNSUPPORTED)
         refusal = self.peer_refusal(request, peer)
         if refusal is not None:
-            log.warning("Zh MAR from %s refused: %s", peer, refusal)
+            log.warning("Zh MAR from %s refused: %s", peer, refusal,
+                        extra={"interface": "zh", "peer": peer,
+                               "result": int(ResultCode.UNKNOWN_PEER)})
             return error_answer(request, self.identity, ResultCode.UNKNOWN_PEER)
         try:
             req = zh.parse_mar(request)
         except CodecError as exc:
-            log.warning("Zh MAR from %s malformed: %s", peer, exc)
+            log.warning("Zh MAR from %s malformed: %s", peer, exc,
+                        extra={"interface": "zh", "peer": peer})
             return codec_error_answer(request, self.identity, exc)
         try:
             sub = await self.store.get_subscriber(req.impi)
         except NotFound:
-            log.info("Zh MAR from %s: IMPI %s unknown", peer, req.impi)
+            log.info("Zh MAR from %s: IMPI %s unknown", peer, req.impi,
+                     extra={"interface": "zh", "impi": req.impi, "peer": peer,
+                            "result": int(ExperimentalResultCode.IMPI_UNKNOWN)})
             await self._decoy_work(request, req.impi)
             return zh.build_maa_error(request, self.identity,
                                       ExperimentalResultCode.IMPI_UNKNOWN, experimental=True)
@@ -114,17 +119,22 @@ class Hss:
             try:
                 sqn_ms = aka.resync_sqn(mil, req.resync_rand, req.auts)
             except (MacFailure, GbaError) as exc:
-                log.warning("Zh resync for %s rejected: %s", req.impi, exc)
+                log.warning("Zh resync for %s rejected: %s", req.impi, exc,
+                            extra={"interface": "zh", "impi": req.impi, "peer": peer,
+                                   "result": int(ResultCode.AUTHENTICATION_REJECTED)})
                 return zh.build_maa_error(request, self.identity,
                                           ResultCode.AUTHENTICATION_REJECTED, experimental=False)
             target = aka.sqn_after_resync(sub.sqn, sqn_ms)
             if target != sub.sqn:
                 await self.store.set_sqn(req.impi, target)
             log.info("Zh resync for %s: SQN_MS SEQ=%d IND=%d, continuing from SEQ=%d",
-                     req.impi, *aka.split_sqn(sqn_ms), aka.split_sqn(target)[0])
+                     req.impi, *aka.split_sqn(sqn_ms), aka.split_sqn(target)[0],
+                     extra={"interface": "zh", "impi": req.impi, "peer": peer})
         sub, sqn = await self.store.issue_sqn(req.impi, self.ind)
         vector = aka.generate_vector(mil, sqn, sub.amf)
-        log.info("Zh vector for %s to %s: SEQ=%d IND=%d", req.impi, peer, *aka.split_sqn(sqn))
+        log.info("Zh vector for %s to %s: SEQ=%d IND=%d", req.impi, peer, *aka.split_sqn(sqn),
+                 extra={"interface": "zh", "impi": req.impi, "peer": peer,
+                        "result": int(ResultCode.SUCCESS)})
         return zh.build_maa(request, self.identity, zh.VectorAnswer(
             impi=sub.impi, rand=vector.rand, autn=vector.autn, xres=vector.xres, ck=vector.ck,
             ik=vector.ik, guss=sub.guss or default_guss(sub.impi)))

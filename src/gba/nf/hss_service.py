@@ -26,21 +26,23 @@ with TLS, its certificate names that Origin-Host; each MAR is checked again by
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from gba.config import Address, DiameterNodeConfig, Section, Topology
 from gba.errors import ConfigError
-from gba.nf.common import DiameterLimits, DiameterTls, peer_check, peer_identity
+from gba.nf.common import DiameterLimits, DiameterTls, http_limits, peer_check, peer_identity
 from gba.nf.hss import Hss
 from gba.nf.hss_rest import make_app, read_token_file
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site
+from gba.observe.metrics import process_metrics
+from gba.observe.settings import is_loopback
 from gba.protocols import zh
 from gba.store.factory import open_subscriber_store
 from gba.transport.diameter import DiameterNode
+from gba.transport.http import SiteLimits
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +62,16 @@ class HssConfig:
     rest_public: bool = False
     """Whether ``rest_listen`` may be a non-loopback address."""
     limits: DiameterLimits = field(default_factory=DiameterLimits)
+    http: SiteLimits = field(default_factory=SiteLimits)
+    """Its HTTP sites' timeouts and connection cap (``http_*`` keys,
+    :func:`gba.nf.common.http_limits`)."""
     """The Diameter node's caps (``diameter_max_*``)."""
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _rest_listen(s: Section) -> tuple[Address, bool]:
     """``rest_listen`` and ``rest_public``: loopback only unless ``rest_public = true``."""
     where, public = s.address("rest_listen"), s.flag("rest_public", False)
-    if not public and not _is_loopback(where.host):
+    if not public and not is_loopback(where.host):
         raise ConfigError(f"{s.where}.rest_listen = {str(where)!r} is not a loopback address; "
                           "the REST provisioning API listens on loopback unless "
                           "rest_public = true")
@@ -94,7 +90,7 @@ def parse(topology: Topology, name: str) -> HssConfig:
                      ind=s.integer("ind", 0, 0, 31),
                      bsf_hosts=s.strings("bsf_hosts", default_bsfs),
                      rest_token_file=s.opt_text("rest_token_file"), rest_public=rest_public,
-                     limits=DiameterLimits.parse(s))
+                     limits=DiameterLimits.parse(s), http=http_limits(s))
 
 
 @contextlib.asynccontextmanager
@@ -108,11 +104,15 @@ async def running(cfg: HssConfig, topology: Topology, name: str) -> AsyncIterato
     hss = Hss(store, identity, cfg.ind, frozenset(cfg.bsf_hosts))
     node = DiameterNode(identity, [zh.APPLICATION], **cfg.limits.node_kwargs())
     node.serve(zh.APPLICATION[1], None, hss.handle)
+    observed = process_metrics().function(name)
+    observed.watch_node(node)
+    observed.subscribers = store
     node.listen(cfg.zh_listen.host, cfg.zh_listen.port, ssl_context=cfg.tls.server(topology),
                 authorise=peer_check(cfg.tls.enabled, frozenset(cfg.bsf_hosts)),
                 applications=[zh.APPLICATION])
     await node.start()
-    rest = await http_site(make_app(store, rest_token), cfg.rest_listen)
+    rest = await http_site(make_app(store, rest_token), cfg.rest_listen, cfg.http,
+                           observe=observed.http("rest"))
     log.info("HSS %s: Zh on %s%s, REST on %s", name, cfg.zh_listen,
              " (TLS)" if cfg.tls.enabled else "", cfg.rest_listen)
     if not cfg.tls.enabled:

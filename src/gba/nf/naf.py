@@ -49,7 +49,10 @@ class KeyUnavailable(GbaError):
 
 
 class NafKeys:
-    """Ks_NAF per (B-TID, NAF_Id): from the cache, else from the BSF over Zn."""
+    """Ks_NAF per (B-TID, NAF_Id): from the cache, else from the BSF over Zn.
+
+    ``hits`` and ``misses`` count the lookups the cache answered and those that went to
+    the BSF (metrics)."""
 
     def __init__(self, store: NafStore, fetch: FetchKey, clock: Clock = utc_now,
                  gaa_service_id: str | None = None) -> None:
@@ -57,13 +60,17 @@ class NafKeys:
         self.fetch = fetch
         self.clock = clock
         self.gaa_service_id = gaa_service_id
+        self.hits = 0
+        self.misses = 0
 
     async def get(self, btid: str, naf_id: bytes) -> NafKey | None:
         """The key, or None when the BSF does not know the B-TID (or it expired)."""
         now = self.clock()
         cached = await self.store.get_key(btid, naf_id, now)
         if cached is not None:
+            self.hits += 1
             return cached
+        self.misses += 1
         services = (self.gaa_service_id.encode(),) if self.gaa_service_id else ()
         answer = await self.fetch(zn.KeyRequest(btid, naf_id, services))
         if isinstance(answer, int):
@@ -81,7 +88,9 @@ class NafKeys:
         await self.store.put_key(key)
         log.info("Zn: key for %s (%s) NAF_Id %s || %s cached until %s", btid, answer.impi,
                  naf_id[:-5].decode("utf-8", "replace"), naf_id[-5:].hex(" "),
-                 answer.expiry.isoformat())
+                 answer.expiry.isoformat(),
+                 extra={"interface": "zn", "btid": btid, "impi": answer.impi,
+                        "result": int(ResultCode.SUCCESS)})
         return key
 
 
@@ -166,7 +175,8 @@ def zn_fetcher(client: DiameterNode, identity: PeerIdentity, bsf_realm: str,
         if origin is None or origin.as_str() != realm:
             # keys for a B-TID come from its home realm's BSF and from no one else
             log.warning("Zn: a key for %s came from realm %r, not %s: refused", req.btid,
-                        origin.as_str() if origin is not None else None, realm)
+                        origin.as_str() if origin is not None else None, realm,
+                        extra={"interface": "zn", "btid": req.btid})
             return ResultCode.UNABLE_TO_COMPLY
         return zn.parse_bia(answer)
 

@@ -27,6 +27,7 @@ TLS 1.3 (NAF_Id ending 01 00 00 00 07, TS 33.222 §5.4.0.2) is not served: see
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -38,6 +39,7 @@ from gba.protocols.http import HttpRequest, HttpResponse, text_response
 from gba.protocols.shedding import InflightLimit, busy_response
 from gba.protocols.ua_psk import btid_from_psk_identity
 from gba.store.base import NafKey
+from gba.transport.http import HttpObserver
 from gba.transport.psk_http import CLOSE, HttpLimits, http_handler
 from gba.transport.psk_tls import SERVER_CIPHERS, PskGrant, PskTlsConnection, PskTlsServer
 
@@ -86,10 +88,11 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
                 limits: HttpLimits | None = None,
                 max_pending: int = DEFAULT_PSK_TLS_MAX_PENDING,
                 max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
-                inflight: InflightLimit | None = None) -> PskTlsServer[NafKey]:
+                inflight: InflightLimit | None = None,
+                observe: HttpObserver | None = None) -> PskTlsServer[NafKey]:
     """The PSK-TLS Ua server; *max_pending* and *max_pending_per_source* cap the pending
     handshakes (:class:`~gba.transport.psk_tls.PskTlsServer`), *inflight* the HTTP
-    requests being answered (none: no cap)."""
+    requests being answered (none: no cap); *observe* is told of each (metrics)."""
     names = host_names(naf, hostnames)
 
     async def key_for(identity: str, ciphersuite: int, server_name: str | None
@@ -100,11 +103,20 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
             key = await naf.keys.get(btid, naf_id_for(fqdn, ciphersuite))
         except (CodecError, GbaError) as exc:
             log.info("PSK-TLS: no key for identity %r at %s (suite 0x%04x): %s",
-                     identity[:80], fqdn, ciphersuite, exc)
+                     identity[:80], fqdn, ciphersuite, exc, extra={"interface": "ua_psk"})
             return None
         return PskGrant(key.key, key) if key is not None else None
 
     async def app(conn: PskTlsConnection[NafKey], request: HttpRequest) -> HttpResponse:
+        if observe is None:
+            return await limited(conn, request)
+        started = time.monotonic()
+        response = await limited(conn, request)
+        observe(request.method, response.status, time.monotonic() - started)
+        return response
+
+    async def limited(conn: PskTlsConnection[NafKey], request: HttpRequest
+                      ) -> HttpResponse:
         if inflight is None:
             return await answer(conn, request)
         if not inflight.try_enter():
@@ -118,7 +130,9 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
         key = conn.context
         if key.expires <= clock():
             log.info("PSK-TLS: Ks_NAF for B-TID %s expired at %s; closing", key.btid,
-                     key.expires.isoformat())
+                     key.expires.isoformat(),
+                     extra={"interface": "ua_psk", "btid": key.btid, "impi": key.impi,
+                            "result": 403})
             return text_response(403, "Ks_NAF expired: bootstrap again\n", [CLOSE])
         return text_response(200, naf.resource(key, request.path))
 
@@ -130,8 +144,10 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
 async def start_psk_tls(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
                         max_pending: int = DEFAULT_PSK_TLS_MAX_PENDING,
                         max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
-                        inflight: InflightLimit | None = None) -> PskTlsServer[NafKey]:
+                        inflight: InflightLimit | None = None,
+                        observe: HttpObserver | None = None) -> PskTlsServer[NafKey]:
     server = make_server(naf, where, hostnames=hostnames, max_pending=max_pending,
-                         max_pending_per_source=max_pending_per_source, inflight=inflight)
+                         max_pending_per_source=max_pending_per_source, inflight=inflight,
+                         observe=observe)
     await server.start()
     return server

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.errors import ConfigError
-from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, peer_identity
+from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, http_limits, peer_identity
 from gba.nf.naf import Naf, NafKeys, zn_fetcher
 from gba.nf.naf_psk import (
     DEFAULT_PSK_TLS_MAX_PENDING,
@@ -44,11 +44,12 @@ from gba.nf.naf_psk import (
 )
 from gba.nf.registry import Kind
 from gba.nf.services import http_site, purging
+from gba.observe.metrics import process_metrics
 from gba.protocols import zn
 from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
 from gba.store.factory import open_naf_store
 from gba.transport.diameter import DiameterNode, session_id_factory
-from gba.transport.http import https_server_context
+from gba.transport.http import SiteLimits, https_server_context
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ class NafConfig:
     psk_tls_max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE
     """PSK-TLS handshakes pending at once from one source (IPv4 address or IPv6 /64)."""
     limits: DiameterLimits = field(default_factory=DiameterLimits)
+    http: SiteLimits = field(default_factory=SiteLimits)
+    """Its HTTP sites' timeouts and connection cap (``http_*`` keys,
+    :func:`gba.nf.common.http_limits`)."""
     """The Zn Diameter node's caps (``diameter_max_*``)."""
 
     @property
@@ -131,7 +135,7 @@ def parse(topology: Topology, name: str) -> NafConfig:
         psk_tls_max_pending_per_source=s.integer(
             "psk_tls_max_pending_per_source", DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
             1, 1_000_000),
-        limits=DiameterLimits.parse(s))
+        limits=DiameterLimits.parse(s), http=http_limits(s))
 
 
 def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf") -> DiameterNode:
@@ -156,7 +160,10 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
                    gaa_service_id=cfg.gaa_service_id)
     naf = Naf(cfg.fqdn, keys, require_gba_token=cfg.require_gba_token,
               ua_inflight=InflightLimit(cfg.ua_max_inflight))
-    http = await http_site(naf.ua_app(), cfg.http_listen)
+    observed = process_metrics().function(name)
+    observed.watch_node(node)
+    observed.keys = keys
+    http = await http_site(naf.ua_app(), cfg.http_listen, cfg.http, observe=observed.http("ua"))
     if cfg.https_listen is not None:
         # the same application on a second site: Digest inside TLS 1.2 (TS 33.222 §5.3)
         context = https_server_context(topology.file(cfg.https_cert),
@@ -168,7 +175,8 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
     psk = await start_psk_tls(naf, cfg.psk_tls_listen, hostnames=cfg.hostnames,
                               max_pending=cfg.psk_tls_max_pending,
                               max_pending_per_source=cfg.psk_tls_max_pending_per_source,
-                              inflight=InflightLimit(cfg.ua_max_inflight))
+                              inflight=InflightLimit(cfg.ua_max_inflight),
+                              observe=observed.http("ua_psk"))
     log.info("NAF %s (%s): Ua Digest on http://%s, PSK-TLS on %s, BSF %s", name, cfg.fqdn,
              cfg.http_listen, cfg.psk_tls_listen, cfg.bsf)
     try:

@@ -18,6 +18,7 @@ from typing import Any
 from gba import config
 from gba.config import Address, Topology, is_address
 from gba.errors import ConfigError
+from gba.observe import settings as observe_settings
 
 Runner = Callable[[Any, Topology, str], contextlib.AbstractAsyncContextManager[object]]
 
@@ -97,6 +98,7 @@ def check(topology: Topology) -> Topology:
     for name, function in topology.functions.items():
         k = kind(function.kind, f"functions.{name}.kind")
         configs[name] = cfg = k.parse(topology, name)
+        observe_settings.check(topology, name)
         for key, refs in k.peers(cfg).items():
             for ref in refs:
                 diameter_peer(topology, ref, f"functions.{name}.{key}")
@@ -115,6 +117,16 @@ def load(path: Path | str) -> Topology:
 
 def endpoints(topology: Topology, name: str) -> dict[str, Address]:
     return kind(topology.function(name).kind).endpoints(config_of(topology, name))
+
+
+METRICS_LISTEN = "metrics_listen"
+"""The key, in any kind's section, of the metrics and status site
+(:mod:`gba.observe.settings`)."""
+
+
+def metrics_endpoint(topology: Topology, name: str) -> Address | None:
+    """Where function *name* serves ``/metrics`` and ``/status.json``, if it does."""
+    return observe_settings.metrics_settings(topology.function(name).section).listen
 
 
 def diameter_peer(topology: Topology, ref: str, where: str) -> DiameterEndpoint:

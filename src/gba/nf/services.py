@@ -21,21 +21,26 @@ from aiohttp import web
 from gba.clock import utc_now
 from gba.config import Address, Topology
 from gba.errors import GbaError
-from gba.nf.registry import config_of, kind
-from gba.transport.http import SiteLimits, serving_runner
+from gba.nf.registry import config_of, kind, metrics_endpoint
+from gba.observe.endpoint import make_app as metrics_app
+from gba.observe.metrics import Identity, process_metrics
+from gba.transport.http import HttpObserver, SiteLimits, observing, serving_runner
 
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL_S = 60.0
 
 
-async def http_site(app: web.Application, where: Address, limits: SiteLimits | None = None
-                    ) -> web.AppRunner:
+async def http_site(app: web.Application, where: Address, limits: SiteLimits | None = None,
+                    *, observe: HttpObserver | None = None) -> web.AppRunner:
     """Serve an aiohttp application on *where* until the runner is cleaned up.
 
     Slow, silent and surplus clients are cut off by *limits* (:class:`SiteLimits`: head,
     idle and body timeouts, a connection cap shared by every site added to the runner);
-    request sizes are the application's ``client_max_size``."""
+    request sizes are the application's ``client_max_size``. *observe* is told of every
+    request (metrics: :meth:`gba.observe.metrics.FunctionMetrics.http`)."""
+    if observe is not None:
+        app.middlewares.insert(0, observing(observe))
     runner = serving_runner(app, limits)
     await runner.setup()
     await web.TCPSite(runner, where.host, where.port).start()
@@ -71,9 +76,29 @@ async def purging(store: _Purgeable, what: str, interval: float = PURGE_INTERVAL
             await task
 
 
-def running(topology: Topology, name: str) -> contextlib.AbstractAsyncContextManager[object]:
-    """The running context of function *name* (its kind's runner)."""
-    return kind(topology.function(name).kind).run(config_of(topology, name), topology, name)
+@contextlib.asynccontextmanager
+async def running(topology: Topology, name: str) -> AsyncIterator[object]:
+    """The running context of function *name*: its kind's runner, and once that serves,
+    its metrics and status site when ``metrics_listen`` is set (:mod:`gba.observe`)."""
+    function = topology.function(name)
+    metrics = process_metrics()
+    observed = metrics.function(name)
+    observed.identity = Identity(function.kind, function.network, function.realm)
+    where = metrics_endpoint(topology, name)
+    try:
+        async with kind(function.kind).run(config_of(topology, name), topology, name) as nf:
+            site = None
+            if where is not None:
+                site = await http_site(metrics_app(metrics, observed), where)
+                log.info("%s: metrics on http://%s/metrics, status on /status.json", name,
+                         where)
+            try:
+                yield nf
+            finally:
+                if site is not None:
+                    await site.cleanup()
+    finally:
+        observed.forget()
 
 
 async def _until_stopped() -> None:

@@ -160,6 +160,16 @@ class NafDigestExchange:
     def _refuse(self, status: int, text: str) -> NafDigestAction:
         return self._emit(Respond(text_response(status, text)))
 
+    def _fields(self, btid: str | None, result: int | None = None) -> dict[str, object]:
+        """The structured fields of a log line (:mod:`gba.observe.logs`): identifiers
+        and the HTTP status this request gets, never key material."""
+        fields: dict[str, object] = {"interface": "ua", "peer": self.peer}
+        if btid is not None:
+            fields["btid"] = btid
+        if result is not None:
+            fields["result"] = result
+        return fields
+
     # ------------------------------------------------------------------ feeders
 
     def start(self) -> NafDigestAction:
@@ -180,7 +190,8 @@ class NafDigestExchange:
             creds = Credentials.from_header(header)
             self._expires = self._check(creds)
         except RequestRefused as exc:
-            log.info("Ua: refused credentials from %s: %s", self.peer, exc)
+            log.info("Ua: refused credentials from %s: %s", self.peer, exc,
+                     extra=self._fields(None, exc.status_hint))
             return self._refuse(exc.status_hint, f"{exc}\n")
         except StaleNonce as exc:
             log.info("Ua: stale nonce from %s: %s", self.peer, exc)
@@ -201,7 +212,7 @@ class NafDigestExchange:
         creds = self._credentials()
         if key is None:
             log.info("Ua: B-TID %s unknown to the BSF or expired: asking to re-bootstrap",
-                     creds.username)
+                     creds.username, extra=self._fields(creds.username, 401))
             return self._challenge()
         d = digest.DigestInput(creds.algorithm or ALGORITHM, creds.username, creds.realm,
                                ua.password_for(key.key), creds.uri, creds.nonce, creds.qop,
@@ -211,7 +222,8 @@ class NafDigestExchange:
         except GbaError as exc:
             return self._refuse(400, f"unusable credentials: {exc}\n")
         if not digest.verify(expected, creds.response):
-            log.warning("Ua: wrong Digest response for %s", creds.username)
+            log.warning("Ua: wrong Digest response for %s", creds.username,
+                        extra={**self._fields(creds.username, 401), "impi": key.impi})
             return self._challenge()
         self._answer = (d, key)
         return self._emit(CheckNonceCount(creds.nonce, self._nc, self._expires))
@@ -226,13 +238,14 @@ class NafDigestExchange:
         status = refusal_status(result_code)
         if status == 403:
             log.warning("Ua: BSF refused the key for %s (result %s): %s", btid, result_code,
-                        reason)
+                        reason, extra=self._fields(btid, 403))
             return self._refuse(403, "service not allowed: the BSF does not authorise "
                                 "this NAF for this user (TS 29.109 §6.2.2.2)\n")
         if status == 500:
-            log.error("Ua: Zn failed for %s (result %s): %s", btid, result_code, reason)
+            log.error("Ua: Zn failed for %s (result %s): %s", btid, result_code, reason,
+                      extra=self._fields(btid, 500))
             return self._refuse(500, "the key exchange with the BSF failed\n")
-        log.error("Ua: no key for %s: %s", btid, reason)
+        log.error("Ua: no key for %s: %s", btid, reason, extra=self._fields(btid, 503))
         return self._emit(Respond(text_response(
             503, "BSF unavailable, try again later\n",
             (("Retry-After", str(self.config.retry_after_s)),))))
@@ -243,7 +256,8 @@ class NafDigestExchange:
         assert self._answer is not None
         d, key = self._answer
         if not fresh:
-            log.warning("Ua: replayed nonce count %s for %s", d.nc, d.username)
+            log.warning("Ua: replayed nonce count %s for %s", d.nc, d.username,
+                        extra={**self._fields(d.username, 401), "impi": key.impi})
             return self._challenge(stale=True)
         return self._emit(ServeResource(key, self.request.path))
 

@@ -210,7 +210,8 @@ class BsfUbExchange:
         try:
             creds = Credentials.from_header(header)
         except CodecError as exc:
-            log.warning("Ub: malformed Authorization from %s: %s", self.peer, exc)
+            log.warning("Ub: malformed Authorization from %s: %s", self.peer, exc,
+                        extra=self._fields(None, 400))
             return self._refuse(400, f"malformed Authorization: {exc}\n")
         self._creds = creds
         if not creds.nonce:
@@ -222,21 +223,23 @@ class BsfUbExchange:
         expect(self, self.state, "challenge_taken", BsfUbState.TAKING_CHALLENGE)
         creds = self._credentials()
         if pending is None or pending.impi != creds.username:
-            log.info("Ub: unknown, replayed or expired nonce for %s", creds.username)
+            log.info("Ub: unknown, replayed or expired nonce for %s", creds.username,
+                     extra=self._fields(creds.username))
             self._stale = True
             return self._vector_for(creds.username)
         if creds.auts is not None:
             try:
                 auts = digest.decode_auts(creds.auts)
             except CodecError as exc:
-                log.warning("Ub: bad auts from %s: %s", pending.impi, exc)
+                log.warning("Ub: bad auts from %s: %s", pending.impi, exc,
+                            extra=self._fields(pending.impi, 400))
                 return self._refuse(400, f"malformed auts: {exc}\n")
             log.info("Ub: synchronisation failure for %s, resynchronising via Zh",
-                     pending.impi)
+                     pending.impi, extra=self._fields(pending.impi))
             return self._vector_for(pending.impi, (pending.rand, auts))
         if creds.qop != ub.QOP or creds.uri != self.request.target:
             log.warning("Ub: %s answered without qop=auth-int or for another uri",
-                        pending.impi)
+                        pending.impi, extra=self._fields(pending.impi, 400))
             return self._refuse(400, "Ub answers need qop=auth-int and the request-uri "
                                 "(TS 24.109 §4.3.2)\n")
         return self._verify(pending, creds)
@@ -247,7 +250,7 @@ class BsfUbExchange:
         expect(self, self.state, "challenge_admitted", BsfUbState.ADMITTING)
         if wait is not None:
             log.warning("Ub: challenge for %s from %s over the rate limit, retry in %.1fs",
-                        self._impi, self.peer, wait)
+                        self._impi, self.peer, wait, extra=self._fields(self._impi, 429))
             return self._refuse(429, "too many challenges, retry later\n",
                                 (("Retry-After", retry_after(wait)),))
         resync = self._resync
@@ -260,13 +263,15 @@ class BsfUbExchange:
         expect(self, self.state, "vector_received", BsfUbState.FETCHING_VECTOR)
         if isinstance(answer, int):
             if answer not in REFUSED_BY_HSS:
-                log.warning("Ub: HSS answered %d for %s", answer, self._impi)
+                log.warning("Ub: HSS answered %d for %s", answer, self._impi,
+                            extra=self._fields(self._impi, 503))
                 return self._refuse(503, f"HSS refused: {answer}\n")
             if self._resync is not None:
-                log.warning("Ub: HSS refused to resynchronise %s: %d", self._impi, answer)
+                log.warning("Ub: HSS refused to resynchronise %s: %d", self._impi, answer,
+                            extra=self._fields(self._impi, 403))
                 return self._refuse(403, AUTH_FAILED)
             log.info("Ub: HSS refused %s with %d; a decoy challenge answers", self._impi,
-                     answer)
+                     answer, extra=self._fields(self._impi))
             pending = decoy_challenge(self.config, self._impi, self.now, self.rng)
         else:
             pending = PendingChallenge(
@@ -281,13 +286,15 @@ class BsfUbExchange:
         """The shared challenge limits could not be read: 503, and the HSS is not asked
         (failing open would let a prober past the limits whenever the store is down)."""
         expect(self, self.state, "limits_unavailable", BsfUbState.ADMITTING)
-        log.error("Ub: challenge limits for %s unavailable: %s", self._impi, reason)
+        log.error("Ub: challenge limits for %s unavailable: %s", self._impi, reason,
+                  extra=self._fields(self._impi, 503))
         return self._refuse(503, "BSF store unreachable\n")
 
     def vector_unavailable(self, reason: str) -> BsfUbAction:
         """Zh could not be asked (no peer, timeout, undecodable answer): 503."""
         expect(self, self.state, "vector_unavailable", BsfUbState.FETCHING_VECTOR)
-        log.error("Ub: Zh to HSS failed for %s: %s", self._impi, reason)
+        log.error("Ub: Zh to HSS failed for %s: %s", self._impi, reason,
+                  extra=self._fields(self._impi, 503))
         return self._refuse(503, "HSS unreachable\n")
 
     def challenge_stored(self) -> BsfUbAction:
@@ -311,6 +318,16 @@ class BsfUbExchange:
 
     # ------------------------------------------------------------------ checks
 
+    def _fields(self, impi: str | None, result: int | None = None) -> dict[str, object]:
+        """The structured fields of a log line (:mod:`gba.observe.logs`): identifiers
+        and the HTTP status this request gets, never key material."""
+        fields: dict[str, object] = {"interface": "ub", "peer": self.peer}
+        if impi is not None:
+            fields["impi"] = impi
+        if result is not None:
+            fields["result"] = result
+        return fields
+
     def _credentials(self) -> Credentials:
         assert self._creds is not None, "start() parsed the credentials"
         return self._creds
@@ -326,17 +343,20 @@ class BsfUbExchange:
                                    creds.nc or "00000001", creds.cnonce or "")
             expected = digest.response(d, self.request.method, self.request.body)
         except GbaError as exc:
-            log.warning("Ub: unusable credentials from %s: %s", pending.impi, exc)
+            log.warning("Ub: unusable credentials from %s: %s", pending.impi, exc,
+                        extra=self._fields(pending.impi, 400))
             return self._refuse(400, f"unusable credentials: {exc}\n")
         # a decoy's XRES is random, so the check fails anyway; both run on every answer
         decoy = is_decoy(self.config, pending)
         if not digest.verify(expected, creds.response) or decoy:
             log.warning("Ub: wrong RES from %s%s", pending.impi,
-                        " (to a decoy challenge)" if decoy else "")
+                        " (to a decoy challenge)" if decoy else "",
+                        extra=self._fields(pending.impi, 403))
             return self._refuse(403, AUTH_FAILED)
         ctx = self._context(pending)
         log.info("Ub: %s bootstrapped, B-TID %s until %s", ctx.impi, ctx.btid,
-                 ub.format_time(ctx.expires))
+                 ub.format_time(ctx.expires),
+                 extra={**self._fields(ctx.impi, 200), "btid": ctx.btid})
         self._answer = (d, ub.BootstrappingInfo(ctx.btid, ctx.expires).encode())
         return self._emit(StoreContext(ctx))
 

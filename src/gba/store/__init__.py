@@ -6,3 +6,9 @@
 * :mod:`gba.store.redis`: the BSF and NAF caches, keys under a layout version;
 * :mod:`gba.store.factory`: the one parser of store URLs, and the openers.
 """
+
+from typing import Final
+
+COUNT_CAP: Final = 100_000
+"""The most live records a store's count (``count_contexts``, ``count_keys``) walks: a
+metrics scrape stays cheap however many there are (the gauge saturates there)."""

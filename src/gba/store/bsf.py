@@ -9,12 +9,23 @@ The records themselves are protocol state, defined in :mod:`gba.protocols.contex
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from gba.protocols.contexts import BootstrapContext, Challenge
+from gba.store import COUNT_CAP
 
-__all__ = ["BootstrapContext", "BsfStore", "Challenge"]
+__all__ = ["BootstrapContext", "BsfStore", "Challenge", "ContextSummary"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSummary:
+    """What a status page shows of a bootstrapping context: who and until when, no key."""
+
+    btid: str
+    impi: str
+    expires: datetime
 
 
 class BsfStore(Protocol):
@@ -31,6 +42,12 @@ class BsfStore(Protocol):
         """The context, or None if unknown or expired."""
 
     async def delete_context(self, btid: str) -> bool: ...
+
+    async def count_contexts(self, now: datetime, cap: int = COUNT_CAP) -> int:
+        """How many contexts are live at *now* (expires > now), counting at most *cap*."""
+
+    async def live_contexts(self, now: datetime, limit: int) -> list[ContextSummary]:
+        """Up to *limit* live contexts, the latest to expire first, without key material."""
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete expired challenges and contexts; return how many went."""

@@ -56,7 +56,11 @@ class SubscriberStore(Protocol):
     async def find_by_imsi(self, imsi: str) -> Subscriber:
         """The subscriber with this IMSI, or :class:`~gba.errors.NotFound`."""
 
-    async def list_subscribers(self) -> list[Subscriber]: ...
+    async def list_subscribers(self, limit: int | None = None) -> list[Subscriber]:
+        """Every subscriber by IMPI, or the first *limit*."""
+
+    async def unknown_impi_requests(self) -> int:
+        """How many vectors were asked for IMPIs this store does not have."""
 
     async def delete_subscriber(self, impi: str) -> bool: ...
 

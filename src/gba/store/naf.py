@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gba.protocols.contexts import NafKey
+from gba.store import COUNT_CAP
 
 __all__ = ["NafKey", "NafStore"]
 
@@ -24,6 +25,9 @@ class NafStore(Protocol):
         """The cached key, or None if unknown or expired."""
 
     async def delete_key(self, btid: str, naf_id: bytes) -> bool: ...
+
+    async def count_keys(self, now: datetime, cap: int = COUNT_CAP) -> int:
+        """How many cached keys are live at *now* (expires > now), counting at most *cap*."""
 
     async def check_nonce_count(self, nonce: str, nc: int, expires: datetime) -> bool:
         """Record that *nc* was used with *nonce*; False if it is not above every earlier nc."""

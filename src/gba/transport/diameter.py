@@ -14,6 +14,10 @@ connection is a :class:`~gba.transport.diameter_link.Link`. Every protocol decis
 peer machine's or the router's. A listener admits at most ``max_pending`` connections that
 have not completed the capabilities exchange and ``max_per_address`` from one IP address;
 past either a connection is closed at once and counted in a periodic summary line.
+
+A node tells its :attr:`~DiameterNode.observer` (metrics, :mod:`gba.observe`) of every
+request it answered or originated, and :meth:`~DiameterNode.peer_states` says which peers
+are open; neither knows which network function it serves.
 """
 
 from __future__ import annotations
@@ -54,8 +58,8 @@ from gba.transport.diameter_link import Authorise, DiameterUnavailable, Link, Pe
 
 __all__ = [
     "AgentMode", "Authorise", "DiameterClient", "DiameterNode", "DiameterServer",
-    "DiameterUnavailable", "Handler", "Listener", "PeerSpec", "ask", "session_id_factory",
-    "with_proxy_info",
+    "DiameterUnavailable", "Handler", "Listener", "Observer", "PeerSpec", "ask",
+    "session_id_factory", "with_proxy_info",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,9 @@ T = TypeVar("T")
 Handler = Callable[[Message, str], Awaitable[Message]]
 """An application handler: (request, Origin-Host of the peer it came from) -> answer."""
 AgentMode = Literal["relay", "proxy"] | None
+Observer = Callable[[Message, Message | None, float, bool], None]
+"""Told of each request a node answered or originated: (request, its answer or None when
+none came, seconds it took, True if originated here)."""
 
 
 TLS_HANDSHAKE_TIMEOUT = 10.0
@@ -186,6 +193,12 @@ class DiameterNode:
         self._e2e = counter_ids(_e2e_seed())
         self.peer: PeerOpen | None = None
         """The last peer that opened (convenient for a node with one peer)."""
+        self.observer: Observer | None = None
+        """Told of every request answered or originated (metrics); None: no one."""
+        self._peer_names: dict[int, str] = {}
+        """id() of each configured peer that has opened -> its Origin-Host."""
+        self._peers_open: set[int] = set()
+        """id() of each configured peer whose connection is open."""
 
     # ------------------------------------------------------------------ set-up
 
@@ -350,10 +363,13 @@ class DiameterNode:
                     self.add_route(DEFAULT_ROUTE, opened.peer_identity)
                 delay = self.retry_delay
                 self._peers_down -= 1
+                self._peer_names[id(peer)] = opened.peer_identity
+                self._peers_open.add(id(peer))
                 try:
                     await runner
                 finally:
                     self._peers_down += 1
+                    self._peers_open.discard(id(peer))
             if not self._stopping:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
@@ -391,6 +407,28 @@ class DiameterNode:
             del self._links[link.peer.peer_identity]
             del self._peer_views[link.peer.peer_identity]
 
+    def peer_states(self) -> dict[str, bool]:
+        """Whether each peer's connection is open: every configured peer (by the
+        Origin-Host it opened with, else as configured), and every peer connected to this
+        node while it is."""
+        states: dict[str, bool] = {}
+        for spec in self._peers:
+            name = (self._peer_names.get(id(spec)) or spec.host or spec.server_hostname
+                    or f"{spec.address}:{spec.port}")
+            states[name] = states.get(name, False) or id(spec) in self._peers_open
+        for name in self._links:
+            states[name] = True
+        return states
+
+    def _observe(self, request: Message, answer: Message | None, started: float,
+                 originated: bool) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer(request, answer, time.monotonic() - started, originated)
+        except Exception as exc:  # metrics must never cost an answer
+            log.debug("diameter observer failed: %r", exc)
+
     def request_received(self, link: Link, request: Message) -> None:
         self.request_task(self._on_request(link, request))
 
@@ -421,6 +459,15 @@ class DiameterNode:
         While no peer can take it but a configured peer is still connecting, wait for it
         (up to *timeout*); when peers are open but none serves the destination, the answer
         is a local 3002/3003 error answer, as an agent would send (RFC 6733 §6.1)."""
+        started = time.monotonic()
+        answer: Message | None = None
+        try:
+            answer = await self._request(message, timeout)
+            return answer
+        finally:
+            self._observe(message, answer, started, originated=True)
+
+    async def _request(self, message: Message, timeout: float | None) -> Message:
         limit = self.request_timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
@@ -461,16 +508,18 @@ class DiameterNode:
 
     async def _on_request(self, link: Link, request: Message) -> None:
         """Route, serve and answer one request; nothing escapes (one line if it fails)."""
+        started = time.monotonic()
         try:
-            await self._serve_request(link, request)
+            answer = await self._serve_request(link, request)
         except Exception as exc:  # a bug costs one answer, not the node
             log.warning("diameter request %d from %s failed: %s: %s", request.command_code,
                         link.label, type(exc).__name__, exc)
             log.debug("diameter request failure", exc_info=exc)
-            link.answer(request, error_answer(request, self.identity,
-                                              d.ResultCode.UNABLE_TO_COMPLY))
+            answer = error_answer(request, self.identity, d.ResultCode.UNABLE_TO_COMPLY)
+            link.answer(request, answer)
+        self._observe(request, answer, started, originated=False)
 
-    async def _serve_request(self, link: Link, request: Message) -> None:
+    async def _serve_request(self, link: Link, request: Message) -> Message:
         peer = link.conn.peer_identity or ""
         deadline = asyncio.get_running_loop().time() + self.request_timeout
         decision = self.router.incoming(request, peer, self._peer_views)
@@ -489,6 +538,7 @@ class DiameterNode:
             answer = error_answer(request, self.identity, decision.result_code,
                                   decision.reason)
         link.answer(request, answer)
+        return answer
 
     async def _deliver(self, request: Message, peer: str) -> Message:
         handler = (self._handlers.get((request.application_id, request.command_code))

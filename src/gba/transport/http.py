@@ -23,7 +23,8 @@ response (aiohttp's ``keepalive_timeout``, which also closes idle keep-alive con
 aiohttp 3.14 arms it at accept and re-arms it after each response only, so partial head
 octets do not extend it), a body must be in :attr:`~SiteLimits.body_timeout` seconds
 after its head (else 408 and close), and past :attr:`~SiteLimits.max_connections`
-connections a new one is answered 503 and closed at once.
+connections a new one is answered 503 and closed at once. :func:`observing` is the
+middleware that reports each request's method, status and duration (metrics).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -108,6 +110,37 @@ def _body_deadline(timeout: float) -> Any:
         return cast(web.StreamResponse, await handler(request))
 
     return body_deadline
+
+
+HttpObserver = Callable[[str, int, float], None]
+"""Told of each request answered: (method, status, seconds)."""
+
+
+def observing(observer: HttpObserver) -> Any:
+    """A middleware telling *observer* of every request answered, an error as its status
+    (500 for an exception); a request whose client went away is not counted."""
+    @web.middleware
+    async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
+        started = time.monotonic()
+
+        def tell(status: int) -> None:
+            try:
+                observer(request.method, status, time.monotonic() - started)
+            except Exception as exc:  # metrics must never cost an answer
+                log.debug("HTTP observer failed: %r", exc)
+
+        try:
+            response = cast(web.StreamResponse, await handler(request))
+        except web.HTTPException as exc:
+            tell(exc.status)
+            raise
+        except Exception:
+            tell(500)
+            raise
+        tell(response.status)
+        return response
+
+    return observe
 
 
 class _CappedRunner(web.AppRunner):

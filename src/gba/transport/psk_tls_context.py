@@ -1,6 +1,7 @@
 """OpenSSL contexts for PSK-TLS on Ua (TS 33.222 §5.4), server and client, via ``sslpsk3``.
 
 Python 3.11's :mod:`ssl` has no PSK callbacks; ``sslpsk3`` adds OpenSSL's, for TLS 1.2.
+While capture is on, both contexts write the TLS key log (:func:`gba.capture.tap.keylog`).
 Both sides are pinned to TLS 1.2, with no session tickets, no renegotiation and no
 compression. A client offers one suite (its key is derived for it before the
 handshake); a server offers a list, in its own order of preference
@@ -47,6 +48,7 @@ from typing import Any, Final
 import sslpsk3
 import sslpsk3.sslpsk3 as _sslpsk3_impl
 
+from gba.capture.tap import keylog
 from gba.errors import InvalidInput, ProtocolError
 
 DEFAULT_CIPHER: Final = "PSK-AES128-CBC-SHA"
@@ -253,7 +255,7 @@ def server_context(ciphers: str, hint: str, callback: Callable[[str | None], byt
         ctx.sni_callback = sni
     ctx.set_psk_server_callback(callback, hint)
     assert isinstance(ctx, ssl.SSLContext)
-    return ctx
+    return keylog(ctx)
 
 
 def _load_dh(ctx: ssl.SSLContext) -> None:
@@ -280,7 +282,7 @@ def client_context(cipher: str, identity: str, psk: bytes) -> ssl.SSLContext:
 
     ctx.set_psk_client_callback(callback)
     assert isinstance(ctx, ssl.SSLContext)
-    return ctx
+    return keylog(ctx)
 
 
 def failure_reason(exc: BaseException) -> str:

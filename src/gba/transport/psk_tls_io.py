@@ -2,7 +2,10 @@
 
 After the handshake (done in a worker thread, :mod:`gba.transport.psk_tls`) the TLS socket is
 switched to non-blocking mode; :class:`PskTlsConnection` waits for readiness with
-``loop.add_reader``/``add_writer`` instead of holding a thread per connection.
+``loop.add_reader``/``add_writer`` instead of holding a thread per connection. OpenSSL
+reads and writes the socket itself, past the capture tap of the event loop, so while
+capture is on the connection reports its plaintext (:func:`gba.capture.tap.stream_tap`,
+layer ``decrypted``).
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import socket
 import ssl
 from typing import Final, Generic, TypeVar
 
+from gba.capture import tap as capture
 from gba.errors import ProtocolError
 
 C = TypeVar("C")
 LINGER_LIMIT: Final = 1024 * 1024
 """Most octets a lingering close reads and discards before it gives up and closes."""
+CAPTURE_NOTE: Final = "PSK-TLS, recorded above TLS"
 
 
 def wake_future(future: asyncio.Future[None]) -> None:
@@ -107,6 +112,10 @@ class PskTlsConnection(Generic[C]):
         self._read_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
         self._closed = False
+        self._tap = capture.stream_tap(tls, accepted=True, layer="decrypted",
+                                       note=CAPTURE_NOTE)
+        if self._tap is not None:
+            self._tap.opened()
 
     def __repr__(self) -> str:
         return (f"PskTlsConnection(peer={self.peer}, btid={self.btid!r}, "
@@ -148,11 +157,15 @@ class PskTlsConnection(Generic[C]):
             while view:
                 self._check_open()
                 try:
-                    view = view[self._tls.send(view):]
+                    sent = self._tls.send(view)
                 except ssl.SSLWantWriteError:
                     await self._io.wait(False, self.timeout)
                 except ssl.SSLWantReadError:
                     await self._io.wait(True, self.timeout)
+                else:
+                    if self._tap is not None:
+                        self._tap.sent(bytes(view[:sent]))
+                    view = view[sent:]
 
     async def close(self, linger: float = 0.0) -> None:
         """Send close_notify (best effort) and close the socket; idempotent.
@@ -166,6 +179,8 @@ class PskTlsConnection(Generic[C]):
         if self._closed:
             return
         self._closed = True
+        if self._tap is not None:
+            self._tap.local_closing()
         try:
             if linger > 0:
                 with contextlib.suppress(TimeoutError, OSError, ValueError):
@@ -179,6 +194,8 @@ class PskTlsConnection(Generic[C]):
         finally:
             self._io.close()
             self._tls.close()
+            if self._tap is not None:
+                self._tap.lost()
 
     async def _send_close_notify(self) -> None:
         while True:
@@ -209,11 +226,18 @@ class PskTlsConnection(Generic[C]):
         while True:
             self._check_open()
             try:
-                return self._tls.recv(n)
+                data = self._tls.recv(n)
             except ssl.SSLWantReadError:
                 await self._io.wait(True, self.timeout)
             except ssl.SSLWantWriteError:
                 await self._io.wait(False, self.timeout)
+            else:
+                if self._tap is not None:
+                    if data:
+                        self._tap.received(data)
+                    else:
+                        self._tap.peer_closing()
+                return data
 
     def _check_open(self) -> None:
         if self._closed:

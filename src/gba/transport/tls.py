@@ -2,7 +2,8 @@
 
 A lab gets its own small PKI: :class:`LabCa` makes a CA and a certificate per Diameter
 node (P-256, one year), so that each side authenticates the other and a node can check
-that a peer's certificate names its Origin-Host.
+that a peer's certificate names its Origin-Host. While capture is on, every context
+appends its TLS secrets to the capture's key log (:func:`gba.capture.tap.keylog`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gba.capture.tap import keylog
 from gba.errors import ConfigError
 
 
@@ -30,7 +32,7 @@ def server_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.
             ctx.load_verify_locations(client_ca)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"Zn TLS files {cert}, {key}, {client_ca}: {exc}") from None
-    return ctx
+    return keylog(ctx)
 
 
 def client_context(ca: Path, cert: Path | None = None, key: Path | None = None
@@ -44,7 +46,7 @@ def client_context(ca: Path, cert: Path | None = None, key: Path | None = None
             ctx.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"Zn TLS files {ca}, {cert}, {key}: {exc}") from None
-    return ctx
+    return keylog(ctx)
 
 
 def certificate_names(cert: dict[str, object] | None) -> frozenset[str]:

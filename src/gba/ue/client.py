@@ -25,14 +25,16 @@ import aiohttp
 from gba.clock import Clock, utc_now
 from gba.crypto import aka, kdf, ua_protocols
 from gba.errors import GbaError, ProtocolError
+from gba.protocols import ua
 from gba.protocols.actions import Done, Send, Trace, no_trace
+from gba.protocols.digest_header import Challenge
 from gba.protocols.http import HttpRequest, HttpResponse
 from gba.protocols.ua_ue import UeDigestAction, UeDigestExchange
 from gba.protocols.ub import Bootstrap
 from gba.protocols.ub_ue import UeUbAction, UeUbExchange
 from gba.transport.http import TlsAwareConnector, exchange
 
-__all__ = ["Bootstrap", "GbaClient", "GbaKey", "Trace", "UaResponse"]
+__all__ = ["Bootstrap", "GbaClient", "GbaKey", "NafFqdnMismatch", "Trace", "UaResponse"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,35 @@ class UaResponse:
     status: int
     body: bytes
     headers: dict[str, str]
+
+
+class NafFqdnMismatch(ProtocolError):
+    """The NAF's Digest realm names another NAF than the FQDN the UE keys for (TS 33.222
+    §5.3.1: realm = ``3GPP-bootstrapping@<NAF FQDN>``): *named* is the FQDN the realm
+    names, *from_url* says the UE took its FQDN from the URL's host (no FQDN given). The
+    UE never adopts *named* itself: which NAF it means is the user's to say."""
+
+    def __init__(self, reason: str, named: str, from_url: bool) -> None:
+        hint = ("the NAF FQDN was taken from the URL's host; give the NAF's FQDN"
+                if from_url else "give the NAF's FQDN")
+        super().__init__(f"{reason} ({hint}: its realm names {named!r})")
+        self.reason = reason
+        self.named = named
+        self.from_url = from_url
+
+
+def _realm_fqdn(response: HttpResponse) -> str | None:
+    """The NAF FQDN a 401's GBA Digest realm names, if it names one."""
+    if response.status != 401:
+        return None
+    try:
+        realm = Challenge.from_header(response.header("WWW-Authenticate") or "").realm
+    except GbaError:
+        return None
+    for prefix in (ua.REALM_PREFIX, ua.REALM_PREFIX_UICC):
+        if realm.startswith(prefix):
+            return realm[len(prefix):]
+    return None
 
 
 def _header_dict(response: HttpResponse) -> dict[str, str]:
@@ -166,7 +197,13 @@ class GbaClient:
             if isinstance(action, Send):
                 response, suite = await self._exchange("NAF", url, action.request,
                                                        need_suite=True)
-                action = run.response_received(response, suite)
+                try:
+                    action = run.response_received(response, suite)
+                except ProtocolError as exc:
+                    named = _realm_fqdn(response)
+                    if named is None or named == fqdn:
+                        raise
+                    raise NafFqdnMismatch(str(exc), named, naf_fqdn is None) from None
             else:
                 gba = await self.bootstrap_authentication(
                     action.naf_fqdn, action.ua_protocol,

@@ -7,7 +7,8 @@ Keys, layout version :data:`LAYOUT_VERSION` (see :mod:`gba.store.redis`)::
     <prefix>:v1:bsf:expiry           sorted set: key -> expires (µs)
 
 Redis drops each record at its own ``expires``; a context therefore lives exactly as long
-as its key lifetime.
+as its key lifetime. Counting and listing live contexts walk the expiry index from the
+latest expiry down, in one script, and stop after a fixed number of index entries.
 """
 
 from __future__ import annotations
@@ -16,11 +17,30 @@ from datetime import datetime
 from typing import Any, Final
 
 from gba.errors import StoreError
+from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
-from gba.store.bsf import BootstrapContext, Challenge
+from gba.store.bsf import BootstrapContext, Challenge, ContextSummary
 from gba.store.redis.client import Client, b64, dump, namespace, octets
 
 LAYOUT_VERSION: Final = 1
+
+_LIVE_LUA = """
+-- KEYS: expiry index. ARGV: now us, context key prefix, entries to examine, keys wanted.
+-- The context keys among the live entries, latest expiry first: at most ARGV[4] of them,
+-- from at most ARGV[3] index entries (challenges share the index).
+local due = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(' .. ARGV[1],
+                       'LIMIT', 0, ARGV[3])
+local prefix, wanted, out = ARGV[2], tonumber(ARGV[4]), {}
+for _, key in ipairs(due) do
+  if string.sub(key, 1, #prefix) == prefix then
+    if #out >= wanted then break end
+    out[#out + 1] = key
+  end
+end
+return out
+"""
+LIST_EXAMINE_FACTOR: Final = 20
+"""Index entries examined per context listed (challenges share the index)."""
 
 
 def _encode_challenge(ch: Challenge) -> bytes:
@@ -86,6 +106,7 @@ class RedisBsfStore:
 
     def __init__(self, url: str, *, prefix: str = "gba", timeout: float = 5.0) -> None:
         self._c = Client(url, namespace(prefix, LAYOUT_VERSION, "bsf"), timeout)
+        self._live = self._c.redis.register_script(_LIVE_LUA)
 
     def _chal(self, nonce: str) -> str:
         return f"{self._c.ns}:chal:{nonce}"
@@ -121,6 +142,28 @@ class RedisBsfStore:
 
     async def delete_context(self, btid: str) -> bool:
         return await self._c.drop(self._ctx(btid))
+
+    async def count_contexts(self, now: datetime, cap: int = COUNT_CAP) -> int:
+        """Live contexts among the first *cap* live entries of the expiry index: exact
+        while contexts and pending challenges together number fewer than *cap*."""
+        return await self._c.count_live(self._ctx(""), now, cap)
+
+    async def live_contexts(self, now: datetime, limit: int) -> list[ContextSummary]:
+        if limit <= 0:
+            return []
+        with self._c.errors("list contexts"):
+            keys = await self._live(keys=[self._c.index],
+                                    args=[to_us(now, "now"), self._ctx(""), limit *
+                                          LIST_EXAMINE_FACTOR, limit])
+            raws = await self._c.redis.mget(keys) if keys else []
+        out = []
+        for key, raw in zip(keys, raws, strict=True):
+            if isinstance(raw, bytes):
+                ctx = self._c.decode(key.decode() if isinstance(key, bytes) else str(key),
+                                     raw, _decode_context)
+                if ctx.expires > now:
+                    out.append(ContextSummary(ctx.btid, ctx.impi, ctx.expires))
+        return out
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete challenges and contexts with expires <= *now* that Redis still holds."""

@@ -55,6 +55,17 @@ end
 return {gone, #due}
 """
 
+_COUNT_LUA = """
+-- KEYS: expiry index. ARGV: now us, key prefix, entries to examine. Returns how many of
+-- the live entries examined (expires > now, earliest first) start with the prefix.
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, ARGV[3])
+local prefix, count = ARGV[2], 0
+for _, key in ipairs(due) do
+  if string.sub(key, 1, #prefix) == prefix then count = count + 1 end
+end
+return count
+"""
+
 _NONCE_COUNT_LUA = """
 -- KEYS: nonce hash, expiry index. ARGV: nc, expires us, PXAT ms.
 local seen = redis.call('HMGET', KEYS[1], 'nc', 'exp', 'pxat')
@@ -124,6 +135,7 @@ class Client:
             raise StoreError(f"redis URL for the {ns} store is invalid: {exc}") from exc
         self._put = self.redis.register_script(_PUT_LUA)
         self._purge = self.redis.register_script(_PURGE_LUA)
+        self._count = self.redis.register_script(_COUNT_LUA)
         self.nonce_count = self.redis.register_script(_NONCE_COUNT_LUA)
 
     @contextmanager
@@ -194,6 +206,14 @@ class Client:
                 gone += int(deleted)
                 if int(examined) < PURGE_BATCH:
                     return gone
+
+    async def count_live(self, prefix: str, now: datetime, cap: int) -> int:
+        """How many indexed keys starting with *prefix* live past *now*, among the first
+        *cap* live entries of the index (exact while the index holds fewer live ones)."""
+        with self.errors(f"count {prefix}*"):
+            count = await self._count(keys=[self.index],
+                                      args=[to_us(now, "now"), prefix, max(cap, 0)])
+        return int(count)
 
     async def close(self) -> None:
         with self.errors("close"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
+from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
 from gba.store.naf import NafKey
 from gba.store.redis.client import Client, b64, dump, namespace, octets, pxat
@@ -72,6 +73,11 @@ class RedisNafStore:
 
     async def delete_key(self, btid: str, naf_id: bytes) -> bool:
         return await self._c.drop(self._key(btid, naf_id))
+
+    async def count_keys(self, now: datetime, cap: int = COUNT_CAP) -> int:
+        """Live keys among the first *cap* live entries of the expiry index (exact while
+        keys and nonce counts together number fewer)."""
+        return await self._c.count_live(f"{self._c.ns}:key:", now, cap)
 
     async def check_nonce_count(self, nonce: str, nc: int, expires: datetime) -> bool:
         """True, and remember *nc*, if above every nc seen with *nonce* (RFC 7616 §3.4).

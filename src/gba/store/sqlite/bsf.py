@@ -14,8 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
+from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
-from gba.store.bsf import BootstrapContext, Challenge
+from gba.store.bsf import BootstrapContext, Challenge, ContextSummary
 from gba.store.sqlite.db import Db, Schema, Step, StorePath
 
 _V1: Step = (
@@ -131,6 +132,20 @@ class SqliteBsfStore:
     async def delete_context(self, btid: str) -> bool:
         with self._db.write("delete context") as c:
             return c.execute("DELETE FROM context WHERE btid = ?", (btid,)).rowcount > 0
+
+    async def count_contexts(self, now: datetime, cap: int = COUNT_CAP) -> int:
+        """Live contexts, at most *cap*: a walk of the expiry index that stops there."""
+        with self._db.read("count contexts") as c:
+            row = c.execute("SELECT COUNT(*) FROM (SELECT 1 FROM context WHERE expires > ? "
+                            "LIMIT ?)", (to_us(now, "now"), max(cap, 0))).fetchone()
+        return int(row[0])
+
+    async def live_contexts(self, now: datetime, limit: int) -> list[ContextSummary]:
+        with self._db.read("list contexts") as c:
+            rows = c.execute("SELECT btid, impi, expires FROM context WHERE expires > ? "
+                             "ORDER BY expires DESC LIMIT ?",
+                             (to_us(now, "now"), max(limit, 0))).fetchall()
+        return [ContextSummary(btid, impi, from_us(expires)) for btid, impi, expires in rows]
 
     async def purge_expired(self, now: datetime) -> int:
         now_us = to_us(now, "now")

@@ -95,9 +95,10 @@ class SqliteSubscriberStore:
             raise NotFound(f"no subscriber with IMSI {imsi!r}")
         return _subscriber(row)
 
-    async def list_subscribers(self) -> list[Subscriber]:
+    async def list_subscribers(self, limit: int | None = None) -> list[Subscriber]:
         with self._db.read("list subscribers") as c:
-            rows = c.execute(_SELECT_SUBSCRIBER + " ORDER BY impi").fetchall()
+            rows = c.execute(_SELECT_SUBSCRIBER + " ORDER BY impi LIMIT ?",
+                             (-1 if limit is None else max(limit, 0),)).fetchall()
         return [_subscriber(r) for r in rows]
 
     async def delete_subscriber(self, impi: str) -> bool:

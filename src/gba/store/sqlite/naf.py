@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
+from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
 from gba.store.naf import NafKey
 from gba.store.sqlite.db import Db, Schema, Step, StorePath
@@ -103,6 +104,13 @@ class SqliteNafStore:
         with self._db.write("delete NAF key") as c:
             cur = c.execute("DELETE FROM naf_key WHERE btid = ? AND naf_id = ?", (btid, naf_id))
             return cur.rowcount > 0
+
+    async def count_keys(self, now: datetime, cap: int = COUNT_CAP) -> int:
+        """Live keys, at most *cap*: a walk of the expiry index that stops there."""
+        with self._db.read("count keys") as c:
+            row = c.execute("SELECT COUNT(*) FROM (SELECT 1 FROM naf_key WHERE expires > ? "
+                            "LIMIT ?)", (to_us(now, "now"), max(cap, 0))).fetchone()
+        return int(row[0])
 
     async def check_nonce_count(self, nonce: str, nc: int, expires: datetime) -> bool:
         """True, and remember *nc*, if above every nc seen with *nonce* (RFC 7616 §3.4).
