@@ -116,6 +116,16 @@ def test_lab_capture_decodes_in_tshark(tmp_path: Path) -> None:
     without_keys = tshark(capture, decode_as(info), "-Y", "diameter.cmd.code == 303")
     assert without_keys == "", "Zh was readable without the key log: not TLS?"
 
+    # the decrypted sidecar: owner-only, and `gba trace` shows Zh/Zn inside TLS from it
+    sidecar = tmp_path / "capture.decrypted.pcapng"
+    assert info["decrypted"] == str(sidecar.resolve())
+    assert sidecar.stat().st_mode & 0o777 == 0o600
+    assert tshark(sidecar, [], "-Y", "_ws.malformed || _ws.expert.severity == error") == ""
+    drawn = gba("trace", capture, "--lab", lab_dir / "lab.json", "--width", "400")
+    for summary in ("MAR (Zh)", "MAA (Zh) 2001", "BIR (Zn)", "BIA (Zn) 2001", "401"):
+        assert summary in drawn, drawn
+    assert "TLS application data" not in drawn, drawn
+
 
 SIP_OPTIONS = (
     "OPTIONS sip:naf.example.org SIP/2.0\r\n"

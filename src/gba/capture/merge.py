@@ -28,7 +28,7 @@ from pcapng import blocks
 from pcapng.exceptions import PcapngLoadError  # type: ignore[import-untyped]
 
 from gba.capture.framing import ACK, PROTO_TCP, SYN, is_decrypted, parse_frame
-from gba.capture.layout import parts_dir
+from gba.capture.layout import decrypted_parts_dir, decrypted_path, parts_dir
 from gba.capture.pcapng_sink import BlockFile, interface, packet, section
 from gba.errors import GbaError
 
@@ -184,7 +184,11 @@ def merge(parts: Sequence[Path], out: Path) -> MergeReport:
 
 def merge_lab(capture: Path, functions: Sequence[str] = ()) -> MergeReport | None:
     """Merge a lab's parts (:func:`parts_dir`) into *capture*, those of *functions*
-    first, in that order; None when there are none."""
+    first, in that order, and its decrypted parts into the sidecar
+    (:func:`~gba.capture.layout.decrypted_path`); None when there are no parts."""
     found = {p.stem: p for p in sorted(parts_dir(capture).glob("*.pcapng"))}
     parts = [found.pop(name) for name in functions if name in found] + list(found.values())
+    decrypted = sorted(decrypted_parts_dir(capture).glob("*.pcapng"))
+    if decrypted:
+        merge(decrypted, decrypted_path(capture))
     return merge(parts, capture) if parts else None

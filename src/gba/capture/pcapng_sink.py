@@ -24,7 +24,7 @@ from typing import Any, Final
 import pcapng  # type: ignore[import-untyped]  # python-pcapng ships no types
 from pcapng import blocks
 
-from gba.capture.events import Segment
+from gba.capture.events import Layer, Segment
 from gba.capture.framing import LINKTYPE_ETHERNET, Frame, Framer
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,17 @@ class BlockFile:
 
 
 class PcapngSink:
-    """Frames one recorder's segments into the pcapng file at *path* (replaced)."""
+    """Frames one recorder's segments into the pcapng file at *path* (replaced); with
+    *layer* ``decrypted``, only what was seen above TLS on connections whose TLS records
+    the tap saw too (the sidecar of :func:`gba.capture.layout.decrypted_path`; PSK-TLS,
+    recorded only above TLS, is in the main file already)."""
 
-    def __init__(self, path: Path, recorder: str) -> None:
+    def __init__(self, path: Path, recorder: str, layer: Layer | None = None) -> None:
         self.path = path
         self.recorder = recorder
+        self.layer = layer
+        self._wired: set[int] = set()
+        """With *layer*: connections that have wire segments."""
         self._shb = section()
         interface(self._shb, recorder)
         self._file: BlockFile | None = BlockFile(path, self._shb)
@@ -100,6 +106,8 @@ class PcapngSink:
 
     def segment(self, seg: Segment) -> None:
         with self._lock:
+            if self.layer is not None and not self._selected(seg):
+                return
             if self._file is None:
                 return
             try:
@@ -108,6 +116,17 @@ class PcapngSink:
             except Exception as exc:  # a sink never raises into the tap: stop recording
                 log.error("capture to %s stopped: %s", self.path, exc)
                 self._close()
+
+    def _selected(self, seg: Segment) -> bool:
+        if seg.layer != self.layer:
+            if seg.transport == "tcp" and seg.kind != "close":
+                self._wired.add(seg.connection)
+            return False
+        if seg.connection not in self._wired:
+            return False
+        if seg.kind == "close":
+            self._wired.discard(seg.connection)
+        return True
 
     def _block(self, frame: Frame) -> Any:
         micros = round(frame.time * 1_000_000)

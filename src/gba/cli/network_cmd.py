@@ -32,6 +32,10 @@ FunctionOpt = Annotated[str | None, typer.Option(
 CaptureOpt = Annotated[Path | None, typer.Option(
     "--capture", envvar="GBA_CAPTURE",
     help="record what the function sends and receives to this pcapng file")]
+DecryptedOpt = Annotated[Path | None, typer.Option(
+    "--decrypted", envvar="GBA_CAPTURE_DECRYPTED",
+    help="with --capture: also write what was seen above TLS to this pcapng file (keys "
+         "in clear: owner-only; `gba trace` reads it to show Diameter inside TLS)")]
 KeylogOpt = Annotated[Path | None, typer.Option(
     "--keylog", envvar="GBA_KEYLOG",
     help="with --capture: the TLS key log (NSS format, owner-only; default: the capture "
@@ -40,8 +44,8 @@ KeylogOpt = Annotated[Path | None, typer.Option(
 
 def serve(function: Annotated[str, typer.Argument(help="a function's name in the config "
                                                   "(hss, bsf, naf in the sample)")],
-          config_file: ConfigOpt, capture: CaptureOpt = None, keylog: KeylogOpt = None
-          ) -> None:
+          config_file: ConfigOpt, capture: CaptureOpt = None, keylog: KeylogOpt = None,
+          decrypted: DecryptedOpt = None) -> None:
     """Run one network function of the config in the foreground until SIGTERM/SIGINT;
     with --capture, record its traffic (:mod:`gba.capture.tap`)."""
     from gba.nf import registry
@@ -52,7 +56,7 @@ def serve(function: Annotated[str, typer.Argument(help="a function's name in the
     setup_logging(function)
     topology = registry.load(config_file)
     setup_logging(function, log_settings(topology, function))  # its [logging] tables
-    sinks = _sinks(topology, function, capture)
+    sinks = _sinks(topology, function, capture, decrypted)
     if not sinks:
         asyncio.run(run(function, topology))
         return
@@ -62,7 +66,8 @@ def serve(function: Annotated[str, typer.Argument(help="a function's name in the
             keylog=(keylog or layout.keylog_path(capture)) if capture is not None else None)
 
 
-def _sinks(topology: NetworkConfig, function: str, capture: Path | None) -> list[Sink]:
+def _sinks(topology: NetworkConfig, function: str, capture: Path | None,
+           decrypted: Path | None = None) -> list[Sink]:
     """What the tap feeds: the pcapng part with --capture, and the recent messages of
     the status page when the function serves /status.json (``recent_messages`` > 0)."""
     from gba.nf.registry import metrics_endpoint
@@ -74,6 +79,8 @@ def _sinks(topology: NetworkConfig, function: str, capture: Path | None) -> list
         from gba.capture.pcapng_sink import PcapngSink
 
         sinks.append(PcapngSink(capture, function))
+        if decrypted is not None:
+            sinks.append(PcapngSink(decrypted, function, layer="decrypted"))
     size = metrics_settings(topology.function(function).section).recent_messages
     status = metrics_endpoint(topology, function)
     if status is not None and size > 0:

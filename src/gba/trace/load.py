@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gba.capture.events import Segment
+from gba.capture.layout import decrypted_path
 from gba.errors import CodecError
 from gba.trace.assemble import messages
 from gba.trace.model import LAB_RECORD_KIND, TracedMessage, from_json
@@ -66,7 +67,9 @@ def _looks_like_event_log(path: Path) -> bool:
 
 def load(paths: Sequence[str | Path]) -> tuple[list[TracedMessage], Directory | None]:
     """The messages of every file in *paths*, sorted by time (captures assembled
-    together, event logs as written), and the lab an event log names, if one does."""
+    together, event logs as written), and the lab an event log names, if one does. A
+    capture's decrypted sidecar (:func:`gba.capture.layout.decrypted_path`) is read with
+    it when present: a connection seen above TLS is then shown from there."""
     segments: list[Segment] = []
     logged: list[TracedMessage] = []
     directory = None
@@ -75,6 +78,9 @@ def load(paths: Sequence[str | Path]) -> tuple[list[TracedMessage], Directory | 
             raise CaptureError(f"{path}: no such file")
         if is_capture(path) or not _looks_like_event_log(path):
             segments += read_segments(path)  # also raises the "not a capture" error
+            sidecar = decrypted_path(path)
+            if sidecar.exists() and sidecar not in map(Path, paths):
+                segments += read_segments(sidecar)
         else:
             found, named = read_event_log(path)
             logged += found
