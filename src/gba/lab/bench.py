@@ -96,6 +96,7 @@ def _bench_config(directory: Path, max_inflight: int | None = None) -> Path:
     *max_inflight*, the BSF's Ub and Zn and the NAF's Ua shed past it."""
     data = config.normalise(config.load(config.SAMPLE_CONFIG).raw)
     for section in data["functions"].values():
+        section["recent_messages"] = 0
         if section.get("kind") == "bsf":
             section["ub_challenges_per_impi_per_min"] = 0
             section["ub_challenges_per_source_per_min"] = 0

@@ -20,9 +20,11 @@ message itself is the caller's: it never formats a key (STYLE.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
@@ -31,6 +33,7 @@ from gba.observe.settings import LogSettings
 
 FIELDS: Final = ("interface", "impi", "btid", "peer", "result")
 """The structured fields, in the order text lines show them."""
+_ORDER: Final = {name: i for i, name in enumerate(FIELDS)}
 DENIED: Final = frozenset({
     "k", "opc", "op", "ks", "ks_naf", "ks_ext_naf", "ks_int_naf", "ks_naf_me", "res",
     "xres", "ck", "ik", "ck_ik", "password", "passwd", "key", "psk", "auts", "mac",
@@ -42,6 +45,7 @@ _STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dic
 """The attributes every LogRecord has: anything else came in ``extra=``."""
 
 
+@functools.lru_cache(maxsize=1024)
 def denied(name: str) -> bool:
     """Whether an extra field of this name could hold key material."""
     low = name.lower()
@@ -51,8 +55,11 @@ def denied(name: str) -> bool:
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The record's ``extra=`` fields that may be written: the structured ones first,
     none named like key material, none in octets."""
-    names = [n for n in record.__dict__ if n not in _STANDARD and not n.startswith("_")]
-    names.sort(key=lambda n: (FIELDS.index(n) if n in FIELDS else len(FIELDS), n))
+    extra = record.__dict__.keys() - _STANDARD
+    if not extra:
+        return {}
+    names = [n for n in extra if not n.startswith("_")]
+    names.sort(key=lambda n: (_ORDER.get(n, len(FIELDS)), n))
     out: dict[str, Any] = {}
     for name in names:
         value = record.__dict__[name]
@@ -87,10 +94,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False, default=str)
 
 
+_NEEDS_QUOTES = re.compile(r'[\s"=\]]')
+
+
 def _text(value: Any) -> str:
     text = str(value)
-    return json.dumps(text) if not text or any(c.isspace() or c in "\"=]" for c in text) \
-        else text
+    return json.dumps(text) if not text or _NEEDS_QUOTES.search(text) else text
 
 
 class TextFormatter(logging.Formatter):

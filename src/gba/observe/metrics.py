@@ -133,6 +133,8 @@ class FunctionMetrics:
         self.contexts: BsfStore | None = None
         self.subscribers: SubscriberStore | None = None
         self.keys: KeyCache | None = None
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        """The counter and histogram series of each (interface, command, result)."""
         self.status_parts: dict[str, Callable[[], object]] = {}
         """More parts of the status document, by key, each read when it is asked for
         (e.g. a recorder's recent messages); JSON values, never key material."""
@@ -149,9 +151,15 @@ class FunctionMetrics:
         return observe
 
     def request(self, interface: str, command: str, result: str, seconds: float) -> None:
-        m = self.metrics
-        m.requests.labels(self.name, interface, command, result).inc()
-        m.duration.labels(self.name, interface, command).observe(seconds)
+        key = (interface, command, result)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and builds a key: once per series
+            m = self.metrics
+            children = self._children[key] = (
+                m.requests.labels(self.name, interface, command, result),
+                m.duration.labels(self.name, interface, command))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def diameter(self, request: Message, answer: Message | None, seconds: float,
                  originated: bool) -> None:
