@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -83,6 +84,15 @@ def _sinks(topology: NetworkConfig, function: str, capture: Path | None,
             sinks.append(PcapngSink(decrypted, function, layer="decrypted"))
     size = metrics_settings(topology.function(function).section).recent_messages
     status = metrics_endpoint(topology, function)
+    if status is not None and size > 0 and capture is None:
+        from gba.capture.tap import CaptureError, check_hooks
+
+        try:
+            check_hooks()
+        except CaptureError as exc:  # the status page's flows are a nicety: serve without
+            logging.getLogger("gba.capture").warning(
+                "%s: no recent messages for the status page: %s", function, exc)
+            return sinks
     if status is not None and size > 0:
         from gba.capture.recent import RecentMessages
 

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address
+from pathlib import Path
 
+import pytest
+import tomli_w
+
+from gba import config
+from gba.capture import tap
 from gba.capture.events import Segment
 from gba.capture.recent import RecentMessages
+from gba.cli.network_cmd import _sinks
+from gba.config import Topology
+from gba.nf import registry
 from gba.protocols import zh
 from gba.protocols.diameter import PeerIdentity
 from gba.protocols.diameter.capabilities import build_dwa, build_dwr
@@ -97,3 +106,29 @@ def test_diameter_watchdogs_are_left_out() -> None:
     ring.segment(Segment(1.1, "tcp", HSS, BSF_CLIENT, "data", 4,
                          build_dwa(dwr, HSS_ID).encode(), recorder="b"))
     assert ring.snapshot() == []
+
+
+def _topology(tmp_path: Path, recent: int) -> Topology:
+    data = config.normalise(config.load(config.SAMPLE_CONFIG).raw)
+    data["functions"]["bsf"] |= {"metrics_listen": "127.0.0.1:0", "recent_messages": recent}
+    path = tmp_path / "network.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return registry.load(path)
+
+
+def test_serve_feeds_the_ring_only_where_status_is_served(tmp_path: Path) -> None:
+    topology = _topology(tmp_path, 200)
+    assert [type(s).__name__ for s in _sinks(topology, "bsf", None)] == ["RecentMessages"]
+    assert _sinks(topology, "hss", None) == []  # no metrics_listen: no tap at all
+    assert _sinks(_topology(tmp_path, 0), "bsf", None) == []
+
+
+def test_without_the_tap_hooks_a_function_serves_without_its_ring(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    def missing() -> None:
+        raise tap.CaptureError("no hooks here")
+
+    monkeypatch.setattr(tap, "check_hooks", missing)
+    assert _sinks(_topology(tmp_path, 200), "bsf", None) == []
+    assert "no recent messages for the status page" in caplog.text
