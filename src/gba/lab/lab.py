@@ -50,15 +50,23 @@ def _accepts(addr: Address) -> bool:
         return False
 
 
+RECENT_MESSAGES = "recent_messages"
+LAB_RECENT_MESSAGES = 200
+"""Messages each lab function keeps for the status page's flows (a function that feeds
+the ring pays for it on every message: about 15% of Zn throughput)."""
+
+
 def _resolve(data: dict[str, Any], user_file: Path | None) -> dict[str, Any]:
     """Pick a free port for every listener at port 0 (a function without
-    ``metrics_listen`` gets one on loopback) and, for a user's file, make store paths
-    absolute so the stores stay where that file put them."""
+    ``metrics_listen`` gets one on loopback, and keeps its last messages for the status
+    page: ``recent_messages``, off by default outside a lab) and, for a user's file, make
+    store paths absolute so the stores stay where that file put them."""
     base = Topology(user_file or config.SAMPLE_CONFIG, {}, {})
     taken: set[tuple[str, int]] = set()
     for name, section in data["functions"].items():
         kind = registry.kind(str(section.get("kind")), f"functions.{name}.kind")
         section.setdefault(registry.METRICS_LISTEN, "127.0.0.1:0")
+        section.setdefault(RECENT_MESSAGES, LAB_RECENT_MESSAGES)
         for key in (*kind.listen_keys, registry.METRICS_LISTEN):
             if key in section:
                 where = Address.parse(section[key], f"functions.{name}.{key}")

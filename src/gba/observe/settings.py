@@ -33,9 +33,10 @@ class MetricsSettings:
 
     listen: Address | None = None
     public: bool = False
-    recent_messages: int = 200
+    recent_messages: int = 0
     """How many of its last messages the function keeps, as one-line summaries, for the
-    status page (``recent_messages``; 0 keeps none and leaves the tap off)."""
+    status page (``recent_messages``; 0, the default, keeps none and leaves the tap off;
+    ``gba lab up`` sets 200)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +60,9 @@ def is_loopback(host: str) -> bool:
 
 def metrics_settings(section: Section) -> MetricsSettings:
     """``metrics_listen`` and ``metrics_public``: loopback only unless public;
-    ``recent_messages`` (0 .. 10000, default 200)."""
+    ``recent_messages`` (0 .. 10000, default 0; the lab sets 200)."""
     public = section.flag("metrics_public", False)
-    recent = section.integer("recent_messages", 200, 0, 10_000)
+    recent = section.integer("recent_messages", 0, 0, 10_000)
     if "metrics_listen" not in section.data:
         return MetricsSettings(None, public, recent)
     where = section.address("metrics_listen")
