@@ -10,6 +10,8 @@ interface and the IMPI.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,13 @@ async def test_metrics_status_and_json_logs_of_a_lab(lab_factory: LabFactory,
     sub = lab.subscriber("metrics")
     keys = await _run_flow(lab, sub)
     info: dict[str, Any] = json.loads((lab.dir / "lab.json").read_text(encoding="utf-8"))
+    # a client that speaks HTTP to the PSK-TLS port: a failed handshake
+    reader, writer = await asyncio.open_connection(info["naf_host"],
+                                                   int(info["naf_psk_tls_port"]))
+    writer.write(b"GET / HTTP/1.1\r\nHost: naf\r\n\r\n")
+    with contextlib.suppress(ConnectionResetError):  # refused at once: a reset
+        await asyncio.wait_for(reader.read(), 10)
+    writer.close()
     urls: dict[str, str] = info["metrics"]
     assert set(urls) == {"hss", "bsf", "naf"}
     texts: dict[str, str] = {}
@@ -94,6 +103,9 @@ async def test_metrics_status_and_json_logs_of_a_lab(lab_factory: LabFactory,
                  result="200") >= 2
     assert total(naf, "gba_requests_total", function="naf", interface="ua_psk",
                  result="200") >= 2
+    psk = {"function": "naf", "interface": "ua_psk", "command": "handshake"}
+    assert total(naf, "gba_requests_total", **psk, result="ok") >= 2
+    assert total(naf, "gba_requests_total", **psk, result="failed") >= 1
     assert total(bsf, "gba_request_duration_seconds_count", **ub) >= 4
     # state read at scrape time
     assert total(bsf, "gba_bsf_contexts_active", function="bsf") >= 1

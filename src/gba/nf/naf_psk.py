@@ -41,7 +41,13 @@ from gba.protocols.ua_psk import btid_from_psk_identity
 from gba.store.base import NafKey
 from gba.transport.http import HttpObserver
 from gba.transport.psk_http import CLOSE, HttpLimits, http_handler
-from gba.transport.psk_tls import SERVER_CIPHERS, PskGrant, PskTlsConnection, PskTlsServer
+from gba.transport.psk_tls import (
+    SERVER_CIPHERS,
+    HandshakeObserver,
+    PskGrant,
+    PskTlsConnection,
+    PskTlsServer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +95,8 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
                 max_pending: int = DEFAULT_PSK_TLS_MAX_PENDING,
                 max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
                 inflight: InflightLimit | None = None,
-                observe: HttpObserver | None = None) -> PskTlsServer[NafKey]:
+                observe: HttpObserver | None = None,
+                on_handshake: HandshakeObserver | None = None) -> PskTlsServer[NafKey]:
     """The PSK-TLS Ua server; *max_pending* and *max_pending_per_source* cap the pending
     handshakes (:class:`~gba.transport.psk_tls.PskTlsServer`), *inflight* the HTTP
     requests being answered (none: no cap); *observe* is told of each (metrics)."""
@@ -138,16 +145,19 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
 
     return PskTlsServer(where.host, where.port, key_for, http_handler(app, limits, clock),
                         ciphers=ciphers, server_names=names, max_pending=max_pending,
-                        max_pending_per_source=max_pending_per_source)
+                        max_pending_per_source=max_pending_per_source,
+                        on_handshake=on_handshake)
 
 
 async def start_psk_tls(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
                         max_pending: int = DEFAULT_PSK_TLS_MAX_PENDING,
                         max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
                         inflight: InflightLimit | None = None,
-                        observe: HttpObserver | None = None) -> PskTlsServer[NafKey]:
+                        observe: HttpObserver | None = None,
+                        on_handshake: HandshakeObserver | None = None
+                        ) -> PskTlsServer[NafKey]:
     server = make_server(naf, where, hostnames=hostnames, max_pending=max_pending,
                          max_pending_per_source=max_pending_per_source, inflight=inflight,
-                         observe=observe)
+                         observe=observe, on_handshake=on_handshake)
     await server.start()
     return server

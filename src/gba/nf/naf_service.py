@@ -176,7 +176,8 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
                               max_pending=cfg.psk_tls_max_pending,
                               max_pending_per_source=cfg.psk_tls_max_pending_per_source,
                               inflight=InflightLimit(cfg.ua_max_inflight),
-                              observe=observed.http("ua_psk"))
+                              observe=observed.http("ua_psk"),
+                              on_handshake=observed.psk_handshake)
     log.info("NAF %s (%s): Ua Digest on http://%s, PSK-TLS on %s, BSF %s", name, cfg.fqdn,
              cfg.http_listen, cfg.psk_tls_listen, cfg.bsf)
     try:

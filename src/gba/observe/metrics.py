@@ -6,7 +6,8 @@ records under its name (:meth:`Metrics.function`, a :class:`FunctionMetrics`):
 
 ``gba_requests_total{function,interface,command,result}``
     requests served: HTTP (interface ``ub``, ``ua``, ``ua_psk``, ``rest``; command the
-    method; result the status) and Diameter (interface ``zh``, ``zn``, ``zpn``; command
+    method; result the status; and each PSK-TLS handshake, command ``handshake``, result
+    ``ok`` or ``failed``) and Diameter (interface ``zh``, ``zn``, ``zpn``; command
     ``MAR``, ``BIR``, ...; result the answer's Result-Code or Experimental-Result-Code).
 ``gba_request_duration_seconds{function,interface,command}``
     their latency, a histogram.
@@ -149,6 +150,12 @@ class FunctionMetrics:
         def observe(method: str, status: int, seconds: float) -> None:
             self.request(interface, http_method(method), http_result(status), seconds)
         return observe
+
+    def psk_handshake(self, established: bool, seconds: float) -> None:
+        """A PSK-TLS handshake on Ua (:class:`gba.transport.psk_tls.PskTlsServer`): counted
+        as interface ``ua_psk``, command ``handshake``, result ``ok`` or ``failed`` (an
+        unknown B-TID, a wrong key, a stall past the deadline, a refusal by the caps)."""
+        self.request("ua_psk", "handshake", "ok" if established else "failed", seconds)
 
     def request(self, interface: str, command: str, result: str, seconds: float) -> None:
         key = (interface, command, result)

@@ -50,7 +50,8 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -108,6 +109,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 C = TypeVar("C")
+HandshakeObserver = Callable[[bool, float], None]
+"""Told of each handshake attempt once it ends: (established, seconds it took)."""
 
 
 class PskTlsServer(Generic[C]):
@@ -129,7 +132,8 @@ class PskTlsServer(Generic[C]):
                  server_names: Iterable[str] | None = None,
                  handshake_timeout: float = 10.0, key_timeout: float = 5.0,
                  io_timeout: float | None = 60.0, workers: int = 16, backlog: int = 128,
-                 max_pending: int = 512, max_pending_per_source: int = 64) -> None:
+                 max_pending: int = 512, max_pending_per_source: int = 64,
+                 on_handshake: HandshakeObserver | None = None) -> None:
         self.ciphers = ciphers
         self.ciphersuites = ciphersuite_codes(ciphers)
         self.hint = hint
@@ -150,6 +154,7 @@ class PskTlsServer(Generic[C]):
         self._workers = workers
         self._backlog = backlog
         self._admission = Admission(max_pending, max_pending_per_source, log=log)
+        self._on_handshake = on_handshake
         self._ctx = server_context(ciphers, hint, self._psk_callback,
                                    on_suite=self._on_suite if self._watch_suite else None,
                                    server_name=self._on_server_name)
@@ -244,10 +249,16 @@ class PskTlsServer(Generic[C]):
             task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, raw: socket.socket, peer: str, source: str) -> None:
+        started = time.monotonic()
         try:
             conn = await self._handshake(raw, peer)
         finally:
             self._admission.done(source)
+        if self._on_handshake is not None:
+            try:
+                self._on_handshake(conn is not None, time.monotonic() - started)
+            except Exception as exc:  # metrics never cost a connection
+                log.debug("PSK-TLS handshake observer failed: %r", exc)
         if conn is None:
             return
         log.debug("PSK-TLS from %s: B-TID %s, ciphersuite 0x%04x, SNI %s", peer, conn.btid,
