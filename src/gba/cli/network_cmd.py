@@ -206,10 +206,28 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
                "--capture", help="record every function's traffic; `gba lab down` merges "
                "it into this pcapng file (parts in FILE's stem + .parts/), with the TLS key "
                "log beside it: FILE with suffix .keys (capture.pcapng -> capture.keys), "
-               "for Wireshark's tls.keylog_file")] = None) -> None:
+               "for Wireshark's tls.keylog_file")] = None,
+           with_: Annotated[str | None, typer.Option(
+               "--with", help="roaming: run the two-network roaming lab (home network in "
+               "DIR/home, visited in DIR/visited; docs/roaming.md) instead of --config"
+           )] = None) -> None:
     """Start every network function of the config in the background; write DIR/lab.json."""
     from gba.lab import lab
 
+    if with_ is not None:
+        if with_ != "roaming":
+            raise typer.BadParameter(f"{with_!r}: the only one is roaming",
+                                     param_hint="--with")
+        if config_file is not None or capture is not None:
+            raise typer.BadParameter("--with roaming takes neither --config nor --capture",
+                                     param_hint="--with")
+        from gba.lab import roaming
+
+        info = roaming.up(dir)
+        typer.echo(json.dumps(info, indent=2))
+        typer.echo(f"status pages: {info['status_url']} (home), "
+                   f"{info['roaming']['visited']['status_url']} (visited)", err=True)
+        return
     info = lab.up(dir, config_file, capture=capture)
     typer.echo(json.dumps(info, indent=2))
     typer.echo(f"status page: {info['status_url']}", err=True)

@@ -65,6 +65,8 @@ def _resolve(data: dict[str, Any], user_file: Path | None) -> dict[str, Any]:
     taken: set[tuple[str, int]] = set()
     for name, section in data["functions"].items():
         kind = registry.kind(str(section.get("kind")), f"functions.{name}.kind")
+        if not kind.runs:  # another operator's function: its addresses are as given
+            continue
         section.setdefault(registry.METRICS_LISTEN, "127.0.0.1:0")
         section.setdefault(RECENT_MESSAGES, LAB_RECENT_MESSAGES)
         for key in (*kind.listen_keys, registry.METRICS_LISTEN):
@@ -180,6 +182,8 @@ def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0,
     metrics_urls: dict[str, str] = {}
     try:
         for name in registry.ordered(cfg):
+            if not registry.runs(cfg, name):  # another operator runs it
+                continue
             log = open(lab_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
             proc = subprocess.Popen(
                 [sys.executable, "-m", "gba", "serve", name, "--config", str(cfg.path)],
@@ -278,7 +282,14 @@ def down(lab_dir: Path, grace: float = 10.0) -> dict[str, bool]:
     if not path.exists():
         raise ConfigError(f"no {LAB_JSON} in {lab_dir}")
     info = json.loads(path.read_text())
-    result = {}
+    result: dict[str, bool] = {}
+    if info.get("labs"):  # several labs in one (`gba lab up --with roaming`)
+        for sub in reversed(info["labs"]):
+            if (Path(sub) / LAB_JSON).exists():
+                result |= {f"{Path(sub).name}/{k}": v for k, v in down(Path(sub), grace).items()}
+        info["pids"], info["status_pids"], info["stopped"] = {}, {}, True
+        path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        return result
     if info.get("status_pid"):  # started last, stopped first
         from gba.lab.status import STATUS_PAGE
 

@@ -112,7 +112,8 @@ def parse(topology: Topology, name: str) -> NafConfig:
     bsf_realm = s.text("bsf_realm", function.realm)
     if not is_address(bsf):
         peer = topology.referenced(bsf, f"{s.where}.bsf")
-        bsf_realm = peer.section.diameter(peer.realm).realm
+        # a ``remote`` function (another operator's BSF) names its realm as ``realm``
+        bsf_realm = peer.section.text("realm", peer.section.diameter(peer.realm).realm)
     realms = s.data.get("btid_realms", {})
     if not isinstance(realms, dict) or not all(isinstance(v, str) for v in realms.values()):
         raise ConfigError(f"{s.where}.btid_realms should be a table domain = realm")

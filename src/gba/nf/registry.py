@@ -53,6 +53,9 @@ class Kind:
     """The peer references of a config, by TOML key (checked at load)."""
     order: int = 50
     """Start order in a lab: servers others connect to first."""
+    runs: bool = True
+    """False for a function another operator runs (``remote``): a lab starts no process
+    for it and waits for nothing."""
 
 
 def _kinds() -> dict[str, Kind]:
@@ -60,8 +63,9 @@ def _kinds() -> dict[str, Kind]:
     from gba.nf.dra import KIND as DRA
     from gba.nf.hss_service import KIND as HSS
     from gba.nf.naf_service import KIND as NAF
+    from gba.nf.remote import KIND as REMOTE
 
-    return {k.name: k for k in (HSS, BSF, DRA, NAF)}
+    return {k.name: k for k in (HSS, BSF, DRA, NAF, REMOTE)}
 
 
 _CACHE: dict[str, Kind] = {}
@@ -143,6 +147,11 @@ def diameter_peer(topology: Topology, ref: str, where: str) -> DiameterEndpoint:
 
 
 def ordered(topology: Topology) -> list[str]:
-    """Function names in start order."""
+    """Function names in start order (every function, those that run nothing included)."""
     return sorted(topology.functions,
                   key=lambda n: kind(topology.functions[n].kind).order)
+
+
+def runs(topology: Topology, name: str) -> bool:
+    """Whether function *name* runs here (a ``remote`` function does not)."""
+    return kind(topology.function(name).kind).runs

@@ -111,6 +111,12 @@ async def _until_stopped() -> None:
 
 async def serve(name: str, topology: Topology,
                 until: Callable[[], Awaitable[None]] = _until_stopped) -> None:
-    """Run function *name* until *until* returns (default: SIGTERM or SIGINT)."""
+    """Run function *name* until *until* returns (default: SIGTERM or SIGINT); a function
+    another operator runs (``remote``) has nothing to serve: return at once."""
+    from gba.nf.registry import runs
+
+    if not runs(topology, name):
+        log.info("%s is run by another operator: nothing to serve", name)
+        return
     async with running(topology, name):
         await until()
