@@ -7,6 +7,7 @@ and writes DIR/lab.json; ``gba hss add-subscriber`` provisions into the HSS's SQ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -185,3 +186,16 @@ def running_lab(lab_dir: Path, names: Iterable[str] = (), config_file: Path | No
         yield Lab.read(lab_dir, subs)
     finally:
         lab_down(lab_dir)
+
+
+def alive(pid: int) -> bool:
+    """True while *pid* runs (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+            return False
+    return True

@@ -35,7 +35,7 @@ import aiohttp
 import pytest
 import tomli_w
 
-from e2e.labctl import Lab, LabFactory, Subscriber, hss_rest_auth
+from e2e.labctl import Lab, LabFactory, Subscriber, alive, hss_rest_auth
 from gba import config
 from gba.crypto import aka
 from gba.crypto.milenage import Milenage
@@ -49,19 +49,6 @@ RUN_TIMEOUT = 30.0
 
 
 # --- processes -----------------------------------------------------------------------
-
-
-def _alive(pid: int) -> bool:
-    """True while *pid* runs (a zombie counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(OSError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
-            return False
-    return True
 
 
 def _accepts(address: tuple[str, int]) -> bool:
@@ -96,7 +83,7 @@ def kill_function(lab: Lab, name: str) -> None:
     """SIGKILL the lab's *name* process and wait until it is gone."""
     pid = _current_pid(lab, name)
     os.kill(pid, signal.SIGKILL)
-    _poll(lambda: not _alive(pid), 10.0, f"{name} (pid {pid}) to die after SIGKILL")
+    _poll(lambda: not alive(pid), 10.0, f"{name} (pid {pid}) to die after SIGKILL")
 
 
 def _current_pid(lab: Lab, name: str) -> int:

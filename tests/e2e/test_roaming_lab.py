@@ -10,9 +10,7 @@ Zn directly (what case B-in-server will do).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from e2e.labctl import Subscriber, gba, lab_down
+from e2e.labctl import Subscriber, alive, gba, lab_down
 from gba.ue.client import GbaClient
 
 pytestmark = pytest.mark.roaming
@@ -55,19 +53,6 @@ def _roamer(info: dict[str, Any], name: str) -> Subscriber:
     gba("hss", "add-subscriber", "--config", info["roaming"]["home"]["config"],
         "--impi", sub.impi, "--k", sub.k.hex(), "--opc", sub.opc.hex())
     return sub
-
-
-def _alive(pid: int) -> bool:
-    """True while *pid* runs (a zombie counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(OSError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
-            return False
-    return True
 
 
 def test_lab_json_describes_both_networks_and_every_case(roaming_lab: dict[str, Any]
@@ -133,11 +118,11 @@ def test_lab_down_stops_every_process_of_both_networks(
         pids = [int(p) for p in info["pids"].values()]
         pids += [int(p) for p in info["status_pids"].values()]
         assert len(pids) == 3 + len(CASES) + 2  # home HSS, BSF, NAF; servers; 2 pages
-        assert all(_alive(pid) for pid in pids)
+        assert all(alive(pid) for pid in pids)
     finally:
         lab_down(lab_dir)
     deadline = time.monotonic() + DOWN_TIMEOUT
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)  # polling other processes' exit, bounded
-    assert [pid for pid in pids if _alive(pid)] == []
+    assert [pid for pid in pids if alive(pid)] == []
     assert json.loads((lab_dir / "lab.json").read_text())["pids"] == {}

@@ -146,7 +146,7 @@ async def test_zn_sheds_with_3004_past_the_limit(lab: Lab) -> None:
     assert all(a.is_error for a in busy)
     served = [a for a in answers if a.result_code == 2001]
     assert len(served) + len(busy) == CLIENTS, codes
-    assert 1 <= len(served) <= CLIENTS - len(busy)
+    assert served  # the admitted ones are answered, not shed
     assert zn.parse_bia(served[0]).me_key is not None
     assert lab.bsf.zn_inflight.in_flight == 0
     assert (await ask()).result_code == 2001  # recovered
