@@ -25,9 +25,17 @@ from enum import IntEnum, StrEnum
 from gba.errors import InvalidInput
 
 VENDOR_3GPP = 10415
+VENDOR_PROJECT = 32473
+"""The vendor of this project's own AVPs (Key-Kind). 32473 is the IANA enterprise number
+reserved for documentation (RFC 5612 §2): a deployment that needs the AVP across operators
+should register its own and change this one constant."""
 
 APP_COMMON = 0
 """Diameter common messages (RFC 6733 §2.4)."""
+APP_NASREQ = 1
+"""NASREQ (RFC 7155 §1.3): the AA-Request/Answer the roaming AAAs use (docs/roaming.md §1 C)."""
+APP_EAP = 5
+"""Diameter EAP (RFC 4072 §2.1): DER/DEA carrying EAP-AKA in roaming case D."""
 APP_ZN = 16777220
 """Zn, NAF - BSF (TS 29.109)."""
 APP_ZH = 16777221
@@ -40,6 +48,10 @@ APP_RELAY = 0xFFFFFFFF
 CMD_CAPABILITIES_EXCHANGE = 257
 CMD_DEVICE_WATCHDOG = 280
 CMD_DISCONNECT_PEER = 282
+CMD_AA = 265
+"""AA-Request/Answer (RFC 7155 §3.1, §3.2)."""
+CMD_DIAMETER_EAP = 268
+"""Diameter-EAP-Request/Answer (RFC 4072 §3.1, §3.2)."""
 CMD_MULTIMEDIA_AUTH = 303
 CMD_BOOTSTRAPPING_INFO = 310
 CMD_GBA_PUSH_INFO = 313  # to be confirmed against TS 29.109 §5 (Zpn command code)
@@ -70,6 +82,11 @@ EXPERIMENTAL_RESULT_CODE = 298
 INBAND_SECURITY_ID = 299
 
 
+KEY_KIND = 1
+"""Key-Kind (vendor :data:`VENDOR_PROJECT`): KS_NAF 0 (the default, a key derived for the
+NAF_Id asked) or KS 1 (Ks itself, for a visited server to derive from)."""
+
+
 class AvpType(StrEnum):
     """AVP data formats (RFC 6733 §4.2 basic, §4.3 derived)."""
 
@@ -92,6 +109,7 @@ class AvpType(StrEnum):
 class ResultCode(IntEnum):
     """Result-Code AVP values (RFC 6733 §7.1). 3xxx are protocol errors (E bit set)."""
 
+    MULTI_ROUND_AUTH = 1001
     SUCCESS = 2001
     LIMITED_SUCCESS = 2002
     COMMAND_UNSUPPORTED = 3001
@@ -229,7 +247,12 @@ AVPS: tuple[AvpDef, ...] = (
     AvpDef(483, "Accounting-Realtime-Required", _T.ENUMERATED, enum=(
         (1, "DELIVER_AND_GRANT"), (2, "GRANT_AND_STORE"), (3, "GRANT_AND_LOSE"))),
     AvpDef(485, "Accounting-Record-Number", _T.UNSIGNED32),
+    # RFC 4072 §4 Diameter EAP AVPs
+    AvpDef(462, "EAP-Payload", _T.OCTET_STRING),
+    AvpDef(463, "EAP-Reissued-Payload", _T.OCTET_STRING),
+    AvpDef(464, "EAP-Master-Session-Key", _T.OCTET_STRING),
     # TS 29.229 §6.3 Cx AVPs used on Zh
+    AvpDef(600, "Visited-Network-Identifier", _T.OCTET_STRING, _3G),
     AvpDef(601, "Public-Identity", _T.UTF8_STRING, _3G),
     AvpDef(602, "Server-Name", _T.UTF8_STRING, _3G),
     AvpDef(607, "SIP-Number-Auth-Items", _T.UNSIGNED32, _3G),
@@ -265,6 +288,10 @@ AVPS: tuple[AvpDef, ...] = (
     AvpDef(418, "NAF-SA-Identifier", _T.OCTET_STRING, _3G),
     AvpDef(419, "Security-Feature-Request", _T.OCTET_STRING, _3G),  # §6.3.1.20
     AvpDef(420, "Security-Feature-Response", _T.OCTET_STRING, _3G),  # §6.3.1.21
+    # this project's (docs/roaming.md §2): what ME-Key-Material holds when a home BSF
+    # answers a visited network; M set so that a peer without it refuses (5001)
+    AvpDef(KEY_KIND, "Key-Kind", _T.ENUMERATED, VENDOR_PROJECT, enum=(
+        (0, "KS_NAF"), (1, "KS"))),
 )
 
 COMMANDS: tuple[CommandDef, ...] = (
@@ -278,6 +305,9 @@ COMMANDS: tuple[CommandDef, ...] = (
     # TS 29.109: Zh and Zn commands
     CommandDef(CMD_MULTIMEDIA_AUTH, APP_ZH, "Multimedia-Auth", "MAR", "MAA"),
     CommandDef(CMD_BOOTSTRAPPING_INFO, APP_ZN, "Bootstrapping-Info", "BIR", "BIA"),
+    # RFC 7155 §3.1-§3.2 (NASREQ) and RFC 4072 §3.1-§3.2 (Diameter EAP)
+    CommandDef(CMD_AA, APP_NASREQ, "AA", "AAR", "AAA"),
+    CommandDef(CMD_DIAMETER_EAP, APP_EAP, "Diameter-EAP", "DER", "DEA"),
     # to be confirmed against TS 29.109 §5: command code of GPIR/GPIA on Zpn
     CommandDef(CMD_GBA_PUSH_INFO, APP_ZPN, "GBA-Push-Info", "GPIR", "GPIA"),
 )
