@@ -22,7 +22,7 @@ from gba.clock import Clock, utc_now
 from gba.crypto import kdf
 from gba.errors import CodecError, GbaError
 from gba.protocols import guss as guss_xml
-from gba.protocols import zh, zn
+from gba.protocols import roaming, zh, zn
 from gba.protocols.actions import (
     AdmitChallenge,
     NeedVector,
@@ -39,10 +39,12 @@ from gba.protocols.diameter import (
     ResultCode,
 )
 from gba.protocols.diameter.capabilities import codec_error_answer, error_answer
+from gba.protocols.diameter.dictionary import ORIGIN_REALM
 from gba.protocols.diameter.routing import route_record
 from gba.protocols.ratelimit import ChallengeLimits
 from gba.protocols.shedding import InflightLimit, busy_response
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME, BsfUbAction, BsfUbConfig, BsfUbExchange
+from gba.protocols.zn import KeyAnswer, KeyRequest
 from gba.store.base import BsfStore
 from gba.transport.diameter import DiameterNode, ask
 from gba.transport.http import read_request, to_web_response
@@ -117,8 +119,11 @@ class Bsf:
                  clock: Clock = utc_now,
                  ub_limits: ChallengeLimits | SharedChallengeLimits | None = None,
                  ub_inflight: InflightLimit | None = None,
-                 zn_inflight: InflightLimit | None = None) -> None:
+                 zn_inflight: InflightLimit | None = None,
+                 roaming_policy: roaming.RoamingPolicy | None = None) -> None:
         self.store = store
+        self.roaming = roaming_policy or roaming.RoamingPolicy()
+        """The roaming partners this home BSF serves (docs/roaming.md §2)."""
         self.fetch_vector = fetch_vector
         self.identity = identity
         self.realm = realm
@@ -219,46 +224,115 @@ class Bsf:
             log.warning("Zn BIR from %s malformed: %s", peer, exc,
                         extra={"interface": "zn", "peer": peer})
             return codec_error_answer(request, self.identity, exc)
-        fqdn = req.naf_id[:-5].decode("utf-8", "replace") if len(req.naf_id) > 5 else ""
+        fqdn = roaming.naf_fqdn(req.naf_id)
         naf = req.origin_host
-        refusal = self.policy.route_refusal(naf, route_record(request), peer)
-        if refusal is None and not self.policy.allows(naf, fqdn):
-            refusal = f"not authorised for NAF-Id host {fqdn!r}"
+        partner: roaming.VisitedPartner | None = None
+        if naf in self.policy.hostnames_by_origin:
+            refusal = self.policy.route_refusal(naf, route_record(request), peer)
+            if refusal is None and not self.policy.allows(naf, fqdn):
+                refusal = f"not authorised for NAF-Id host {fqdn!r}"
+        else:
+            partner, refusal = self._partner(request, req, peer, fqdn)
         if refusal is not None:
             log.warning("Zn: NAF %s (via %s) refused: %s", naf, peer, refusal,
                         extra={"interface": "zn", "btid": req.btid, "peer": naf,
                                "result": int(ExperimentalResultCode.NOT_AUTHORIZED)})
             return zn.build_bia_error(request, self.identity,
                                       ExperimentalResultCode.NOT_AUTHORIZED)
+        answer = await self.zn_key(req, partner)
+        if isinstance(answer, int):
+            return zn.build_bia_error(request, self.identity, answer)
+        return zn.build_bia(request, self.identity, answer)
+
+    def _partner(self, request: Message, req: KeyRequest, peer: str, fqdn: str
+                 ) -> tuple[roaming.VisitedPartner | None, str | None]:
+        """The roaming partner a BIR of a host that is not our NAF speaks for, or why it
+        is refused (docs/roaming.md §2). A partner's proxy, GBA proxy or server asks
+        directly (seed 000 claim 3: no agent between); a home AAA names the visited
+        network in Visited-Network-Identifier, which only a configured AAA may do."""
+        origin = req.origin_host
+        if route_record(request) or peer != origin:
+            return None, f"Origin-Host {origin!r} is not our NAF and did not ask directly"
+        if req.visited_network is not None:
+            if origin not in self.roaming.aaa_hosts:
+                return None, f"{origin!r} names a visited network but is no home AAA"
+            partner = self.roaming.by_realm(req.visited_network)
+            if partner is None:
+                return None, f"visited network {req.visited_network!r} is no roaming partner"
+        else:
+            realm = request.find(ORIGIN_REALM)
+            partner = self.roaming.by_proxy(origin, realm.as_str() if realm else "")
+            if partner is None:
+                return None, f"Origin-Host {origin!r} is neither our NAF nor a partner's proxy"
+        if not partner.allows_naf(fqdn):
+            return None, f"NAF-Id host {fqdn!r} is outside {partner.realm}'s NAF domains"
+        return partner, None
+
+    async def zn_key(self, req: KeyRequest, partner: roaming.VisitedPartner | None = None
+                     ) -> KeyAnswer | int:
+        """The user information for one authorised key request (TS 33.220 §4.5.3): the
+        key, the IMPI, the expiry and the selected USSs, or the Experimental-Result code
+        that refuses it (5403 for an unknown or expired B-TID, or past the partner's key
+        lifetime). For a roaming *partner* the key and its lifetime follow the partner's
+        policy (:func:`gba.protocols.roaming.partner_key`). Shared by Zn and by a
+        co-located home AAA (docs/roaming.md §1 C)."""
+        naf = req.origin_host
         now = self.clock()
         ctx = await self.store.get_context(req.btid, now)
+        invalid = int(ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID)
         if ctx is None:
             log.info("Zn: B-TID %s unknown or expired (asked by %s)", req.btid, naf,
                      extra={"interface": "zn", "btid": req.btid, "peer": naf,
-                            "result": int(ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID)})
-            return zn.build_bia_error(request, self.identity,
-                                      ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID)
-        me_key = kdf.ks_naf(ctx.ks, ctx.rand, ctx.impi, req.naf_id)
+                            "result": invalid})
+            return invalid
         uicc_key = None
-        if ctx.gba_u and req.gba_u_aware:
-            uicc_key = kdf.ks_naf(ctx.ks, ctx.rand, ctx.impi, req.naf_id, gba_u=True)
+        key_kind = roaming.KeyKind.KS_NAF
+        expiry = ctx.expires
+        if partner is None:
+            me_key = kdf.ks_naf(ctx.ks, ctx.rand, ctx.impi, req.naf_id)
+            if ctx.gba_u and req.gba_u_aware:
+                uicc_key = kdf.ks_naf(ctx.ks, ctx.rand, ctx.impi, req.naf_id, gba_u=True)
+        else:
+            given = roaming.partner_key(partner, ctx.ks, ctx.rand, ctx.impi, req.naf_id,
+                                        ctx.created, ctx.expires, now)
+            if given is None:
+                log.info("Zn: key of %s for %s past its lifetime (asked by %s)", req.btid,
+                         partner.realm, naf, extra={"interface": "zn", "btid": req.btid,
+                                                    "peer": naf, "result": invalid})
+                return invalid
+            me_key, key_kind, expiry = given.key, given.kind, given.expiry
         selected: tuple[guss_xml.Uss, ...] = ()
-        if ctx.guss and req.gaa_service_ids:
+        if ctx.guss and req.gaa_service_ids and (partner is None or partner.send_uss):
             try:
                 settings = guss_xml.decode_guss(ctx.guss)
+                group = self.policy.naf_group(naf) if partner is None else None
                 selected = tuple(u for sid in req.gaa_service_ids
                                  for u in settings.for_service(sid.decode("utf-8", "replace"),
-                                                               self.policy.naf_group(naf)))
+                                                               group))
             except CodecError as exc:
                 log.warning("Zn: GUSS of %s unreadable: %s", ctx.impi, exc)
-        log.info("Zn: Ks_NAF for %s to NAF %s (%s)", ctx.btid, naf, fqdn,
+        log.info("Zn: %s for %s to %s (%s)%s", "Ks" if key_kind is roaming.KeyKind.KS
+                 else "Ks_NAF", ctx.btid, naf, roaming.naf_fqdn(req.naf_id),
+                 f" of visited network {partner.realm}" if partner else "",
                  extra={"interface": "zn", "btid": ctx.btid, "impi": ctx.impi, "peer": naf,
                         "result": int(ResultCode.SUCCESS)})
         # the selected USSs travel as one ussList document, none if nothing was selected
         # (TS 29.109 §6.3.1.1)
-        return zn.build_bia(request, self.identity, zn.KeyAnswer(
-            impi=ctx.impi, expiry=ctx.expires, created=ctx.created, me_key=me_key,
-            uicc_key=uicc_key, uss=zn.uss_list(tuple(dict.fromkeys(selected)))))
+        return zn.KeyAnswer(
+            impi=ctx.impi, expiry=expiry, created=ctx.created, me_key=me_key,
+            uicc_key=uicc_key, uss=zn.uss_list(tuple(dict.fromkeys(selected))),
+            key_kind=key_kind)
+
+    def check_peer(self, origin: str, cert: dict[str, Any] | None, address: str
+                   ) -> str | None:
+        """Who may open Zn: a configured NAF or its agent (:meth:`NafPolicy.check_peer`),
+        a roaming partner's listed host or a home AAA, named by its certificate over TLS
+        (TS 33.220 Annex K.1: the home operator authorises a Zn-Proxy by certificate)."""
+        if origin in self.roaming.hosts or origin in self.roaming.aaa_hosts:
+            if self.policy.require_certificate and origin not in certificate_names(cert):
+                return f"TLS certificate does not name Origin-Host {origin!r}"
+            return None
+        return self.policy.check_peer(origin, cert, address)
 
 
 def zh_fetcher(client: DiameterNode, identity: PeerIdentity, hss_realm: str,

@@ -7,7 +7,13 @@ Section keys: ``server_name`` (the B-TID domain), ``diameter_host``, ``ub_listen
 ``tls_cert``/``tls_key``/``tls_ca``, ``connect`` (more Diameter peers), ``routes`` (realm ->
 next-hop hosts) and ``[[...naf]]`` tables, the NAFs authorised on Zn: ``diameter_host``,
 ``hostnames``, ``gaa_service_ids``, ``naf_group``, ``addresses`` and ``via`` (the agents
-its requests may come through). ``ub_challenges_per_impi_per_min`` and
+its requests may come through). ``[[...visited]]`` tables, the roaming partners this home
+BSF answers (docs/roaming.md §2): ``realm``, ``proxies`` (the Origin-Hosts of that network
+that may ask directly: its BSF as Zn-Proxy, a GBA proxy, an AAA, a server), ``key``
+(``derived``, the default: Ks_(ext)_NAF for the NAF_Id asked; or ``ks``), ``key_lifetime_s``
+(a cap from the context's creation), ``naf_domains``, ``send_uss`` (default true) and
+``allocate_btid`` (case D, default true); ``aaa_hosts``, the home AAAs that may name a
+visited network for a user. ``ub_challenges_per_impi_per_min`` and
 ``ub_challenges_per_source_per_min`` limit new Ub challenges (each spends an SQN at the
 HSS; 0 is no limit); with a Redis store they are kept in that Redis, so every BSF sharing
 it shares them (:mod:`gba.store.redis.ratelimit`). ``ub_max_inflight`` and
@@ -26,14 +32,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from gba.config import Address, DiameterNodeConfig, Topology, is_address
+from gba.config import Address, DiameterNodeConfig, Section, Topology, is_address
 from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
+from gba.errors import ConfigError
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
 from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, http_limits, peer_identity
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site, purging
 from gba.observe.metrics import process_metrics
-from gba.protocols import zh, zn
+from gba.protocols import roaming, zh, zn
 from gba.protocols.diameter import CMD_BOOTSTRAPPING_INFO
 from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, ChallengeLimits, Rate
 from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
@@ -75,6 +82,8 @@ class BsfConfig:
     challenge_lifetime_s: int
     nafs: tuple[NafAuthorisation, ...]
     tls: DiameterTls
+    roaming: roaming.RoamingPolicy = field(default_factory=roaming.RoamingPolicy)
+    """The roaming partners (``[[visited]]``) and home AAAs (``aaa_hosts``)."""
     connect: tuple[str, ...] = ()
     routes: dict[str, tuple[str, ...]] | None = None
     ub_challenges_per_impi_per_min: int = DEFAULT_PER_IMPI.count
@@ -104,6 +113,7 @@ def parse(topology: Topology, name: str) -> BsfConfig:
     if not is_address(hss):
         peer = topology.referenced(hss, f"{s.where}.hss")
         hss_realm = peer.section.diameter(peer.realm).realm
+    partners = tuple(_partner(v) for v in s.tables("visited"))
     nafs = tuple(NafAuthorisation(
         n.text("diameter_host"), n.strings("hostnames", None), n.strings("gaa_service_ids"),
         n.opt_text("naf_group"), n.strings("addresses"), n.strings("via"))
@@ -117,6 +127,7 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         challenge_lifetime_s=s.integer("challenge_lifetime_s",
                                        _seconds(DEFAULT_CHALLENGE_LIFETIME), 1, 3600),
         nafs=nafs,
+        roaming=roaming.RoamingPolicy(partners, frozenset(s.strings("aaa_hosts"))),
         tls=DiameterTls.parse(s), connect=s.strings("connect"),
         routes=s.routes(),
         ub_challenges_per_impi_per_min=s.integer(
@@ -126,6 +137,20 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         ub_max_inflight=s.integer("ub_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
         zn_max_inflight=s.integer("zn_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
         limits=DiameterLimits.parse(s), http=http_limits(s))
+
+
+def _partner(v: Section) -> roaming.VisitedPartner:
+    key = v.text("key", roaming.KeyPolicy.DERIVED.value)
+    try:
+        policy = roaming.KeyPolicy(key)
+    except ValueError:
+        raise ConfigError(f"{v.where}.key should be 'derived' or 'ks', not {key!r}") from None
+    lifetime = v.integer("key_lifetime_s", 0, 0, 366 * 86400)
+    return roaming.VisitedPartner(
+        realm=v.text("realm"), proxies=frozenset(v.strings("proxies")), key=policy,
+        key_lifetime=timedelta(seconds=lifetime) if lifetime else None,
+        naf_domains=v.strings("naf_domains"), send_uss=v.flag("send_uss", True),
+        allocate_btid=v.flag("allocate_btid", True))
 
 
 def policy_for(cfg: BsfConfig) -> NafPolicy:
@@ -157,13 +182,14 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               timedelta(seconds=cfg.challenge_lifetime_s),
               ub_limits=shared or ChallengeLimits(per_impi, per_source),
               ub_inflight=InflightLimit(cfg.ub_max_inflight),
-              zn_inflight=InflightLimit(cfg.zn_max_inflight))
+              zn_inflight=InflightLimit(cfg.zn_max_inflight),
+              roaming_policy=cfg.roaming)
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
     observed = process_metrics().function(name)
     observed.watch_node(node)
     observed.contexts = store
     node.listen(cfg.zn_listen.host, cfg.zn_listen.port, ssl_context=cfg.tls.server(topology),
-                authorise=policy.check_peer, applications=[zn.APPLICATION])
+                authorise=bsf.check_peer, applications=[zn.APPLICATION])
     await node.start()
     ub_runner = await http_site(bsf.ub_app(), cfg.ub_listen, cfg.http,
                                 observe=observed.http("ub"))

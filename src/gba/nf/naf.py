@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 
 from aiohttp import web
 
@@ -24,9 +27,11 @@ from gba.protocols import ua, zn
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond
 from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity, ResultCode
 from gba.protocols.diameter.dictionary import ORIGIN_REALM
+from gba.protocols.roaming import KeyKind, visited_key
 from gba.protocols.shedding import InflightLimit, busy_response
 from gba.protocols.ua_naf import NafDigestConfig, NafDigestExchange
 from gba.store.base import NafKey, NafStore
+from gba.store.naf import ChargingRecord
 from gba.transport.diameter import DiameterNode
 from gba.transport.http import read_request, request_tls_suite, to_web_response
 
@@ -48,18 +53,35 @@ class KeyUnavailable(GbaError):
         self.result_code = result_code
 
 
+@dataclass(frozen=True, slots=True)
+class Roaming:
+    """What a NAF serving roaming users (a visited network's server, docs/roaming.md §3)
+    does beyond an ordinary NAF: it refuses an unreachable home network (3003) instead
+    of challenging again, and writes a charging record for every key it obtains."""
+
+    case: str
+    """How its keys come (A, B-standalone, B-aaa, B-in-server, C, D): recorded."""
+    server: str
+    """Its FQDN."""
+    btid_realms: Mapping[str, str] = field(default_factory=dict)
+
+
 class NafKeys:
     """Ks_NAF per (B-TID, NAF_Id): from the cache, else from the BSF over Zn.
 
     ``hits`` and ``misses`` count the lookups the cache answered and those that went to
-    the BSF (metrics)."""
+    the BSF (metrics). With *roaming* the NAF serves visited users: a key the home
+    network sent as Ks (Key-Kind KS) is turned into Ks_NAF here and Ks is not kept, and
+    each key obtained leaves one charging record (:class:`~gba.store.naf.ChargingRecord`)
+    before it is used."""
 
     def __init__(self, store: NafStore, fetch: FetchKey, clock: Clock = utc_now,
-                 gaa_service_id: str | None = None) -> None:
+                 gaa_service_id: str | None = None, roaming: Roaming | None = None) -> None:
         self.store = store
         self.fetch = fetch
         self.clock = clock
         self.gaa_service_id = gaa_service_id
+        self.roaming = roaming
         self.hits = 0
         self.misses = 0
 
@@ -74,6 +96,10 @@ class NafKeys:
         services = (self.gaa_service_id.encode(),) if self.gaa_service_id else ()
         answer = await self.fetch(zn.KeyRequest(btid, naf_id, services))
         if isinstance(answer, int):
+            if answer == ResultCode.REALM_NOT_SERVED and self.roaming is not None:
+                home = zn.home_realm(btid, self.roaming.btid_realms)
+                raise KeyUnavailable(f"realm {home or btid.rpartition('@')[2]!r} not served",
+                                     answer)
             if answer in (ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID,
                           ResultCode.REALM_NOT_SERVED):  # a network we cannot reach
                 return None
@@ -81,10 +107,18 @@ class NafKeys:
                                  answer)
         if answer.me_key is None or answer.expiry <= now:
             return None
-        key = NafKey(btid=btid, naf_id=naf_id, key=answer.me_key, impi=answer.impi,
+        me_key = answer.me_key
+        if answer.key_kind is KeyKind.KS:
+            if self.roaming is None:  # Ks is for a visited server that asked for it
+                raise KeyUnavailable("the BSF answered with Ks, not Ks_NAF",
+                                     ResultCode.UNABLE_TO_COMPLY)
+            me_key = visited_key(answer.key_kind, answer.me_key, btid, answer.impi, naf_id)
+        key = NafKey(btid=btid, naf_id=naf_id, key=me_key, impi=answer.impi,
                      expires=answer.expiry, created=answer.created,
                      uss=answer.uss, gba_u=answer.gba_u,
                      uicc_key=answer.uicc_key)
+        if self.roaming is not None:
+            await self.store.put_charging(self._charging(key, answer, now))
         await self.store.put_key(key)
         log.info("Zn: key for %s (%s) NAF_Id %s || %s cached until %s", btid, answer.impi,
                  naf_id[:-5].decode("utf-8", "replace"), naf_id[-5:].hex(" "),
@@ -92,6 +126,16 @@ class NafKeys:
                  extra={"interface": "zn", "btid": btid, "impi": answer.impi,
                         "result": int(ResultCode.SUCCESS)})
         return key
+
+
+    def _charging(self, key: NafKey, answer: zn.KeyAnswer, now: datetime) -> ChargingRecord:
+        assert self.roaming is not None
+        home = zn.home_realm(key.btid, self.roaming.btid_realms) or ""
+        return ChargingRecord(
+            time=now, case=self.roaming.case, server=self.roaming.server, naf_id=key.naf_id,
+            home_realm=home, user=answer.impi,
+            key_kind="ks" if answer.key_kind is KeyKind.KS else "derived",
+            key_expiry=answer.expiry, session=answer.session)
 
 
 class Naf:
@@ -158,16 +202,53 @@ class Naf:
         return app
 
 
+class ZnRoute(StrEnum):
+    """Where a NAF sends its Zn requests (TS 33.220 Annex K.2 step 4; docs/roaming.md §1).
+
+    ``default``: the B-TID's home realm, else the BSF's realm (an ordinary NAF).
+    ``home``: the B-TID's home realm only, straight to the home BSF (case B-in-server, the
+    GBA proxy built into the server); an unknown domain is refused 3003 unasked.
+    ``local``: everything to the local BSF, which is also the Zn-Proxy (K.2 b, case A).
+    ``proxy``: the local BSF for our own subscribers, the Zn-Proxy for visitors (K.2 a,
+    cases B-standalone and B-aaa)."""
+
+    DEFAULT = "default"
+    HOME = "home"
+    LOCAL = "local"
+    PROXY = "proxy"
+
+
 def zn_fetcher(client: DiameterNode, identity: PeerIdentity, bsf_realm: str,
                session_id: Callable[[], str],
-               btid_realms: Mapping[str, str] | None = None) -> FetchKey:
-    """A :data:`FetchKey` over a Diameter node (TS 29.109 §4.4). The request goes to the
-    realm of the B-TID's home network (:func:`gba.protocols.zn.home_realm`), else to
-    *bsf_realm*; the node's realm routing takes it there, through agents if need be."""
+               btid_realms: Mapping[str, str] | None = None,
+               route: ZnRoute = ZnRoute.DEFAULT, proxy_host: str | None = None
+               ) -> FetchKey:
+    """A :data:`FetchKey` over a Diameter node (TS 29.109 §4.4), sending each request
+    by *route* (:class:`ZnRoute`); the node's realm routing takes it there, through
+    agents if need be. The answer must come from the realm asked: keys for a B-TID come
+    from its home BSF, or from the local BSF or proxy trusted to fetch them."""
+
+    def target(btid: str) -> tuple[str | None, str | None]:
+        home = zn.home_realm(btid, btid_realms)
+        if route is ZnRoute.HOME:
+            return home, None
+        if route is ZnRoute.LOCAL:
+            return bsf_realm, None
+        if route is ZnRoute.PROXY:
+            if home is not None and home == identity.origin_realm:
+                return bsf_realm, None
+            return identity.origin_realm, proxy_host
+        return home or bsf_realm, None
 
     async def fetch(req: zn.KeyRequest) -> zn.KeyAnswer | int:
-        realm = zn.home_realm(req.btid, btid_realms) or bsf_realm
-        answer = await client.request(zn.build_bir(identity, realm, session_id(), req))
+        realm, host = target(req.btid)
+        if realm is None:
+            log.warning("Zn: no realm serves the B-TID domain of %s", req.btid,
+                        extra={"interface": "zn", "btid": req.btid,
+                               "result": int(ResultCode.REALM_NOT_SERVED)})
+            return ResultCode.REALM_NOT_SERVED
+        answer = await client.request(zn.build_bir(identity, realm, session_id(), req,
+                                                   destination_host=host))
         code = answer.result_code
         if code != ResultCode.SUCCESS:
             return code if code is not None else ResultCode.UNABLE_TO_COMPLY

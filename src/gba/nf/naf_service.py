@@ -20,6 +20,11 @@ Retry-After at once (:mod:`gba.protocols.shedding`).
 ``psk_tls_max_pending`` and ``psk_tls_max_pending_per_source`` (default 512 and 64): the
 PSK-TLS handshakes pending at once, in all and from one source
 (:class:`gba.transport.psk_tls.PskTlsServer`).
+``zn_route`` (``default``, ``home``, ``local`` or ``proxy``, :class:`gba.nf.naf.ZnRoute`)
+with ``zn_proxy`` (the Zn-Proxy function for ``proxy``: a GBA proxy or an AAA, also
+connected as a peer) and ``roaming_case`` (the server serves roaming users:
+refuses an unreachable home network with 403 and writes a charging record per key,
+docs/roaming.md §3; the value names the case in the record).
 ``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
 Zn Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
 """
@@ -36,7 +41,7 @@ from aiohttp import web
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.errors import ConfigError
 from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, http_limits, peer_identity
-from gba.nf.naf import Naf, NafKeys, zn_fetcher
+from gba.nf.naf import Naf, NafKeys, Roaming, ZnRoute, zn_fetcher
 from gba.nf.naf_psk import (
     DEFAULT_PSK_TLS_MAX_PENDING,
     DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
@@ -82,6 +87,12 @@ class NafConfig:
     """PSK-TLS handshakes pending at once."""
     psk_tls_max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE
     """PSK-TLS handshakes pending at once from one source (IPv4 address or IPv6 /64)."""
+    zn_route: ZnRoute = ZnRoute.DEFAULT
+    zn_proxy: str | None = None
+    """The Zn-Proxy function (route ``proxy``)."""
+    zn_proxy_host: str | None = None
+    """Its Diameter identity (Destination-Host of requests for visitors)."""
+    roaming_case: str | None = None
     limits: DiameterLimits = field(default_factory=DiameterLimits)
     http: SiteLimits = field(default_factory=SiteLimits)
     """Its HTTP sites' timeouts and connection cap (``http_*`` keys,
@@ -119,6 +130,19 @@ def parse(topology: Topology, name: str) -> NafConfig:
         raise ConfigError(f"{s.where}.btid_realms should be a table domain = realm")
     tls = DiameterTls.parse(s)
     https = s.address("https_listen") if "https_listen" in s.data else None
+    route_text = s.text("zn_route", ZnRoute.DEFAULT.value)
+    try:
+        route = ZnRoute(route_text)
+    except ValueError:
+        raise ConfigError(f"{s.where}.zn_route should be one of "
+                          f"{', '.join(r.value for r in ZnRoute)}, not {route_text!r}") from None
+    proxy = s.opt_text("zn_proxy")
+    proxy_host = None
+    if route is ZnRoute.PROXY:
+        if proxy is None:
+            raise ConfigError(f"{s.where}.zn_proxy is needed with zn_route = 'proxy'")
+        found = topology.referenced(proxy, f"{s.where}.zn_proxy")
+        proxy_host = found.section.diameter(found.realm).host
     return NafConfig(
         fqdn=s.text("fqdn"), diameter=s.diameter(function.realm),
         http_listen=s.address("http_listen"), psk_tls_listen=s.address("psk_tls_listen"),
@@ -136,6 +160,8 @@ def parse(topology: Topology, name: str) -> NafConfig:
         psk_tls_max_pending_per_source=s.integer(
             "psk_tls_max_pending_per_source", DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
             1, 1_000_000),
+        zn_route=route, zn_proxy=proxy, zn_proxy_host=proxy_host,
+        roaming_case=s.opt_text("roaming_case"),
         limits=DiameterLimits.parse(s), http=http_limits(s))
 
 
@@ -145,8 +171,9 @@ def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf") -> DiameterNo
     identity = peer_identity(cfg.diameter, cfg.http_listen.host)
     node = DiameterNode(identity, [zn.APPLICATION], routes=cfg.routes,
                         **cfg.limits.node_kwargs())
-    connect_peers(node, topology, [cfg.bsf, *cfg.connect], cfg.tls, f"functions.{name}",
-                  default_route=cfg.bsf)
+    proxy = [cfg.zn_proxy] if cfg.zn_proxy and cfg.zn_proxy not in cfg.connect else []
+    connect_peers(node, topology, [cfg.bsf, *cfg.connect, *proxy], cfg.tls,
+                  f"functions.{name}", default_route=cfg.bsf)
     return node
 
 
@@ -157,8 +184,10 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
     await node.start()
     keys = NafKeys(store, zn_fetcher(node, node.identity, cfg.bsf_realm,
                                      session_id_factory(node.identity.origin_host),
-                                     cfg.btid_realms),
-                   gaa_service_id=cfg.gaa_service_id)
+                                     cfg.btid_realms, cfg.zn_route, cfg.zn_proxy_host),
+                   gaa_service_id=cfg.gaa_service_id,
+                   roaming=(Roaming(cfg.roaming_case, cfg.fqdn, cfg.btid_realms or {})
+                            if cfg.roaming_case else None))
     naf = Naf(cfg.fqdn, keys, require_gba_token=cfg.require_gba_token,
               ua_inflight=InflightLimit(cfg.ua_max_inflight))
     observed = process_metrics().function(name)
@@ -196,5 +225,6 @@ KIND = Kind(
     endpoints=lambda c: {"http": c.http_listen, "psk_tls": c.psk_tls_listen,
                          **({"https": c.https_listen} if c.https_listen else {})},
     listen_keys=("http_listen", "psk_tls_listen", "https_listen"),
-    peers=lambda c: {"bsf": (c.bsf,), "connect": c.connect},
+    peers=lambda c: {"bsf": (c.bsf,), "connect": c.connect,
+                     **({"zn_proxy": (c.zn_proxy,)} if c.zn_proxy else {})},
     order=30)

@@ -73,7 +73,9 @@ def refusal_status(result_code: int | None) -> int:
     protocol errors 3xxx, the transient 4xxx, and 5012 UNABLE_TO_COMPLY, which a BSF whose
     store is down sends; 500 for the other permanent failures 5xxx (RFC 6733 §7.1.5),
     which say the exchange itself is broken."""
-    if result_code in SERVICE_REFUSALS:
+    if result_code in SERVICE_REFUSALS or result_code == ResultCode.REALM_NOT_SERVED:
+        # 3003 reaches here only from a roaming server (docs/roaming.md §3): the user's
+        # home network is not one it can reach, and asking again will not change that
         return 403
     if (result_code is None or result_code < 5000
             or result_code == ResultCode.UNABLE_TO_COMPLY):
@@ -239,6 +241,9 @@ class NafDigestExchange:
         if status == 403:
             log.warning("Ua: BSF refused the key for %s (result %s): %s", btid, result_code,
                         reason, extra=self._fields(btid, 403))
+            if result_code == ResultCode.REALM_NOT_SERVED:
+                return self._refuse(403, "service not allowed: the home network of this "
+                                    f"B-TID is not served here ({reason})\n")
             return self._refuse(403, "service not allowed: the BSF does not authorise "
                                 "this NAF for this user (TS 29.109 §6.2.2.2)\n")
         if status == 500:

@@ -60,6 +60,7 @@ from gba.protocols.diameter import (
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import reject_unknown_mandatory
 from gba.protocols.guss import Uss, decode_uss_list, encode_uss_list
+from gba.protocols.roaming import KeyKind
 from gba.protocols.zh import vendor_app
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,10 @@ class KeyRequest:
     gaa_service_ids: tuple[bytes, ...] = ()
     gba_u_aware: bool = False
     origin_host: str = ""
+    visited_network: str | None = None
+    """Visited-Network-Identifier (600/10415, TS 29.229 §6.3.1): the realm of the visited
+    network a home AAA asks for (docs/roaming.md §1 C; its use in a BIR is this
+    project's). The BSF trusts it only from its configured AAAs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,12 @@ class KeyAnswer:
     uicc_key: bytes | None = field(default=None, repr=False)
     uss: str | None = None
     """The ``ussList`` document of GBA-UserSecSettings (TS 29.109 §6.3.1.1), as sent."""
+    session: str = field(default="", compare=False)
+    """The answer's Session-Id (for a charging record's correlation; not part of the
+    user information, so not compared)."""
+    key_kind: KeyKind = KeyKind.KS_NAF
+    """KS when a home BSF hands a visited network Ks itself (Key-Kind AVP,
+    :mod:`gba.protocols.roaming`); sent only then, so an ordinary BIA is unchanged."""
 
     @property
     def gba_u(self) -> bool:
@@ -119,7 +130,8 @@ _BIR_AVPS = frozenset(
         (284, 0), (282, 0),
         (d.ORIGIN_STATE_ID, 0),  # RFC 6733 §8.16: may be in any message
         (d.AUTH_SESSION_STATE, 0),  # older peers (this package's included)
-        (419, VENDOR_3GPP)))  # Security-Feature-Request: accepted, not acted on
+        (419, VENDOR_3GPP),  # Security-Feature-Request: accepted, not acted on
+        (600, VENDOR_3GPP)))  # Visited-Network-Identifier: from a home AAA (roaming)
 """The AVPs a BIR may carry with the M bit set (TS 29.109 §4.4 ABNF, above)."""
 
 
@@ -141,6 +153,8 @@ def build_bir(local: PeerIdentity, destination_realm: str, session_id: str,
              avp("NAF-Id", req.naf_id)]
     if req.gba_u_aware:
         avps.append(avp("GBA_U-Awareness-Indicator", "YES"))
+    if req.visited_network:
+        avps.append(avp("Visited-Network-Identifier", req.visited_network.encode("utf-8")))
     return Message.new(CMD_BOOTSTRAPPING_INFO, APP_ZN, avps=avps)
 
 
@@ -162,11 +176,14 @@ def parse_bir(msg: Message) -> KeyRequest:
     except UnicodeDecodeError:
         raise CodecError("BIR Transaction-Identifier is not UTF-8") from None
     aware = msg.find(407, VENDOR_3GPP)
+    visited = msg.find(600, VENDOR_3GPP)
     return KeyRequest(
         btid=btid, naf_id=naf.as_bytes(),
         gaa_service_ids=tuple(a.as_bytes() for a in msg.find_all(403, VENDOR_3GPP)),
         gba_u_aware=aware is not None and aware.as_int() == 1,
-        origin_host=origin.as_str())
+        origin_host=origin.as_str(),
+        visited_network=(visited.as_bytes().decode("utf-8", "replace")
+                         if visited is not None else None))
 
 
 def build_bia(request: Message, local: PeerIdentity, ans: KeyAnswer) -> Message:
@@ -183,6 +200,8 @@ def build_bia(request: Message, local: PeerIdentity, ans: KeyAnswer) -> Message:
     if ans.uss is not None:
         avps.append(avp("GBA-UserSecSettings", ans.uss.encode("utf-8")))
     avps.append(avp("GBA-Type", "3G_GBA"))
+    if ans.key_kind is KeyKind.KS:
+        avps.append(avp("Key-Kind", int(KeyKind.KS)))
     return request.answer(avps)
 
 
@@ -207,12 +226,18 @@ def parse_bia(msg: Message) -> KeyAnswer:
     uicc = msg.find(406, VENDOR_3GPP)
     if me is None and uicc is None:
         raise CodecError("BIA carries neither ME-Key-Material nor UICC-Key-Material")
+    kind = msg.find(d.KEY_KIND, d.VENDOR_PROJECT)
+    try:
+        key_kind = KeyKind(kind.as_int()) if kind is not None else KeyKind.KS_NAF
+    except ValueError:
+        raise CodecError(f"BIA Key-Kind {kind.as_int() if kind else None} unknown") from None
     return KeyAnswer(
         impi=user.as_str(), expiry=expiry.as_time(),
         created=created.as_time() if created is not None else expiry.as_time(),
         me_key=me.as_bytes() if me is not None else None,
         uicc_key=uicc.as_bytes() if uicc is not None else None,
-        uss=_received_uss(msg.find_all(400, VENDOR_3GPP)))
+        uss=_received_uss(msg.find_all(400, VENDOR_3GPP)), key_kind=key_kind,
+        session=session.as_str() if (session := msg.find(d.SESSION_ID)) is not None else "")
 
 
 def _received_uss(found: list[Avp]) -> str | None:

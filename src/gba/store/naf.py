@@ -9,13 +9,36 @@ protocol state, defined in :mod:`gba.protocols.contexts`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from gba.protocols.contexts import NafKey
 from gba.store import COUNT_CAP
 
-__all__ = ["NafKey", "NafStore"]
+__all__ = ["ChargingRecord", "NafKey", "NafStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingRecord:
+    """One security association a visited server set up with a roaming user, for
+    inter-operator charging (seed 000: the visited network records the user identity the
+    home network supplied; docs/roaming.md §3). No key material, no B-TID."""
+
+    time: datetime
+    case: str
+    """How the key came: A, B-standalone, B-aaa, B-in-server, C or D."""
+    server: str
+    """The server's FQDN."""
+    naf_id: bytes
+    home_realm: str
+    user: str
+    """The identity the home network returned (User-Name: the IMPI), never the B-TID."""
+    key_kind: str
+    """``derived`` (Ks_NAF from the home BSF) or ``ks`` (derived here from Ks)."""
+    key_expiry: datetime
+    session: str = ""
+    """The Diameter Session-Id of the request that brought the key, for correlation."""
 
 
 class NafStore(Protocol):
@@ -34,5 +57,11 @@ class NafStore(Protocol):
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete expired keys and nonce counts; return how many went."""
+
+    async def put_charging(self, record: ChargingRecord) -> None:
+        """Keep a charging record (never purged with the cache)."""
+
+    async def charging_records(self, limit: int = 1000) -> list[ChargingRecord]:
+        """The newest *limit* charging records, oldest first."""
 
     async def close(self) -> None: ...

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from gba.errors import CodecError
 from gba.protocols import guss, zn
 from gba.protocols.diameter import Avp, Message, PeerIdentity, avp, raw_avp
+from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import UnsupportedAvp, codec_error_answer
+from gba.protocols.roaming import KeyKind
 
 NAF = PeerIdentity("naf.example.org", "example.org", (IPv4Address("127.0.0.3"),))
 BSF = PeerIdentity("bsf.example.org", "example.org", (IPv4Address("127.0.0.1"),))
@@ -347,3 +349,43 @@ def test_corrupted_bir_or_bia_bytes_raise_only_codec_error(data: st.DataObject) 
             zn.parse_bia(decoded)
     except CodecError:
         pass
+
+
+# --- roaming: Key-Kind and Visited-Network-Identifier (docs/roaming.md §1-§2) ---------
+
+
+@pytest.mark.roaming
+def test_bia_carries_key_kind_ks_and_its_session() -> None:
+    request = bir(zn.KeyRequest(BTID, NAF_ID))
+    ans = zn.KeyAnswer("user@home.example.org", datetime(2030, 1, 1, tzinfo=UTC),
+                       datetime(2029, 1, 1, tzinfo=UTC), bytes(32), key_kind=KeyKind.KS)
+    answer = roundtrip(zn.build_bia(request, BSF, ans))
+    parsed = zn.parse_bia(answer)
+    assert parsed.key_kind is KeyKind.KS
+    assert parsed.session == request.find(d.SESSION_ID).as_str()  # type: ignore[union-attr]
+
+
+@pytest.mark.roaming
+def test_ordinary_bia_has_no_key_kind_avp() -> None:
+    ans = zn.KeyAnswer("user@home.example.org", datetime(2030, 1, 1, tzinfo=UTC),
+                       datetime(2029, 1, 1, tzinfo=UTC), bytes(32))
+    answer = roundtrip(zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ans))
+    assert answer.find(d.KEY_KIND, d.VENDOR_PROJECT) is None
+    assert zn.parse_bia(answer).key_kind is KeyKind.KS_NAF
+
+
+@pytest.mark.roaming
+def test_bia_with_unknown_key_kind_is_a_codec_error() -> None:
+    ans = zn.KeyAnswer("user@home.example.org", datetime(2030, 1, 1, tzinfo=UTC),
+                       datetime(2029, 1, 1, tzinfo=UTC), bytes(32))
+    answer = zn.build_bia(bir(zn.KeyRequest(BTID, NAF_ID)), BSF, ans)
+    bad = answer.with_avps([*answer.avps, avp("Key-Kind", 7)])
+    with pytest.raises(CodecError, match="Key-Kind"):
+        zn.parse_bia(roundtrip(bad))
+
+
+@pytest.mark.roaming
+def test_bir_carries_the_visited_network() -> None:
+    req = zn.KeyRequest(BTID, NAF_ID, origin_host=NAF.origin_host,
+                        visited_network="mnc002.mcc001.3gppnetwork.org")
+    assert zn.parse_bir(roundtrip(bir(req))).visited_network == req.visited_network

@@ -17,6 +17,7 @@ import pytest
 
 from gba.errors import StoreError
 from gba.store.base import BootstrapContext, Challenge, NafKey
+from gba.store.naf import ChargingRecord
 from gba.store.redis import RedisBsfStore, RedisNafStore
 from gba.store.sqlite import SqliteBsfStore, SqliteNafStore
 
@@ -350,3 +351,33 @@ async def test_nonce_count_keeps_the_later_expiry(naf: NafBackend, now: datetime
     await naf.check_nonce_count("n1", 2, now + HOUR)
     assert await naf.purge_expired(now + HOUR) == 0
     assert await naf.check_nonce_count("n1", 2, now + HOUR) is False
+
+
+# --- NAF: charging records (docs/roaming.md §3) ------------------------------------------
+
+
+def charging(n: int, now: datetime) -> ChargingRecord:
+    return ChargingRecord(time=now + n * HOUR, case="A", server="bmsc.example.org",
+                          naf_id=NAF_ID, home_realm="home.example.org",
+                          user=f"user{n}@home.example.org", key_kind="derived",
+                          key_expiry=now + (n + 1) * HOUR, session=f"s;{n}")
+
+
+async def test_charging_records_round_trip_in_order(naf: NafBackend, now: datetime) -> None:
+    records = [charging(n, now) for n in range(3)]
+    for record in records:
+        await naf.put_charging(record)
+    assert await naf.charging_records() == records
+
+
+async def test_charging_records_limit_keeps_the_newest(naf: NafBackend, now: datetime) -> None:
+    for n in range(5):
+        await naf.put_charging(charging(n, now))
+    assert [r.user for r in await naf.charging_records(2)] == [
+        "user3@home.example.org", "user4@home.example.org"]
+
+
+async def test_purge_leaves_charging_records(naf: NafBackend, now: datetime) -> None:
+    await naf.put_charging(charging(0, now))
+    await naf.purge_expired(now + 100 * HOUR)
+    assert await naf.charging_records() == [charging(0, now)]

@@ -5,6 +5,7 @@ Keys, layout version :data:`LAYOUT_VERSION` (see :mod:`gba.store.redis`)::
     <prefix>:v1:naf:key:<B-TID>:<NAF_Id hex>   Zn key, JSON (``uicc_key`` null for GBA_ME)
     <prefix>:v1:naf:nc:<nonce>                 hash {nc, exp, pxat}, checked by a Lua script
     <prefix>:v1:naf:expiry                     sorted set: key -> expires (µs)
+    <prefix>:v1:naf:charging                   list of charging records, JSON, oldest first
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final
 
 from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
-from gba.store.naf import NafKey
+from gba.store.naf import ChargingRecord, NafKey
 from gba.store.redis.client import Client, b64, dump, namespace, octets, pxat
 
 LAYOUT_VERSION: Final = 1
@@ -97,5 +98,30 @@ class RedisNafStore:
         """Delete keys and nonce counts with expires <= *now* (beyond the Protocol)."""
         return await self._c.purge(now)
 
+    async def put_charging(self, record: ChargingRecord) -> None:
+        raw = dump({"time": to_us(record.time, "charging time"), "case": record.case,
+                    "server": record.server, "naf_id": b64(record.naf_id),
+                    "home_realm": record.home_realm, "user": record.user,
+                    "key_kind": record.key_kind,
+                    "key_expiry": to_us(record.key_expiry, "key expiry"),
+                    "session": record.session})
+        with self._c.errors("put charging record"):
+            await self._c.redis.rpush(f"{self._c.ns}:charging", raw)
+
+    async def charging_records(self, limit: int = 1000) -> list[ChargingRecord]:
+        name = f"{self._c.ns}:charging"
+        with self._c.errors("charging records"):
+            raws = await self._c.redis.lrange(name, -max(limit, 1), -1) if limit > 0 else []
+        return [self._c.decode(name, raw if isinstance(raw, bytes) else raw.encode(),
+                               _decode_charging) for raw in raws]
+
     async def close(self) -> None:
         await self._c.close()
+
+
+def _decode_charging(d: dict[str, Any]) -> ChargingRecord:
+    return ChargingRecord(
+        time=from_us(int(d["time"])), case=str(d["case"]), server=str(d["server"]),
+        naf_id=octets(d["naf_id"]), home_realm=str(d["home_realm"]), user=str(d["user"]),
+        key_kind=str(d["key_kind"]), key_expiry=from_us(int(d["key_expiry"])),
+        session=str(d["session"]))

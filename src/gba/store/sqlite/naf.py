@@ -11,6 +11,8 @@ Schema versions (:data:`NAF_SCHEMA`):
    to serve the ``3GPP-bootstrapping-uicc`` Digest realm and PSK-TLS hint (TS 33.222),
    which version 1 could not cache. Rows of version 1 read with ``uicc_key`` None, which
    is what they were: the ME key only.
+3. ``charging``: one row per security association a visited server set up with a
+   roaming user (:class:`~gba.store.naf.ChargingRecord`, docs/roaming.md §3).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Final
 
 from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
-from gba.store.naf import NafKey
+from gba.store.naf import ChargingRecord, NafKey
 from gba.store.sqlite.db import Db, Schema, Step, StorePath
 
 _V1: Step = (
@@ -44,7 +46,21 @@ _V1: Step = (
     "CREATE INDEX IF NOT EXISTS nonce_count_expires ON nonce_count (expires)",
 )
 _V2: Step = ("ALTER TABLE naf_key ADD COLUMN uicc_key BLOB",)
-NAF_SCHEMA: Final = Schema("NAF", (_V1, _V2))
+_V3: Step = (
+    """CREATE TABLE IF NOT EXISTS charging (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time INTEGER NOT NULL,
+        "case" TEXT NOT NULL,
+        server TEXT NOT NULL,
+        naf_id BLOB NOT NULL,
+        home_realm TEXT NOT NULL,
+        user TEXT NOT NULL,
+        key_kind TEXT NOT NULL,
+        key_expiry INTEGER NOT NULL,
+        session TEXT NOT NULL
+    )""",
+)
+NAF_SCHEMA: Final = Schema("NAF", (_V1, _V2, _V3))
 
 _PUT_KEY = (
     "INSERT OR REPLACE INTO naf_key "
@@ -139,6 +155,24 @@ class SqliteNafStore:
             gone = c.execute("DELETE FROM naf_key WHERE expires <= ?", (now_us,)).rowcount
             gone += c.execute("DELETE FROM nonce_count WHERE expires <= ?", (now_us,)).rowcount
         return gone
+
+    async def put_charging(self, record: ChargingRecord) -> None:
+        row = (to_us(record.time, "charging time"), record.case, record.server,
+               record.naf_id, record.home_realm, record.user, record.key_kind,
+               to_us(record.key_expiry, "key expiry"), record.session)
+        with self._db.write("put charging record") as c:
+            c.execute('INSERT INTO charging (time, "case", server, naf_id, home_realm, user, '
+                      "key_kind, key_expiry, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+    async def charging_records(self, limit: int = 1000) -> list[ChargingRecord]:
+        with self._db.read("charging records") as c:
+            rows = c.execute('SELECT time, "case", server, naf_id, home_realm, user, key_kind, '
+                             "key_expiry, session FROM charging ORDER BY id DESC LIMIT ?",
+                             (max(limit, 0),)).fetchall()
+        return [ChargingRecord(from_us(t), case, server, naf_id, realm, user, kind,
+                               from_us(expiry), session)
+                for t, case, server, naf_id, realm, user, kind, expiry, session
+                in reversed(rows)]
 
     async def close(self) -> None:
         self._db.close()
