@@ -3,8 +3,10 @@ roaming`` runs a home network (HSS, BSF, NAF) and a visited network (one server 
 roaming case, and the home BSF as a ``remote`` function) as separate processes, and
 ``gba lab down`` stops both.
 
-Until the cases are built, each visited server is a plain NAF asking the home BSF over
-Zn directly (what case B-in-server will do).
+Cases A (the visited BSF as Zn-Proxy), B-standalone (a GBA proxy) and B-in-server (the
+server asks the home BSF itself) are built: each ends with the UE served over Ua with a key
+the home BSF derived, and the visited server holding one charging record with the
+home-supplied identity. B-aaa, C and D are still plain servers asking the home BSF.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from e2e.labctl import Subscriber, alive, gba, lab_down
+from gba.crypto import kdf, ua_protocols
+from gba.protocols.digest_header import Challenge, Credentials
 from gba.ue.client import GbaClient
 
 pytestmark = pytest.mark.roaming
@@ -80,7 +86,8 @@ def test_the_visited_lab_runs_no_process_for_the_remote_home_bsf(
         roaming_lab: dict[str, Any]) -> None:
     visited = json.loads((Path(roaming_lab["dir"]) / "visited" / "lab.json").read_text())
     assert "home-bsf" not in visited["functions"]
-    assert {f["kind"] for f in visited["functions"].values()} == {"naf"}
+    assert {f["kind"] for f in visited["functions"].values()} == {
+        "hss", "bsf", "gba_proxy", "naf"}
     zn = roaming_lab["functions"]["bsf"]["endpoints"]["zn"]
     resolved = Path(roaming_lab["roaming"]["visited"]["config"]).read_text()
     assert f'diameter = "{zn}"' in resolved  # the home BSF's real Zn address
@@ -110,6 +117,81 @@ async def test_each_visited_server_serves_ua_digest_keyed_by_the_home_bsf(
     assert sub.impi in answer.body.decode()
 
 
+def charging_records(info: dict[str, Any], case: str) -> list[dict[str, Any]]:
+    """The charging records of the server of *case*, read with ``gba naf charging``."""
+    out = gba("naf", "charging", "--config", info["roaming"]["visited"]["config"],
+              "--function", CASE_SERVERS[case])
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+BUILT_CASES = ("A", "B-standalone", "B-in-server")
+"""The cases whose key path is built (docs/roaming.md §5 steps 2-3)."""
+ASKER = {"A": "bsf", "B-standalone": "gba-proxy", "B-in-server": "bmsc-bin"}
+"""Who asks the home BSF over Zn' in each case (its host name in the visited realm)."""
+CASE_SERVERS = {"A": "bmsc-a", "B-standalone": "bmsc-bs", "B-aaa": "bmsc-baaa",
+                "B-in-server": "bmsc-bin", "C": "bmsc-c", "D": "bmsc-d"}
+
+
+@pytest.mark.parametrize("case", BUILT_CASES)
+async def test_case_serves_the_roamer_and_writes_one_charging_record(
+        roaming_lab: dict[str, Any], case: str) -> None:
+    sub = _roamer(roaming_lab, f"charged-{case.lower()}")
+    server = roaming_lab["roaming"]["visited"]["cases"][case]
+    before = datetime.now(UTC)
+    async with asyncio.timeout(FETCH_TIMEOUT), GbaClient(
+            sub.impi, sub.usim(), roaming_lab["roaming"]["home"]["bsf_url"]) as ue:
+        first = await ue.fetch_digest(f"{server['naf_url']}/one", server["naf_fqdn"])
+        second = await ue.fetch_digest(f"{server['naf_url']}/two", server["naf_fqdn"])
+        btid = ue.current.btid if ue.current is not None else ""
+    assert (first.status, second.status) == (200, 200)
+    mine = [r for r in charging_records(roaming_lab, case) if r["user"] == sub.impi]
+    assert len(mine) == 1  # one association, used twice
+    record = mine[0]
+    assert record["case"] == case
+    assert record["home_realm"] == HOME_REALM
+    assert record["server"] == server["naf_fqdn"]
+    assert bytes.fromhex(record["naf_id"]) == (server["naf_fqdn"].encode()
+                                               + ua_protocols.HTTP_DIGEST)
+    assert record["key_kind"] == "derived"
+    assert before <= datetime.fromisoformat(record["time"]) <= datetime.now(UTC)
+    assert btid
+    assert btid not in json.dumps(mine)
+    # the home BSF was asked by the case's own asker: the visited BSF (A), the GBA proxy
+    # (B-standalone) or the server itself (B-in-server)
+    home_log = (Path(roaming_lab["dir"]) / "home" / "bsf.log").read_text()
+    asked = [line for line in home_log.splitlines() if btid in line and "Ks_NAF" in line]
+    assert len(asked) == 1
+    assert f" to {ASKER[case]}.{VISITED_REALM} " in asked[0]
+
+
+@pytest.mark.parametrize("case", BUILT_CASES)
+async def test_unknown_home_domain_is_refused_with_403_and_leaves_nothing(
+        roaming_lab: dict[str, Any], case: str) -> None:
+    server = roaming_lab["roaming"]["visited"]["cases"][case]
+    btid = kdf.btid(bytes(range(16)), "bsf.mnc099.mcc999.pub.3gppnetwork.org")
+    before = len(charging_records(roaming_lab, case))
+    status, body = await digest_with_btid(server, btid)
+    assert status == 403
+    assert "mnc099.mcc999" in body  # the realm that is not served
+    assert len(charging_records(roaming_lab, case)) == before
+
+
+async def digest_with_btid(server: dict[str, str], btid: str) -> tuple[int, str]:
+    """The status and body a server answers a UE claiming *btid* with a made-up
+    response: the server must ask for the key before it can check the response."""
+    async with aiohttp.ClientSession() as http:
+        url = f"{server['naf_url']}/"
+        async with http.get(url, headers={"User-Agent": "3gpp-gba"}) as first:
+            challenge = Challenge.from_header(first.headers["WWW-Authenticate"])
+        credentials = Credentials(username=btid, realm=challenge.realm, nonce=challenge.nonce,
+                                  uri="/", response="0" * 32, algorithm=challenge.algorithm,
+                                  qop="auth", nc="00000001", cnonce="0a4f113b",
+                                  opaque=challenge.opaque)
+        async with http.get(url, headers={"Authorization": credentials.to_header(),
+                                          "User-Agent": "3gpp-gba"}) as second:
+            return second.status, await second.text()
+
+
 def test_lab_down_stops_every_process_of_both_networks(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     lab_dir = tmp_path_factory.mktemp("roaming-down")
@@ -117,7 +199,8 @@ def test_lab_down_stops_every_process_of_both_networks(
         info = _up(lab_dir)
         pids = [int(p) for p in info["pids"].values()]
         pids += [int(p) for p in info["status_pids"].values()]
-        assert len(pids) == 3 + len(CASES) + 2  # home HSS, BSF, NAF; servers; 2 pages
+        # home HSS, BSF, NAF; visited HSS, BSF, GBA proxy; the servers; 2 status pages
+        assert len(pids) == 3 + 3 + len(CASES) + 2
         assert all(alive(pid) for pid in pids)
     finally:
         lab_down(lab_dir)

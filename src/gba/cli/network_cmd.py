@@ -23,6 +23,8 @@ OptConfig = Annotated[Path | None, typer.Option("--config", help="network TOML f
 hss_app = typer.Typer(help="HSS provisioning (works on a running or stopped HSS).",
                       no_args_is_help=True)
 bsf_app = typer.Typer(help="BSF operations on its bootstrapping contexts.", no_args_is_help=True)
+naf_app = typer.Typer(help="NAF records: charging records of roaming users.",
+                      no_args_is_help=True)
 lab_app = typer.Typer(help="Start/stop a lab: every network function of a config, one "
                       "process each.",
                       no_args_is_help=True)
@@ -199,6 +201,30 @@ def purge(config_file: ConfigOpt, function: FunctionOpt = None) -> None:
     emit_json({"purged": asyncio.run(run())})
 
 
+@naf_app.command("charging")
+def charging(config_file: ConfigOpt, function: FunctionOpt = None,
+             limit: Annotated[int, typer.Option(help="at most this many, newest")] = 1000
+             ) -> None:
+    """List the charging records of a server of roaming users, oldest first, one JSON
+    object per line: the identity the home network supplied, its realm, the NAF_Id, the
+    case and the time (docs/roaming.md §3). No key material, no B-TID."""
+    from gba.store.factory import open_naf_store
+
+    async def run() -> list[dict[str, object]]:
+        store = open_naf_store(_store_url(config_file, "naf", function))
+        try:
+            records = await store.charging_records(limit)
+        finally:
+            await store.close()
+        return [{"time": r.time.isoformat(), "case": r.case, "server": r.server,
+                 "naf_id": r.naf_id.hex(), "home_realm": r.home_realm, "user": r.user,
+                 "key_kind": r.key_kind, "key_expiry": r.key_expiry.isoformat(),
+                 "session": r.session} for r in records]
+
+    for row in asyncio.run(run()):
+        emit_json(row)
+
+
 @lab_app.command("up")
 def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = Path("lab"),
            config_file: OptConfig = None,
@@ -210,7 +236,11 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
            with_: Annotated[str | None, typer.Option(
                "--with", help="roaming: run the two-network roaming lab (home network in "
                "DIR/home, visited in DIR/visited; docs/roaming.md) instead of --config"
-           )] = None) -> None:
+           )] = None,
+           roaming_key: Annotated[str, typer.Option(
+               "--roaming-key", help="with --with roaming: what the home BSF gives the "
+               "visited network, derived (Ks_NAF for the server's NAF_Id) or ks")] = "derived"
+           ) -> None:
     """Start every network function of the config in the background; write DIR/lab.json."""
     from gba.lab import lab
 
@@ -223,7 +253,10 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
                                      param_hint="--with")
         from gba.lab import roaming
 
-        info = roaming.up(dir)
+        if roaming_key not in ("derived", "ks"):
+            raise typer.BadParameter(f"{roaming_key!r}: derived or ks",
+                                     param_hint="--roaming-key")
+        info = roaming.up(dir, key=roaming_key)
         typer.echo(json.dumps(info, indent=2))
         typer.echo(f"status pages: {info['status_url']} (home), "
                    f"{info['roaming']['visited']['status_url']} (visited)", err=True)

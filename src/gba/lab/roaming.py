@@ -47,11 +47,17 @@ def source(name: str) -> Path:
     return Path(str(resources.files("gba") / "data" / "roaming" / f"{name}.toml"))
 
 
-def _copy_source(name: str, lab_dir: Path, remotes_from: Path | None = None) -> Path:
+def _copy_source(name: str, lab_dir: Path, remotes_from: Path | None = None,
+                 key: str | None = None) -> Path:
     """Copy topology *name* into *lab_dir* (so relative stores land there); with
     *remotes_from* (a running network's resolved file), every ``remote`` function gets the
-    Diameter address of the function of that network with its ``diameter_host``."""
+    Diameter address of the function of that network with its ``diameter_host``; with
+    *key*, every BSF's ``[[visited]]`` policy hands out that key kind."""
     raw = tomllib.loads(source(name).read_text(encoding="utf-8"))
+    if key is not None:
+        for section in raw.get("functions", {}).values():
+            for partner in section.get("visited", []):
+                partner["key"] = key
     if remotes_from is not None:
         running = registry.load(remotes_from)
         by_host = {}
@@ -88,8 +94,9 @@ def _share_ca(home_dir: Path, visited_dir: Path) -> None:
             shutil.copy2(src / name, dst / name)
 
 
-def up(lab_dir: Path, timeout: float = 30.0) -> dict[str, Any]:
-    """Start the home network, then the visited one; write DIR/lab.json."""
+def up(lab_dir: Path, timeout: float = 30.0, key: str = "derived") -> dict[str, Any]:
+    """Start the home network, then the visited one; write DIR/lab.json. *key* is the
+    home operator's policy towards the visited network (``derived`` or ``ks``)."""
     lab_dir = lab_dir.resolve()
     lab_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (lab_dir / lab.LAB_JSON).exists():
@@ -98,7 +105,7 @@ def up(lab_dir: Path, timeout: float = 30.0) -> dict[str, Any]:
             raise lab.LabError(f"a lab is already running in {lab_dir}; run `gba lab down` "
                                "first")
     home_dir, visited_dir = lab_dir / HOME, lab_dir / VISITED
-    home = lab.up(home_dir, _copy_source(HOME, home_dir), timeout)
+    home = lab.up(home_dir, _copy_source(HOME, home_dir, key=key), timeout)
     try:
         _share_ca(home_dir, visited_dir)
         visited = lab.up(visited_dir, _copy_source(VISITED, visited_dir,
@@ -120,7 +127,7 @@ def up(lab_dir: Path, timeout: float = 30.0) -> dict[str, Any]:
         "status_pids": {HOME: home["status_pid"], VISITED: visited["status_pid"]},
         "roaming": {
             HOME: {"realm": home["realm"], "bsf_url": home["bsf_url"],
-                   "config": home["config"]},
+                   "config": home["config"], "key": key},
             VISITED: {"realm": visited["realm"], "config": visited["config"],
                       "status_url": visited["status_url"], "cases": cases},
         },

@@ -21,8 +21,9 @@ from aiohttp import web
 from gba.clock import Clock, utc_now
 from gba.crypto import kdf
 from gba.errors import CodecError, GbaError
+from gba.nf.zn_proxy import ZnProxy
 from gba.protocols import guss as guss_xml
-from gba.protocols import roaming, zh, zn
+from gba.protocols import roaming, zh, zn, zn_proxy
 from gba.protocols.actions import (
     AdmitChallenge,
     NeedVector,
@@ -112,6 +113,18 @@ class NafPolicy:
         return self.group_by_origin.get(origin_host)
 
 
+def naf_refusal(policy: NafPolicy, request: Message, req: KeyRequest, peer: str
+                ) -> str | None:
+    """Why a configured NAF may not have this key: it came by a route not configured
+    for it, or names a NAF-Id host the NAF may not use (TS 33.220 §4.5.3); None if
+    it may."""
+    refusal = policy.route_refusal(req.origin_host, route_record(request), peer)
+    fqdn = roaming.naf_fqdn(req.naf_id)
+    if refusal is None and not policy.allows(req.origin_host, fqdn):
+        refusal = f"not authorised for NAF-Id host {fqdn!r}"
+    return refusal
+
+
 class Bsf:
     def __init__(self, store: BsfStore, fetch_vector: FetchVector, identity: PeerIdentity,
                  realm: str, server_name: str, policy: NafPolicy, key_lifetime: timedelta,
@@ -120,8 +133,12 @@ class Bsf:
                  ub_limits: ChallengeLimits | SharedChallengeLimits | None = None,
                  ub_inflight: InflightLimit | None = None,
                  zn_inflight: InflightLimit | None = None,
-                 roaming_policy: roaming.RoamingPolicy | None = None) -> None:
+                 roaming_policy: roaming.RoamingPolicy | None = None,
+                 proxy: ZnProxy | None = None) -> None:
         self.store = store
+        self.zn_proxy = proxy
+        """Set when this BSF is also its network's Zn-Proxy (TS 33.220 Annex K, case A):
+        a key request of its NAFs for a visitor's B-TID goes to the visitor's home BSF."""
         self.roaming = roaming_policy or roaming.RoamingPolicy()
         """The roaming partners this home BSF serves (docs/roaming.md §2)."""
         self.fetch_vector = fetch_vector
@@ -228,9 +245,11 @@ class Bsf:
         naf = req.origin_host
         partner: roaming.VisitedPartner | None = None
         if naf in self.policy.hostnames_by_origin:
-            refusal = self.policy.route_refusal(naf, route_record(request), peer)
-            if refusal is None and not self.policy.allows(naf, fqdn):
-                refusal = f"not authorised for NAF-Id host {fqdn!r}"
+            refusal = naf_refusal(self.policy, request, req, peer)
+            if refusal is None and self.zn_proxy is not None:
+                decision = self.zn_proxy.decide(req)
+                if not isinstance(decision, zn_proxy.AnswerLocally):
+                    return await self.zn_proxy.answer(request, req, decision)
         else:
             partner, refusal = self._partner(request, req, peer, fqdn)
         if refusal is not None:

@@ -13,7 +13,11 @@ that may ask directly: its BSF as Zn-Proxy, a GBA proxy, an AAA, a server), ``ke
 (``derived``, the default: Ks_(ext)_NAF for the NAF_Id asked; or ``ks``), ``key_lifetime_s``
 (a cap from the context's creation), ``naf_domains``, ``send_uss`` (default true) and
 ``allocate_btid`` (case D, default true); ``aaa_hosts``, the home AAAs that may name a
-visited network for a user. ``ub_challenges_per_impi_per_min`` and
+visited network for a user. ``zn_proxy`` (default false): this BSF is also its network's
+Zn-Proxy (TS 33.220 Annex K, roaming case A): its NAFs' key requests for a visitor's
+B-TID go to the visitor's home BSF, reached through ``connect`` peers and ``routes``
+(``btid_realms`` maps B-TID domains that are not TS 23.003 BSF names to realms).
+``ub_challenges_per_impi_per_min`` and
 ``ub_challenges_per_source_per_min`` limit new Ub challenges (each spends an SQN at the
 HSS; 0 is no limit); with a Redis store they are kept in that Redis, so every BSF sharing
 it shares them (:mod:`gba.store.redis.ratelimit`). ``ub_max_inflight`` and
@@ -36,9 +40,18 @@ from gba.config import Address, DiameterNodeConfig, Section, Topology, is_addres
 from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
 from gba.errors import ConfigError
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
-from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, http_limits, peer_identity
+from gba.nf.common import (
+    DiameterLimits,
+    DiameterTls,
+    btid_realms,
+    connect_peers,
+    http_limits,
+    peer_identity,
+)
+from gba.nf.naf import ZnRoute, zn_fetcher
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site, purging
+from gba.nf.zn_proxy import ZnProxy
 from gba.observe.metrics import process_metrics
 from gba.protocols import roaming, zh, zn
 from gba.protocols.diameter import CMD_BOOTSTRAPPING_INFO
@@ -84,6 +97,8 @@ class BsfConfig:
     tls: DiameterTls
     roaming: roaming.RoamingPolicy = field(default_factory=roaming.RoamingPolicy)
     """The roaming partners (``[[visited]]``) and home AAAs (``aaa_hosts``)."""
+    zn_proxy: bool = False
+    btid_realms: dict[str, str] = field(default_factory=dict)
     connect: tuple[str, ...] = ()
     routes: dict[str, tuple[str, ...]] | None = None
     ub_challenges_per_impi_per_min: int = DEFAULT_PER_IMPI.count
@@ -114,10 +129,7 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         peer = topology.referenced(hss, f"{s.where}.hss")
         hss_realm = peer.section.diameter(peer.realm).realm
     partners = tuple(_partner(v) for v in s.tables("visited"))
-    nafs = tuple(NafAuthorisation(
-        n.text("diameter_host"), n.strings("hostnames", None), n.strings("gaa_service_ids"),
-        n.opt_text("naf_group"), n.strings("addresses"), n.strings("via"))
-        for n in s.tables("naf"))
+    nafs = naf_authorisations(s)
     return BsfConfig(
         server_name=s.text("server_name"), diameter=s.diameter(function.realm),
         ub_listen=s.address("ub_listen"), zn_listen=s.address("zn_listen"), hss=hss,
@@ -128,6 +140,7 @@ def parse(topology: Topology, name: str) -> BsfConfig:
                                        _seconds(DEFAULT_CHALLENGE_LIFETIME), 1, 3600),
         nafs=nafs,
         roaming=roaming.RoamingPolicy(partners, frozenset(s.strings("aaa_hosts"))),
+        zn_proxy=s.flag("zn_proxy", False), btid_realms=btid_realms(s),
         tls=DiameterTls.parse(s), connect=s.strings("connect"),
         routes=s.routes(),
         ub_challenges_per_impi_per_min=s.integer(
@@ -153,12 +166,24 @@ def _partner(v: Section) -> roaming.VisitedPartner:
         allocate_btid=v.flag("allocate_btid", True))
 
 
+def naf_authorisations(s: Section) -> tuple[NafAuthorisation, ...]:
+    """The section's ``[[naf]]`` tables: the NAFs it serves on Zn."""
+    return tuple(NafAuthorisation(
+        n.text("diameter_host"), n.strings("hostnames", None), n.strings("gaa_service_ids"),
+        n.opt_text("naf_group"), n.strings("addresses"), n.strings("via"))
+        for n in s.tables("naf"))
+
+
+def naf_policy(nafs: tuple[NafAuthorisation, ...], tls: bool) -> NafPolicy:
+    return NafPolicy({n.diameter_host: frozenset(n.hostnames) for n in nafs},
+                     {n.diameter_host: n.naf_group for n in nafs if n.naf_group},
+                     {n.diameter_host: frozenset(n.addresses) for n in nafs if n.addresses},
+                     require_certificate=tls,
+                     agents_by_origin={n.diameter_host: frozenset(n.via) for n in nafs})
+
+
 def policy_for(cfg: BsfConfig) -> NafPolicy:
-    return NafPolicy({n.diameter_host: frozenset(n.hostnames) for n in cfg.nafs},
-                     {n.diameter_host: n.naf_group for n in cfg.nafs if n.naf_group},
-                     {n.diameter_host: frozenset(n.addresses) for n in cfg.nafs if n.addresses},
-                     require_certificate=cfg.tls.enabled,
-                     agents_by_origin={n.diameter_host: frozenset(n.via) for n in cfg.nafs})
+    return naf_policy(cfg.nafs, cfg.tls.enabled)
 
 
 @contextlib.asynccontextmanager
@@ -175,6 +200,12 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
                         **cfg.limits.node_kwargs())
     connect_peers(node, topology, [cfg.hss, *cfg.connect], cfg.tls, f"functions.{name}")
     policy = policy_for(cfg)
+    realm = topology.function(name).realm
+    proxy = None
+    if cfg.zn_proxy:
+        proxy = ZnProxy(identity, realm, zn_fetcher(
+            node, identity, realm, session_id_factory(identity.origin_host), cfg.btid_realms,
+            ZnRoute.HOME), cfg.btid_realms)
     bsf = Bsf(store, zh_fetcher(node, identity, cfg.hss_realm,
                                 session_id_factory(identity.origin_host)),
               identity, topology.function(name).realm, cfg.server_name, policy,
@@ -183,7 +214,7 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               ub_limits=shared or ChallengeLimits(per_impi, per_source),
               ub_inflight=InflightLimit(cfg.ub_max_inflight),
               zn_inflight=InflightLimit(cfg.zn_max_inflight),
-              roaming_policy=cfg.roaming)
+              roaming_policy=cfg.roaming, proxy=proxy)
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
     observed = process_metrics().function(name)
     observed.watch_node(node)

@@ -11,6 +11,7 @@ from ipaddress import ip_address
 from typing import Any, TypedDict
 
 from gba.config import DiameterNodeConfig, Section, Topology
+from gba.errors import ConfigError
 from gba.nf.registry import diameter_peer
 from gba.observe import logs
 from gba.observe.settings import LogSettings
@@ -163,3 +164,12 @@ def connect_peers(node: DiameterNode, topology: Topology, refs: Iterable[str],
                               peer.host or peer.address.host,
                               default_route=ref == default_route, host=peer.host,
                               routes_its_realm=not peer.agent))
+
+
+def btid_realms(s: Section) -> dict[str, str]:
+    """The section's ``btid_realms`` table: B-TID domain (lower case) -> home realm, for
+    domains that are not TS 23.003 BSF names (:func:`gba.protocols.zn.home_realm`)."""
+    realms = s.data.get("btid_realms", {})
+    if not isinstance(realms, dict) or not all(isinstance(v, str) for v in realms.values()):
+        raise ConfigError(f"{s.where}.btid_realms should be a table domain = realm")
+    return {str(k).lower(): v for k, v in realms.items()}

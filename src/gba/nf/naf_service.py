@@ -40,7 +40,14 @@ from aiohttp import web
 
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.errors import ConfigError
-from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, http_limits, peer_identity
+from gba.nf.common import (
+    DiameterLimits,
+    DiameterTls,
+    btid_realms,
+    connect_peers,
+    http_limits,
+    peer_identity,
+)
 from gba.nf.naf import Naf, NafKeys, Roaming, ZnRoute, zn_fetcher
 from gba.nf.naf_psk import (
     DEFAULT_PSK_TLS_MAX_PENDING,
@@ -125,9 +132,6 @@ def parse(topology: Topology, name: str) -> NafConfig:
         peer = topology.referenced(bsf, f"{s.where}.bsf")
         # a ``remote`` function (another operator's BSF) names its realm as ``realm``
         bsf_realm = peer.section.text("realm", peer.section.diameter(peer.realm).realm)
-    realms = s.data.get("btid_realms", {})
-    if not isinstance(realms, dict) or not all(isinstance(v, str) for v in realms.values()):
-        raise ConfigError(f"{s.where}.btid_realms should be a table domain = realm")
     tls = DiameterTls.parse(s)
     https = s.address("https_listen") if "https_listen" in s.data else None
     route_text = s.text("zn_route", ZnRoute.DEFAULT.value)
@@ -149,7 +153,7 @@ def parse(topology: Topology, name: str) -> NafConfig:
         bsf=bsf, bsf_realm=bsf_realm, store=s.text("store"),
         tls=tls, gaa_service_id=s.opt_text("gaa_service_id"),
         connect=s.strings("connect"), routes=s.routes(),
-        btid_realms={str(k).lower(): v for k, v in realms.items()},
+        btid_realms=btid_realms(s),
         https_listen=https, https_cert=s.text("https_cert", tls.cert),
         https_key=s.text("https_key", tls.key), https_ciphers=s.opt_text("https_ciphers"),
         require_gba_token=s.flag("require_gba_token", False),
