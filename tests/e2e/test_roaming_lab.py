@@ -3,10 +3,11 @@ roaming`` runs a home network (HSS, BSF, NAF) and a visited network (one server 
 roaming case, and the home BSF as a ``remote`` function) as separate processes, and
 ``gba lab down`` stops both.
 
-Cases A (the visited BSF as Zn-Proxy), B-standalone (a GBA proxy) and B-in-server (the
-server asks the home BSF itself) are built: each ends with the UE served over Ua with a key
-the home BSF derived, and the visited server holding one charging record with the
-home-supplied identity. B-aaa, C and D are still plain servers asking the home BSF.
+Cases A (the visited BSF as Zn-Proxy), B-standalone (a GBA proxy), B-aaa (the visited
+AAA as Zn-Proxy) and B-in-server (the server asks the home BSF itself) are built: each
+ends with the UE served over Ua with a key the home BSF derived, and the visited server
+holding one charging record with the home-supplied identity. C and D are still plain
+servers asking the home BSF.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def test_the_visited_lab_runs_no_process_for_the_remote_home_bsf(
     visited = json.loads((Path(roaming_lab["dir"]) / "visited" / "lab.json").read_text())
     assert "home-bsf" not in visited["functions"]
     assert {f["kind"] for f in visited["functions"].values()} == {
-        "hss", "bsf", "gba_proxy", "naf"}
+        "hss", "bsf", "gba_proxy", "aaa", "naf"}
     zn = roaming_lab["functions"]["bsf"]["endpoints"]["zn"]
     resolved = Path(roaming_lab["roaming"]["visited"]["config"]).read_text()
     assert f'diameter = "{zn}"' in resolved  # the home BSF's real Zn address
@@ -124,9 +125,9 @@ def charging_records(info: dict[str, Any], case: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-BUILT_CASES = ("A", "B-standalone", "B-in-server")
+BUILT_CASES = ("A", "B-standalone", "B-aaa", "B-in-server")
 """The cases whose key path is built (docs/roaming.md §5 steps 2-3)."""
-ASKER = {"A": "bsf", "B-standalone": "gba-proxy", "B-in-server": "bmsc-bin"}
+ASKER = {"A": "bsf", "B-standalone": "gba-proxy", "B-aaa": "aaa", "B-in-server": "bmsc-bin"}
 """Who asks the home BSF over Zn' in each case (its host name in the visited realm)."""
 CASE_SERVERS = {"A": "bmsc-a", "B-standalone": "bmsc-bs", "B-aaa": "bmsc-baaa",
                 "B-in-server": "bmsc-bin", "C": "bmsc-c", "D": "bmsc-d"}
@@ -199,8 +200,8 @@ def test_lab_down_stops_every_process_of_both_networks(
         info = _up(lab_dir)
         pids = [int(p) for p in info["pids"].values()]
         pids += [int(p) for p in info["status_pids"].values()]
-        # home HSS, BSF, NAF; visited HSS, BSF, GBA proxy; the servers; 2 status pages
-        assert len(pids) == 3 + 3 + len(CASES) + 2
+        # home HSS, BSF, NAF; visited HSS, BSF, GBA proxy, AAA; the servers; 2 pages
+        assert len(pids) == 3 + 4 + len(CASES) + 2
         assert all(alive(pid) for pid in pids)
     finally:
         lab_down(lab_dir)

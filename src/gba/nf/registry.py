@@ -59,6 +59,7 @@ class Kind:
 
 
 def _kinds() -> dict[str, Kind]:
+    from gba.nf.aaa_service import KIND as AAA
     from gba.nf.bsf_service import KIND as BSF
     from gba.nf.dra import KIND as DRA
     from gba.nf.gba_proxy_service import KIND as GBA_PROXY
@@ -66,7 +67,7 @@ def _kinds() -> dict[str, Kind]:
     from gba.nf.naf_service import KIND as NAF
     from gba.nf.remote import KIND as REMOTE
 
-    return {k.name: k for k in (HSS, BSF, DRA, GBA_PROXY, NAF, REMOTE)}
+    return {k.name: k for k in (HSS, BSF, DRA, GBA_PROXY, AAA, NAF, REMOTE)}
 
 
 _CACHE: dict[str, Kind] = {}

@@ -41,6 +41,7 @@ from gba.protocols.diameter import (
     PeerIdentity,
     PeerOpen,
     Role,
+    avp,
     counter_ids,
 )
 from gba.protocols.diameter import dictionary as d
@@ -554,6 +555,35 @@ class DiameterNode:
                         request.command_code, peer, type(exc).__name__, exc)
             log.debug("diameter handler failure", exc_info=exc)
             return error_answer(request, self.identity, d.ResultCode.UNABLE_TO_COMPLY)
+
+    async def forward(self, request: Message, from_peer: str,
+                      destination_realm: str | None = None) -> Message:
+        """Proxy a request a handler received here on to another node, as an agent does
+        (RFC 6733 §6.1.9: Route-Record appended, End-to-End id and Proxy-Info kept), with
+        Destination-Realm rewritten to *destination_realm* when given: the realm of the
+        user's NAI, as a proxy routing on the User-Name does (RFC 5729 §4 -- section not
+        read, UNVERIFIED). The answer is the next hop's, or a local 3002/3003 error
+        answer when no peer can take it."""
+        message = request
+        if destination_realm is not None:  # and no Destination-Host naming this node
+            message = request.with_avps(
+                [avp("Destination-Realm", destination_realm) if a.code == d.DESTINATION_REALM
+                 and not a.vendor else a for a in request.avps
+                 if a.vendor or a.code != d.DESTINATION_HOST
+                 or a.as_str() != self.identity.origin_host])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout
+        decision = self.router.outgoing(message, self._peer_views, exclude=(from_peer,))
+        while isinstance(decision, Refuse) and decision.result_code in _ROUTE_MISSING:
+            remaining = deadline - loop.time()  # a configured peer may still be opening
+            if remaining <= 0 or not await self._peer_coming(remaining):
+                break
+            decision = self.router.outgoing(message, self._peer_views, exclude=(from_peer,))
+        if isinstance(decision, Refuse):
+            return error_answer(request, self.identity, decision.result_code,
+                                decision.reason)
+        recorded = message.with_avps([*message.avps, avp("Route-Record", from_peer)])
+        return await self._forward(request, Forward(recorded, decision.candidates))
 
     async def _forward(self, request: Message, decision: Forward) -> Message:
         """Relay a request (RFC 6733 §6.1.9): End-to-End id kept, a fresh Hop-by-Hop id on

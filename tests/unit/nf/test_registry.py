@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 
 from gba.config import SAMPLE_CONFIG, Address, Topology, normalise
 from gba.errors import ConfigError
-from gba.nf import bsf_service, dra, hss_service, naf_service, registry, remote
+from gba.nf import (
+    aaa_service,
+    bsf_service,
+    dra,
+    gba_proxy_service,
+    hss_service,
+    naf_service,
+    registry,
+    remote,
+)
 from gba.nf.registry import DiameterEndpoint, load, parse
 
 TWO_REALMS = Path(__file__).parents[2] / "e2e" / "two_realms.toml"
@@ -46,17 +55,18 @@ def two() -> Topology:
 # ------------------------------------------------------------------ kinds
 
 
-def test_kinds_are_hss_bsf_dra_naf_and_remote_from_their_modules() -> None:
+def test_kinds_come_from_their_modules() -> None:
     assert registry.kinds() == {"hss": hss_service.KIND, "bsf": bsf_service.KIND,
                                 "dra": dra.KIND, "naf": naf_service.KIND,
-                                "remote": remote.KIND}
+                                "remote": remote.KIND, "gba_proxy": gba_proxy_service.KIND,
+                                "aaa": aaa_service.KIND}
     assert all(name == k.name for name, k in registry.kinds().items())
 
 
 def test_unknown_kind_raises_config_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigError,
-                       match=r"unknown network function kind 'pcrf'; one of bsf, dra, hss, naf, "
-                             r"remote$"):
+                       match=r"unknown network function kind 'pcrf'; one of aaa, bsf, dra, "
+                             r"gba_proxy, hss, naf, remote$"):
         registry.kind("pcrf")
 
 

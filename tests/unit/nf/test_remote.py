@@ -34,7 +34,7 @@ def test_a_naf_naming_a_remote_bsf_asks_the_remote_realm() -> None:
     topology = registry.load(roaming.source("visited"))
     remote = registry.config_of(topology, "home-bsf")
     assert remote.diameter.realm == "mnc001.mcc001.3gppnetwork.org"
-    assert registry.config_of(topology, "bmsc-a").bsf_realm == remote.diameter.realm
+    assert registry.config_of(topology, "bmsc-bin").bsf_realm == remote.diameter.realm
 
 
 def test_a_remote_function_has_no_endpoints_and_does_not_run() -> None:
