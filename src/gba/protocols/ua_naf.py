@@ -109,17 +109,23 @@ class NafDigestConfig:
     nonces: ua.NonceMint
     require_gba_token: bool = False
     retry_after_s: int = RETRY_AFTER_S
+    ua_protocol: bytes | None = None
+    """A Ua security protocol id the application fixes (MBMS: 01 00 00 00 01)."""
 
     @classmethod
-    def for_naf(cls, fqdn: str, nonces: ua.NonceMint, *, require_gba_token: bool = False
-                ) -> NafDigestConfig:
+    def for_naf(cls, fqdn: str, nonces: ua.NonceMint, *, require_gba_token: bool = False,
+                ua_protocol: bytes | None = None) -> NafDigestConfig:
         """Realm ``3GPP-bootstrapping@fqdn`` (TS 33.222 §5.3.1)."""
-        return cls(ua.realm_for(fqdn), fqdn, nonces, require_gba_token)
+        return cls(ua.realm_for(fqdn), fqdn, nonces, require_gba_token,
+                   ua_protocol=ua_protocol)
 
     def naf_id(self, tls_suite: int | None = None) -> bytes:
-        """NAF_Id = FQDN || Ua protocol of Digest over this transport (TS 33.220 H.3):
-        01 00 00 00 02 over plain HTTP, 01 00 01 yy zz inside TLS suite yy zz."""
-        return self.fqdn.encode("utf-8") + ua_protocols.digest_protocol(tls_suite)
+        """NAF_Id = FQDN || Ua protocol id (TS 33.220 H.3): the application's when it
+        fixes one (MBMS user service registration: 01 00 00 00 01, TS 33.246 §6.1), else
+        Digest's over this transport: 01 00 00 00 02 over plain HTTP, 01 00 01 yy zz
+        inside TLS suite yy zz."""
+        return self.fqdn.encode("utf-8") + (self.ua_protocol
+                                            or ua_protocols.digest_protocol(tls_suite))
 
 
 def challenge_response(realm: str, nonces: ua.NonceMint, now: datetime, stale: bool = False,

@@ -54,7 +54,12 @@ class UeDigestExchange:
 
     def __init__(self, method: str, target: str, naf_fqdn: str, body: bytes = b"", *,
                  rng: aka.Rng = os.urandom, trace: Trace = no_trace,
-                 user_agent: str = ub.ua_user_agent()) -> None:
+                 user_agent: str = ub.ua_user_agent(), ua_protocol: bytes | None = None
+                 ) -> None:
+        """*ua_protocol*: the Ua security protocol id of the NAF_Id when the application
+        fixes it (MBMS: 01 00 00 00 01, TS 33.220 Annex H.3; TS 33.246 §6.1), else the
+        one of Digest over the transport used."""
+        self.ua_protocol = ua_protocol
         self.method = method
         self.target = target
         self.naf_fqdn = naf_fqdn
@@ -106,7 +111,8 @@ class UeDigestExchange:
         else:
             self._attempts += 1
         self.state = UeDigestState.KEYING
-        return NeedNafKey(self.naf_fqdn, ua_protocols.digest_protocol(tls_suite),
+        return NeedNafKey(self.naf_fqdn,
+                          self.ua_protocol or ua_protocols.digest_protocol(tls_suite),
                           force_bootstrap=self._attempts > 1 and not rekey)
 
     def key_received(self, btid: str, ks_naf: bytes) -> Send:

@@ -183,15 +183,18 @@ class GbaClient:
     # ------------------------------------------------------------------ Ua
 
     async def fetch_digest(self, url: str, naf_fqdn: str | None = None, method: str = "GET",
-                           body: bytes = b"") -> UaResponse:
+                           body: bytes = b"", ua_protocol: bytes | None = None
+                           ) -> UaResponse:
         """Fetch a Digest-protected NAF resource (TS 33.222 §5.3), re-bootstrapping once
         when the NAF does not accept the current B-TID. Over https the key is for
         NAF_Id = FQDN || 01 00 01 yy zz, yy zz the suite the connection negotiated
-        (TS 33.220 H.3); over http for FQDN || 01 00 00 00 02."""
+        (TS 33.220 H.3); over http for FQDN || 01 00 00 00 02; *ua_protocol* fixes it
+        (MBMS user service registration: 01 00 00 00 01)."""
         parts = urlsplit(url)
         fqdn = naf_fqdn or (parts.hostname or "")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        run = UeDigestExchange(method, target, fqdn, body, trace=self.trace)
+        run = UeDigestExchange(method, target, fqdn, body, trace=self.trace,
+                               ua_protocol=ua_protocol)
         action: UeDigestAction = run.start()
         while not isinstance(action, Done):
             if isinstance(action, Send):
