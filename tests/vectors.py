@@ -37,3 +37,8 @@ def ts35208_set(n: int) -> tuple[bytes, bytes]:
     found = [s for s in milenage_sets() if s["set"] == n]
     assert found, f"no TS 35.208 test set {n}"
     return bytes.fromhex(found[0]["k"]), bytes.fromhex(found[0]["opc"])
+
+
+def srtp_vectors(section: str) -> list[dict[str, Any]]:
+    """RFC 3711 Appendix B.2 ("keystream") or B.3 ("key_derivation") test vectors."""
+    return load("rfc3711/srtp.json", section)
