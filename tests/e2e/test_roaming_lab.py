@@ -39,8 +39,8 @@ FETCH_TIMEOUT = 30.0
 DOWN_TIMEOUT = 15.0
 
 
-def _up(lab_dir: Path) -> dict[str, Any]:
-    gba("lab", "up", "--with", "roaming", "--dir", lab_dir)
+def _up(lab_dir: Path, *options: str) -> dict[str, Any]:
+    gba("lab", "up", "--with", "roaming", "--dir", lab_dir, *options)
     info: dict[str, Any] = json.loads((lab_dir / "lab.json").read_text(encoding="utf-8"))
     return info
 
@@ -50,6 +50,17 @@ def roaming_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     lab_dir = tmp_path_factory.mktemp("roaming")
     try:
         yield _up(lab_dir)
+    finally:
+        lab_down(lab_dir)
+
+
+@pytest.fixture(scope="module")
+def ks_colocated_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The other policy and the other form: the home BSF hands the visited network Ks,
+    and the home AAA runs inside the home BSF."""
+    lab_dir = tmp_path_factory.mktemp("roaming-ks")
+    try:
+        yield _up(lab_dir, "--roaming-key", "ks", "--roaming-aaa", "colocated")
     finally:
         lab_down(lab_dir)
 
@@ -125,10 +136,13 @@ def charging_records(info: dict[str, Any], case: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-BUILT_CASES = ("A", "B-standalone", "B-aaa", "B-in-server")
+BUILT_CASES = ("A", "B-standalone", "B-aaa", "B-in-server", "C")
 """The cases whose key path is built (docs/roaming.md §5 steps 2-3)."""
-ASKER = {"A": "bsf", "B-standalone": "gba-proxy", "B-aaa": "aaa", "B-in-server": "bmsc-bin"}
-"""Who asks the home BSF over Zn' in each case (its host name in the visited realm)."""
+ASKER = {"A": f"bsf.{VISITED_REALM}", "B-standalone": f"gba-proxy.{VISITED_REALM}",
+         "B-aaa": f"aaa.{VISITED_REALM}", "B-in-server": f"bmsc-bin.{VISITED_REALM}",
+         "C": f"aaa.{HOME_REALM}"}
+"""Who asks the home BSF in each case: the visited BSF, GBA proxy, AAA or server over
+Zn', or in case C the home AAA over Zn (the visited AAA asked it over NASREQ)."""
 CASE_SERVERS = {"A": "bmsc-a", "B-standalone": "bmsc-bs", "B-aaa": "bmsc-baaa",
                 "B-in-server": "bmsc-bin", "C": "bmsc-c", "D": "bmsc-d"}
 
@@ -136,6 +150,24 @@ CASE_SERVERS = {"A": "bmsc-a", "B-standalone": "bmsc-bs", "B-aaa": "bmsc-baaa",
 @pytest.mark.parametrize("case", BUILT_CASES)
 async def test_case_serves_the_roamer_and_writes_one_charging_record(
         roaming_lab: dict[str, Any], case: str) -> None:
+    await serve_and_charge(roaming_lab, case, "derived", ASKER[case])
+
+
+KS_ASKER = {**ASKER, "C": f"bmsc-c.{VISITED_REALM}"}
+"""With the home AAA inside the BSF, no Zn message: the BSF logs the server's request."""
+
+
+@pytest.mark.parametrize("case", BUILT_CASES)
+async def test_case_with_ks_policy_and_colocated_home_aaa(ks_colocated_lab: dict[str, Any],
+                                                          case: str) -> None:
+    await serve_and_charge(ks_colocated_lab, case, "ks", KS_ASKER[case])
+
+
+async def serve_and_charge(roaming_lab: dict[str, Any], case: str, key_kind: str,
+                           asker: str) -> None:
+    """A roamer is served twice by the case's server, which holds exactly one charging
+    record for it (home-supplied identity, home realm, NAF_Id, time, key kind), and the
+    home BSF was asked once, by *asker*."""
     sub = _roamer(roaming_lab, f"charged-{case.lower()}")
     server = roaming_lab["roaming"]["visited"]["cases"][case]
     before = datetime.now(UTC)
@@ -153,16 +185,17 @@ async def test_case_serves_the_roamer_and_writes_one_charging_record(
     assert record["server"] == server["naf_fqdn"]
     assert bytes.fromhex(record["naf_id"]) == (server["naf_fqdn"].encode()
                                                + ua_protocols.HTTP_DIGEST)
-    assert record["key_kind"] == "derived"
+    assert record["key_kind"] == key_kind
     assert before <= datetime.fromisoformat(record["time"]) <= datetime.now(UTC)
     assert btid
     assert btid not in json.dumps(mine)
     # the home BSF was asked by the case's own asker: the visited BSF (A), the GBA proxy
     # (B-standalone) or the server itself (B-in-server)
     home_log = (Path(roaming_lab["dir"]) / "home" / "bsf.log").read_text()
-    asked = [line for line in home_log.splitlines() if btid in line and "Ks_NAF" in line]
+    word = "Ks" if key_kind == "ks" else "Ks_NAF"
+    asked = [line for line in home_log.splitlines() if btid in line and f"{word} for" in line]
     assert len(asked) == 1
-    assert f" to {ASKER[case]}.{VISITED_REALM} " in asked[0]
+    assert f" to {asker} " in asked[0]
 
 
 @pytest.mark.parametrize("case", BUILT_CASES)
@@ -200,8 +233,8 @@ def test_lab_down_stops_every_process_of_both_networks(
         info = _up(lab_dir)
         pids = [int(p) for p in info["pids"].values()]
         pids += [int(p) for p in info["status_pids"].values()]
-        # home HSS, BSF, NAF; visited HSS, BSF, GBA proxy, AAA; the servers; 2 pages
-        assert len(pids) == 3 + 4 + len(CASES) + 2
+        # home HSS, BSF, NAF, AAA; visited HSS, BSF, GBA proxy, AAA; the servers; 2 pages
+        assert len(pids) == 4 + 4 + len(CASES) + 2
         assert all(alive(pid) for pid in pids)
     finally:
         lab_down(lab_dir)

@@ -239,7 +239,10 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
            )] = None,
            roaming_key: Annotated[str, typer.Option(
                "--roaming-key", help="with --with roaming: what the home BSF gives the "
-               "visited network, derived (Ks_NAF for the server's NAF_Id) or ks")] = "derived"
+               "visited network, derived (Ks_NAF for the server's NAF_Id) or ks")] = "derived",
+           roaming_aaa: Annotated[str, typer.Option(
+               "--roaming-aaa", help="with --with roaming: the home AAA as a function of its "
+               "own (standalone) or inside the home BSF (colocated)")] = "standalone"
            ) -> None:
     """Start every network function of the config in the background; write DIR/lab.json."""
     from gba.lab import lab
@@ -256,7 +259,10 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
         if roaming_key not in ("derived", "ks"):
             raise typer.BadParameter(f"{roaming_key!r}: derived or ks",
                                      param_hint="--roaming-key")
-        info = roaming.up(dir, key=roaming_key)
+        if roaming_aaa not in ("standalone", "colocated"):
+            raise typer.BadParameter(f"{roaming_aaa!r}: standalone or colocated",
+                                     param_hint="--roaming-aaa")
+        info = roaming.up(dir, key=roaming_key, colocated_aaa=roaming_aaa == "colocated")
         typer.echo(json.dumps(info, indent=2))
         typer.echo(f"status pages: {info['status_url']} (home), "
                    f"{info['roaming']['visited']['status_url']} (visited)", err=True)

@@ -47,13 +47,37 @@ def source(name: str) -> Path:
     return Path(str(resources.files("gba") / "data" / "roaming" / f"{name}.toml"))
 
 
+HOME_AAA = "aaa.mnc001.mcc001.3gppnetwork.org"
+
+
+def colocate_aaa(raw: dict[str, Any], name: str) -> None:
+    """The co-located form of case C: the home file's AAA runs inside its BSF (``aaa =
+    true``); the visited file's functions reach it as the home BSF, which they connect to
+    already, so its ``remote`` home AAA goes."""
+    functions = raw.get("functions", {})
+    if name == HOME:
+        functions.pop("aaa", None)
+        functions["bsf"]["aaa"] = True
+        functions["bsf"]["aaa_hosts"] = []
+        return
+    gone = [n for n, section in functions.items()
+            if section.get("kind") == "remote" and section.get("diameter_host") == HOME_AAA]
+    for fname in gone:
+        del functions[fname]
+    for section in functions.values():
+        if "connect" in section:
+            section["connect"] = [c for c in section["connect"] if c not in gone]
+
+
 def _copy_source(name: str, lab_dir: Path, remotes_from: Path | None = None,
-                 key: str | None = None) -> Path:
+                 key: str | None = None, colocated: bool = False) -> Path:
     """Copy topology *name* into *lab_dir* (so relative stores land there); with
     *remotes_from* (a running network's resolved file), every ``remote`` function gets the
     Diameter address of the function of that network with its ``diameter_host``; with
     *key*, every BSF's ``[[visited]]`` policy hands out that key kind."""
     raw = tomllib.loads(source(name).read_text(encoding="utf-8"))
+    if colocated:
+        colocate_aaa(raw, name)
     if key is not None:
         for section in raw.get("functions", {}).values():
             for partner in section.get("visited", []):
@@ -94,9 +118,11 @@ def _share_ca(home_dir: Path, visited_dir: Path) -> None:
             shutil.copy2(src / name, dst / name)
 
 
-def up(lab_dir: Path, timeout: float = 30.0, key: str = "derived") -> dict[str, Any]:
+def up(lab_dir: Path, timeout: float = 30.0, key: str = "derived",
+       colocated_aaa: bool = False) -> dict[str, Any]:
     """Start the home network, then the visited one; write DIR/lab.json. *key* is the
-    home operator's policy towards the visited network (``derived`` or ``ks``)."""
+    home operator's policy towards the visited network (``derived`` or ``ks``); with
+    *colocated_aaa* the home AAA runs inside the home BSF (case C's second form)."""
     lab_dir = lab_dir.resolve()
     lab_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (lab_dir / lab.LAB_JSON).exists():
@@ -105,11 +131,13 @@ def up(lab_dir: Path, timeout: float = 30.0, key: str = "derived") -> dict[str, 
             raise lab.LabError(f"a lab is already running in {lab_dir}; run `gba lab down` "
                                "first")
     home_dir, visited_dir = lab_dir / HOME, lab_dir / VISITED
-    home = lab.up(home_dir, _copy_source(HOME, home_dir, key=key), timeout)
+    home = lab.up(home_dir, _copy_source(HOME, home_dir, key=key, colocated=colocated_aaa),
+                  timeout)
     try:
         _share_ca(home_dir, visited_dir)
         visited = lab.up(visited_dir, _copy_source(VISITED, visited_dir,
-                                                   Path(home["config"])), timeout)
+                                                   Path(home["config"]),
+                                                   colocated=colocated_aaa), timeout)
     except BaseException:
         lab.down(home_dir)
         raise
@@ -127,7 +155,8 @@ def up(lab_dir: Path, timeout: float = 30.0, key: str = "derived") -> dict[str, 
         "status_pids": {HOME: home["status_pid"], VISITED: visited["status_pid"]},
         "roaming": {
             HOME: {"realm": home["realm"], "bsf_url": home["bsf_url"],
-                   "config": home["config"], "key": key},
+                   "config": home["config"], "key": key,
+                   "aaa": "colocated" if colocated_aaa else "standalone"},
             VISITED: {"realm": visited["realm"], "config": visited["config"],
                       "status_url": visited["status_url"], "cases": cases},
         },

@@ -342,6 +342,25 @@ class Bsf:
             uicc_key=uicc_key, uss=zn.uss_list(tuple(dict.fromkeys(selected))),
             key_kind=key_kind)
 
+    async def aaa_key(self, req: KeyRequest) -> KeyAnswer | int:
+        """The user information a co-located home AAA asks for (docs/roaming.md §1 C,
+        "the home AAA is co-located with the home BSF": no Zn message), under the policy
+        of the visited network the request names."""
+        partner = (self.roaming.by_realm(req.visited_network)
+                   if req.visited_network is not None else None)
+        if partner is None or not partner.allows_naf(roaming.naf_fqdn(req.naf_id)):
+            log.warning("AAA: visited network %s or its NAF-Id refused", req.visited_network,
+                        extra={"interface": "aaa", "btid": req.btid,
+                               "result": int(ExperimentalResultCode.NOT_AUTHORIZED)})
+            return int(ExperimentalResultCode.NOT_AUTHORIZED)
+        return await self.zn_key(req, partner)
+
+    def aaa_peer_allowed(self, realm: str, peer: str) -> bool:
+        """Whether AA-Requests of visited realm *realm* may come from *peer*: a host in the
+        partner's ``proxies`` list (its AAA)."""
+        partner = self.roaming.by_realm(realm)
+        return partner is not None and peer in partner.proxies
+
     def check_peer(self, origin: str, cert: dict[str, Any] | None, address: str
                    ) -> str | None:
         """Who may open Zn: a configured NAF or its agent (:meth:`NafPolicy.check_peer`),

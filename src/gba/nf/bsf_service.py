@@ -17,6 +17,8 @@ visited network for a user. ``zn_proxy`` (default false): this BSF is also its n
 Zn-Proxy (TS 33.220 Annex K, roaming case A): its NAFs' key requests for a visitor's
 B-TID go to the visitor's home BSF, reached through ``connect`` peers and ``routes``
 (``btid_realms`` maps B-TID domains that are not TS 23.003 BSF names to realms).
+``aaa`` (default false): the home AAA is co-located with this BSF (roaming case C): it
+serves NASREQ AA-Requests of its partners' AAAs (listed in their ``proxies``) itself.
 ``ub_challenges_per_impi_per_min`` and
 ``ub_challenges_per_source_per_min`` limit new Ub challenges (each spends an SQN at the
 HSS; 0 is no limit); with a Redis store they are kept in that Redis, so every BSF sharing
@@ -39,6 +41,7 @@ from datetime import timedelta
 from gba.config import Address, DiameterNodeConfig, Section, Topology, is_address
 from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
 from gba.errors import ConfigError
+from gba.nf.aaa import HomeAaa
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
 from gba.nf.common import (
     DiameterLimits,
@@ -54,7 +57,7 @@ from gba.nf.services import http_site, purging
 from gba.nf.zn_proxy import ZnProxy
 from gba.observe.metrics import process_metrics
 from gba.protocols import roaming, zh, zn
-from gba.protocols.diameter import CMD_BOOTSTRAPPING_INFO
+from gba.protocols.diameter import APP_NASREQ, CMD_BOOTSTRAPPING_INFO
 from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, ChallengeLimits, Rate
 from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME
@@ -64,6 +67,8 @@ from gba.transport.diameter import DiameterNode, session_id_factory
 from gba.transport.http import SiteLimits
 
 log = logging.getLogger(__name__)
+
+NASREQ = (0, APP_NASREQ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,7 @@ class BsfConfig:
     """The roaming partners (``[[visited]]``) and home AAAs (``aaa_hosts``)."""
     zn_proxy: bool = False
     btid_realms: dict[str, str] = field(default_factory=dict)
+    aaa: bool = False
     connect: tuple[str, ...] = ()
     routes: dict[str, tuple[str, ...]] | None = None
     ub_challenges_per_impi_per_min: int = DEFAULT_PER_IMPI.count
@@ -141,6 +147,7 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         nafs=nafs,
         roaming=roaming.RoamingPolicy(partners, frozenset(s.strings("aaa_hosts"))),
         zn_proxy=s.flag("zn_proxy", False), btid_realms=btid_realms(s),
+        aaa=s.flag("aaa", False),
         tls=DiameterTls.parse(s), connect=s.strings("connect"),
         routes=s.routes(),
         ub_challenges_per_impi_per_min=s.integer(
@@ -196,7 +203,8 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
     shared = (RedisChallengeLimits(location.target, per_impi, per_source)
               if location.backend == "redis" else None)
     identity = peer_identity(cfg.diameter, cfg.zn_listen.host)
-    node = DiameterNode(identity, [zh.APPLICATION, zn.APPLICATION], routes=cfg.routes,
+    served = [zn.APPLICATION, *([NASREQ] if cfg.aaa else [])]
+    node = DiameterNode(identity, [zh.APPLICATION, *served], routes=cfg.routes,
                         **cfg.limits.node_kwargs())
     connect_peers(node, topology, [cfg.hss, *cfg.connect], cfg.tls, f"functions.{name}")
     policy = policy_for(cfg)
@@ -216,11 +224,14 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               zn_inflight=InflightLimit(cfg.zn_max_inflight),
               roaming_policy=cfg.roaming, proxy=proxy)
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
+    if cfg.aaa:
+        home_aaa = HomeAaa(identity, bsf.aaa_key, bsf.aaa_peer_allowed)
+        node.serve(APP_NASREQ, None, home_aaa.aa)
     observed = process_metrics().function(name)
     observed.watch_node(node)
     observed.contexts = store
     node.listen(cfg.zn_listen.host, cfg.zn_listen.port, ssl_context=cfg.tls.server(topology),
-                authorise=bsf.check_peer, applications=[zn.APPLICATION])
+                authorise=bsf.check_peer, applications=served)
     await node.start()
     ub_runner = await http_site(bsf.ub_app(), cfg.ub_listen, cfg.http,
                                 observe=observed.http("ub"))

@@ -20,6 +20,8 @@ Retry-After at once (:mod:`gba.protocols.shedding`).
 ``psk_tls_max_pending`` and ``psk_tls_max_pending_per_source`` (default 512 and 64): the
 PSK-TLS handshakes pending at once, in all and from one source
 (:class:`gba.transport.psk_tls.PskTlsServer`).
+``aaa`` (an AAA function: the server's keys come from it over NASREQ, the B-TID as
+the user name, roaming case C; ``bsf`` is then optional) and
 ``zn_route`` (``default``, ``home``, ``local`` or ``proxy``, :class:`gba.nf.naf.ZnRoute`)
 with ``zn_proxy`` (the Zn-Proxy function for ``proxy``: a GBA proxy or an AAA, also
 connected as a peer) and ``roaming_case`` (the server serves roaming users:
@@ -40,6 +42,8 @@ from aiohttp import web
 
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.errors import ConfigError
+from gba.nf.aaa import nasreq_fetcher
+from gba.nf.aaa_service import NASREQ
 from gba.nf.common import (
     DiameterLimits,
     DiameterTls,
@@ -100,6 +104,9 @@ class NafConfig:
     zn_proxy_host: str | None = None
     """Its Diameter identity (Destination-Host of requests for visitors)."""
     roaming_case: str | None = None
+    aaa: str | None = None
+    """The AAA its keys come from over NASREQ (roaming case C), instead of a BSF."""
+    aaa_realm: str = ""
     limits: DiameterLimits = field(default_factory=DiameterLimits)
     http: SiteLimits = field(default_factory=SiteLimits)
     """Its HTTP sites' timeouts and connection cap (``http_*`` keys,
@@ -126,9 +133,14 @@ class NafConfig:
 def parse(topology: Topology, name: str) -> NafConfig:
     function = topology.function(name)
     s = function.section
-    bsf = s.text("bsf")
+    aaa = s.opt_text("aaa")
+    aaa_realm = function.realm
+    if aaa is not None:
+        found = topology.referenced(aaa, f"{s.where}.aaa")
+        aaa_realm = found.realm
+    bsf = s.text("bsf") if aaa is None else s.text("bsf", "")
     bsf_realm = s.text("bsf_realm", function.realm)
-    if not is_address(bsf):
+    if bsf and not is_address(bsf):
         peer = topology.referenced(bsf, f"{s.where}.bsf")
         # a ``remote`` function (another operator's BSF) names its realm as ``realm``
         bsf_realm = peer.section.text("realm", peer.section.diameter(peer.realm).realm)
@@ -165,7 +177,7 @@ def parse(topology: Topology, name: str) -> NafConfig:
             "psk_tls_max_pending_per_source", DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
             1, 1_000_000),
         zn_route=route, zn_proxy=proxy, zn_proxy_host=proxy_host,
-        roaming_case=s.opt_text("roaming_case"),
+        roaming_case=s.opt_text("roaming_case"), aaa=aaa, aaa_realm=aaa_realm,
         limits=DiameterLimits.parse(s), http=http_limits(s))
 
 
@@ -173,11 +185,11 @@ def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf") -> DiameterNo
     """The NAF's Diameter node: its BSF as default route, more peers and routes as
     configured; mutual TLS where the peer's listener has it."""
     identity = peer_identity(cfg.diameter, cfg.http_listen.host)
-    node = DiameterNode(identity, [zn.APPLICATION], routes=cfg.routes,
-                        **cfg.limits.node_kwargs())
-    proxy = [cfg.zn_proxy] if cfg.zn_proxy and cfg.zn_proxy not in cfg.connect else []
-    connect_peers(node, topology, [cfg.bsf, *cfg.connect, *proxy], cfg.tls,
-                  f"functions.{name}", default_route=cfg.bsf)
+    apps = [zn.APPLICATION, *([NASREQ] if cfg.aaa else [])]
+    node = DiameterNode(identity, apps, routes=cfg.routes, **cfg.limits.node_kwargs())
+    extra = [p for p in (cfg.zn_proxy, cfg.aaa) if p and p not in cfg.connect]
+    connect_peers(node, topology, [*([cfg.bsf] if cfg.bsf else []), *cfg.connect, *extra],
+                  cfg.tls, f"functions.{name}", default_route=cfg.aaa or cfg.bsf)
     return node
 
 
@@ -186,9 +198,11 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
     store = open_naf_store(topology.store_url(cfg.store))
     node = zn_node(cfg, topology, name)
     await node.start()
-    keys = NafKeys(store, zn_fetcher(node, node.identity, cfg.bsf_realm,
-                                     session_id_factory(node.identity.origin_host),
-                                     cfg.btid_realms, cfg.zn_route, cfg.zn_proxy_host),
+    sessions = session_id_factory(node.identity.origin_host)
+    fetch = (nasreq_fetcher(node, node.identity, cfg.aaa_realm, sessions) if cfg.aaa
+             else zn_fetcher(node, node.identity, cfg.bsf_realm, sessions, cfg.btid_realms,
+                             cfg.zn_route, cfg.zn_proxy_host))
+    keys = NafKeys(store, fetch,
                    gaa_service_id=cfg.gaa_service_id,
                    roaming=(Roaming(cfg.roaming_case, cfg.fqdn, cfg.btid_realms or {})
                             if cfg.roaming_case else None))
@@ -229,6 +243,7 @@ KIND = Kind(
     endpoints=lambda c: {"http": c.http_listen, "psk_tls": c.psk_tls_listen,
                          **({"https": c.https_listen} if c.https_listen else {})},
     listen_keys=("http_listen", "psk_tls_listen", "https_listen"),
-    peers=lambda c: {"bsf": (c.bsf,), "connect": c.connect,
-                     **({"zn_proxy": (c.zn_proxy,)} if c.zn_proxy else {})},
+    peers=lambda c: {"bsf": (c.bsf,) if c.bsf else (), "connect": c.connect,
+                     **({"zn_proxy": (c.zn_proxy,)} if c.zn_proxy else {}),
+                     **({"aaa": (c.aaa,)} if c.aaa else {})},
     order=30)
