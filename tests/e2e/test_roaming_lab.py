@@ -25,8 +25,10 @@ import pytest
 
 from e2e.labctl import Subscriber, alive, gba, lab_down
 from gba.crypto import kdf, ua_protocols
+from gba.errors import GbaError
 from gba.protocols.digest_header import Challenge, Credentials
 from gba.ue.client import GbaClient
+from gba.ue.mbms import MbmsReceiver
 
 pytestmark = pytest.mark.roaming
 
@@ -37,6 +39,15 @@ UA_DIGEST_CASES = ("A", "B-standalone", "B-aaa", "B-in-server", "C")
 """The cases whose server serves a Ua HTTP Digest resource (issue 12: A to C)."""
 FETCH_TIMEOUT = 30.0
 DOWN_TIMEOUT = 15.0
+BUILT_CASES = ("A", "B-standalone", "B-aaa", "B-in-server", "C")
+"""The cases whose key path is built (docs/roaming.md §5 steps 2-3)."""
+ASKER = {"A": f"bsf.{VISITED_REALM}", "B-standalone": f"gba-proxy.{VISITED_REALM}",
+         "B-aaa": f"aaa.{VISITED_REALM}", "B-in-server": f"bmsc-bin.{VISITED_REALM}",
+         "C": f"aaa.{HOME_REALM}"}
+"""Who asks the home BSF in each case: the visited BSF, GBA proxy, AAA or server over
+Zn', or in case C the home AAA over Zn (the visited AAA asked it over NASREQ)."""
+CASE_SERVERS = {"A": "bmsc-a", "B-standalone": "bmsc-bs", "B-aaa": "bmsc-baaa",
+                "B-in-server": "bmsc-bin", "C": "bmsc-c", "D": "bmsc-d"}
 
 
 def _up(lab_dir: Path, *options: str) -> dict[str, Any]:
@@ -99,7 +110,7 @@ def test_the_visited_lab_runs_no_process_for_the_remote_home_bsf(
     visited = json.loads((Path(roaming_lab["dir"]) / "visited" / "lab.json").read_text())
     assert "home-bsf" not in visited["functions"]
     assert {f["kind"] for f in visited["functions"].values()} == {
-        "hss", "bsf", "gba_proxy", "aaa", "naf"}
+        "hss", "bsf", "gba_proxy", "aaa", "bmsc"}
     zn = roaming_lab["functions"]["bsf"]["endpoints"]["zn"]
     resolved = Path(roaming_lab["roaming"]["visited"]["config"]).read_text()
     assert f'diameter = "{zn}"' in resolved  # the home BSF's real Zn address
@@ -129,22 +140,46 @@ async def test_each_visited_server_serves_ua_digest_keyed_by_the_home_bsf(
     assert sub.impi in answer.body.decode()
 
 
+@pytest.mark.parametrize("case", BUILT_CASES)
+async def test_case_ends_with_the_ue_decrypting_mbms_content(roaming_lab: dict[str, Any],
+                                                             case: str) -> None:
+    await mbms_session(roaming_lab, case, "derived")
+
+
+@pytest.mark.parametrize("case", BUILT_CASES)
+async def test_case_with_ks_policy_ends_with_mbms_content(ks_colocated_lab: dict[str, Any],
+                                                          case: str) -> None:
+    await mbms_session(ks_colocated_lab, case, "ks")
+
+
+async def mbms_session(info: dict[str, Any], case: str, key_kind: str) -> None:
+    """A roamer registers with the case's BM-SC (Ua Digest keyed for NAF_Id = FQDN ||
+    01 00 00 00 01: the MUK), receives the MSK under its MUK, tunes in and decrypts the
+    broadcast; a receiver that did not register gets the same octets and cannot."""
+    sub = _roamer(info, f"viewer-{key_kind}-{case.lower()}")
+    server = info["roaming"]["visited"]["cases"][case]
+    url, fqdn = server["naf_url"], server["naf_fqdn"]
+    async with asyncio.timeout(FETCH_TIMEOUT), GbaClient(
+            sub.impi, sub.usim(), info["roaming"]["home"]["bsf_url"]) as ue, \
+            MbmsReceiver() as viewer, MbmsReceiver() as stranger:
+        registration = await viewer.register(ue, url, fqdn)
+        assert registration.response.status == 200
+        assert registration.msk is not None
+        content = await viewer.tune_in(url)
+        with pytest.raises(GbaError):
+            await stranger.tune_in(url)
+    assert content == [f"MBMS content {n}".encode() for n in range(1, 11)]
+    mine = [r for r in charging_records(info, case) if r["user"] == sub.impi]
+    assert len(mine) == 1
+    assert bytes.fromhex(mine[0]["naf_id"]) == fqdn.encode() + ua_protocols.MBMS
+    assert mine[0]["key_kind"] == key_kind
+
+
 def charging_records(info: dict[str, Any], case: str) -> list[dict[str, Any]]:
     """The charging records of the server of *case*, read with ``gba naf charging``."""
     out = gba("naf", "charging", "--config", info["roaming"]["visited"]["config"],
               "--function", CASE_SERVERS[case])
     return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-BUILT_CASES = ("A", "B-standalone", "B-aaa", "B-in-server", "C")
-"""The cases whose key path is built (docs/roaming.md §5 steps 2-3)."""
-ASKER = {"A": f"bsf.{VISITED_REALM}", "B-standalone": f"gba-proxy.{VISITED_REALM}",
-         "B-aaa": f"aaa.{VISITED_REALM}", "B-in-server": f"bmsc-bin.{VISITED_REALM}",
-         "C": f"aaa.{HOME_REALM}"}
-"""Who asks the home BSF in each case: the visited BSF, GBA proxy, AAA or server over
-Zn', or in case C the home AAA over Zn (the visited AAA asked it over NASREQ)."""
-CASE_SERVERS = {"A": "bmsc-a", "B-standalone": "bmsc-bs", "B-aaa": "bmsc-baaa",
-                "B-in-server": "bmsc-bin", "C": "bmsc-c", "D": "bmsc-d"}
 
 
 @pytest.mark.parametrize("case", BUILT_CASES)

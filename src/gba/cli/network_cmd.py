@@ -104,11 +104,26 @@ def _sinks(topology: NetworkConfig, function: str, capture: Path | None,
     return sinks
 
 
-def _store_url(config_file: Path, kind: str, function: str | None) -> str:
+def _store_url(config_file: Path, kind: str, function: str | None,
+               also: tuple[str, ...] = ()) -> str:
+    """The store of the one function of *kind* (or of *also*, kinds sharing its store
+    layout: a ``bmsc`` is a NAF), or of the function named."""
+    from gba.errors import ConfigError
     from gba.nf import registry
 
     cfg = registry.load(config_file)
-    store: str = registry.config_of(cfg, cfg.only(kind, function).name).store
+    if function is not None and cfg.function(function).kind in also:
+        name = function
+    elif function is None and also:
+        found = [f for k in (kind, *also) for f in cfg.of_kind(k)]
+        if len(found) != 1:
+            names = ", ".join(f.name for f in found) or "none"
+            raise ConfigError(f"{cfg.path} has {len(found)} such functions ({names}): "
+                              "name one with --function")
+        name = found[0].name
+    else:
+        name = cfg.only(kind, function).name
+    store: str = registry.config_of(cfg, name).store
     return cfg.store_url(store)
 
 
@@ -211,7 +226,7 @@ def charging(config_file: ConfigOpt, function: FunctionOpt = None,
     from gba.store.factory import open_naf_store
 
     async def run() -> list[dict[str, object]]:
-        store = open_naf_store(_store_url(config_file, "naf", function))
+        store = open_naf_store(_store_url(config_file, "naf", function, ("bmsc",)))
         try:
             records = await store.charging_records(limit)
         finally:

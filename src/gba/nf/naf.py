@@ -27,6 +27,7 @@ from gba.protocols import ua, zn
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond
 from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity, ResultCode
 from gba.protocols.diameter.dictionary import ORIGIN_REALM
+from gba.protocols.http import HttpRequest, HttpResponse
 from gba.protocols.roaming import KeyKind, visited_key
 from gba.protocols.shedding import InflightLimit, busy_response
 from gba.protocols.ua_naf import NafDigestConfig, NafDigestExchange
@@ -38,6 +39,8 @@ from gba.transport.http import read_request, request_tls_suite, to_web_response
 log = logging.getLogger(__name__)
 
 FetchKey = Callable[[zn.KeyRequest], Awaitable[zn.KeyAnswer | int]]
+Produce = Callable[[NafKey, HttpRequest], Awaitable[tuple[bytes, str]]]
+"""An application's resource for an authenticated Ua request: (body, content type)."""
 """Zn: the BSF's answer, or the Diameter result code that refused it."""
 
 
@@ -167,8 +170,17 @@ class Naf:
             self.ua_inflight.leave()
 
     async def _ua_digest(self, request: web.Request) -> web.Response:
+        return to_web_response(await self.digest_exchange(request))
+
+    async def digest_exchange(self, request: web.Request,
+                              config: NafDigestConfig | None = None,
+                              produce: Produce | None = None) -> HttpResponse:
+        """Run one Digest exchange (TS 33.222 §5.3) with *config* (default: this NAF's
+        own) and, once authenticated, the resource *produce* makes for the key holder
+        (default: :meth:`resource`)."""
         suite = request_tls_suite(request)
-        exchange = NafDigestExchange(self.digest, await read_request(request), self.clock(),
+        http_request = await read_request(request)
+        exchange = NafDigestExchange(config or self.digest, http_request, self.clock(),
                                      peer=request.remote, tls_suite=suite)
         action = exchange.start()
         while not isinstance(action, Respond):
@@ -187,10 +199,13 @@ class Naf:
                 fresh = await self.keys.store.check_nonce_count(action.nonce, action.nc,
                                                                 action.expires)
                 action = exchange.nonce_count_checked(fresh)
+            elif produce is not None:
+                body, content_type = await produce(action.key, http_request)
+                action = exchange.resource_ready(body, content_type)
             else:
                 body = self.resource(action.key, action.path).encode("utf-8")
                 action = exchange.resource_ready(body)
-        return to_web_response(action.response)
+        return action.response
 
     def resource(self, key: NafKey, path: str) -> str:
         """The protected content: who the BSF says the user is (a demo application)."""

@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
@@ -44,6 +44,7 @@ from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.errors import ConfigError
 from gba.nf.aaa import nasreq_fetcher
 from gba.nf.aaa_service import NASREQ
+from gba.nf.bmsc import Bmsc, MbmsConfig
 from gba.nf.common import (
     DiameterLimits,
     DiameterTls,
@@ -107,6 +108,8 @@ class NafConfig:
     aaa: str | None = None
     """The AAA its keys come from over NASREQ (roaming case C), instead of a BSF."""
     aaa_realm: str = ""
+    mbms: MbmsConfig | None = None
+    """Set for the ``bmsc`` kind: the BM-SC's MBMS interfaces (:mod:`gba.nf.bmsc`)."""
     limits: DiameterLimits = field(default_factory=DiameterLimits)
     http: SiteLimits = field(default_factory=SiteLimits)
     """Its HTTP sites' timeouts and connection cap (``http_*`` keys,
@@ -211,7 +214,11 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
     observed = process_metrics().function(name)
     observed.watch_node(node)
     observed.keys = keys
-    http = await http_site(naf.ua_app(), cfg.http_listen, cfg.http, observe=observed.http("ua"))
+    bmsc = Bmsc(naf, cfg.mbms) if cfg.mbms is not None else None
+    if bmsc is not None:
+        await bmsc.start(cfg.http_listen.host)
+    http = await http_site(bmsc.app() if bmsc is not None else naf.ua_app(), cfg.http_listen,
+                           cfg.http, observe=observed.http("ua"))
     if cfg.https_listen is not None:
         # the same application on a second site: Digest inside TLS 1.2 (TS 33.222 §5.3)
         context = https_server_context(topology.file(cfg.https_cert),
@@ -234,8 +241,20 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
     finally:
         await psk.close()
         await http.cleanup()
+        if bmsc is not None:
+            bmsc.close()
         await node.close()
         await store.close()
+
+
+def parse_bmsc(topology: Topology, name: str) -> NafConfig:
+    """A ``bmsc`` section: a NAF's keys, plus ``mbms_services`` (the user services it
+    offers; default ``["lab-tv"]``) and ``mbms_stream`` (the broadcast's texts)."""
+    s = topology.function(name).section
+    default = MbmsConfig()
+    return replace(parse(topology, name), mbms=MbmsConfig(
+        services=s.strings("mbms_services", default.services),
+        stream=s.strings("mbms_stream", default.stream)))
 
 
 KIND = Kind(
@@ -247,3 +266,7 @@ KIND = Kind(
                      **({"zn_proxy": (c.zn_proxy,)} if c.zn_proxy else {}),
                      **({"aaa": (c.aaa,)} if c.aaa else {})},
     order=30)
+
+BMSC_KIND = replace(KIND, name="bmsc", parse=parse_bmsc)
+"""The BM-SC of MBMS (TS 33.246): a NAF whose key is the MUK, with MBMS registration,
+MSK delivery and the broadcast (:mod:`gba.nf.bmsc`)."""

@@ -64,10 +64,11 @@ def _kinds() -> dict[str, Kind]:
     from gba.nf.dra import KIND as DRA
     from gba.nf.gba_proxy_service import KIND as GBA_PROXY
     from gba.nf.hss_service import KIND as HSS
+    from gba.nf.naf_service import BMSC_KIND as BMSC
     from gba.nf.naf_service import KIND as NAF
     from gba.nf.remote import KIND as REMOTE
 
-    return {k.name: k for k in (HSS, BSF, DRA, GBA_PROXY, AAA, NAF, REMOTE)}
+    return {k.name: k for k in (HSS, BSF, DRA, GBA_PROXY, AAA, NAF, BMSC, REMOTE)}
 
 
 _CACHE: dict[str, Kind] = {}
