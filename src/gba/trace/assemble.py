@@ -357,7 +357,7 @@ class MessageAssembler:
             return TracedMessage(seg.time, seg.src, seg.dst, "SIP", text,
                                  "request" if request else "response", recorder=seg.recorder,
                                  layer=seg.layer, note=seg.note)
-        return TracedMessage(seg.time, seg.src, seg.dst, "UDP", f"UDP {len(seg.data)} bytes",
+        return TracedMessage(seg.time, seg.src, seg.dst, "UDP", summary.datagram_summary(seg.data),
                              recorder=seg.recorder, layer=seg.layer, note=seg.note)
 
 

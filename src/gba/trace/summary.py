@@ -18,6 +18,7 @@ import re
 from http import HTTPStatus
 
 from gba.errors import CodecError
+from gba.protocols import mikey
 from gba.protocols.diameter import (
     APP_ZH,
     APP_ZN,
@@ -194,3 +195,30 @@ def tls_summary(content_type: int, bodies: list[bytes], encrypted: bool) -> str:
         names = [] if encrypted else handshake_names(b"".join(bodies))
         return f"TLS {kind} ({', '.join(names)})" if names else f"TLS {kind}"
     return f"TLS {kind}"
+
+
+def datagram_summary(data: bytes) -> str:
+    """A UDP payload in one line: a MIKEY message (RFC 3830) named by the MBMS key it
+    delivers (TS 33.246: MSK to one UE, MTK to all, by the RFC 4563 Key IDs), an SRTP
+    packet by its RTP sequence number (RFC 3711: the header is in clear), else its size.
+    Nothing secret is shown: key IDs and sequence numbers only."""
+    try:
+        message = mikey.decode(data)
+    except CodecError:
+        message = None
+    if message is not None:
+        ids: dict[int, bytes] = {}
+        for ext in message.all(mikey.GeneralExtension):
+            try:
+                ids.update((k.id_type, k.value) for k in mikey.parse_key_ids(ext))
+            except CodecError:
+                continue
+        if mikey.KEY_ID_MTK in ids:
+            return (f"MIKEY MTK {ids[mikey.KEY_ID_MTK].hex()} under MSK "
+                    f"{ids.get(mikey.KEY_ID_MSK, b'').hex()}")
+        if mikey.KEY_ID_MSK in ids:
+            return f"MIKEY MSK {ids[mikey.KEY_ID_MSK].hex()}"
+        return f"MIKEY {len(data)} bytes"
+    if len(data) >= 12 and data[0] >> 6 == 2:
+        return f"SRTP seq {int.from_bytes(data[2:4], 'big')} ({len(data)} bytes)"
+    return f"UDP {len(data)} bytes"
