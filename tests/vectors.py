@@ -42,3 +42,8 @@ def ts35208_set(n: int) -> tuple[bytes, bytes]:
 def srtp_vectors(section: str) -> list[dict[str, Any]]:
     """RFC 3711 Appendix B.2 ("keystream") or B.3 ("key_derivation") test vectors."""
     return load("rfc3711/srtp.json", section)
+
+
+def rfc4186_vectors(section: str) -> list[dict[str, Any]]:
+    """RFC 4186 Appendix A (EAP-SIM) vectors: "prf", "keys", "mac" or "packets"."""
+    return load("rfc4186/eap_sim.json", section)
