@@ -16,6 +16,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import aiohttp
 import pytest
 
 from e2e.labctl import Subscriber, alive, gba, lab_down
-from gba.crypto import kdf, ua_protocols
+from gba.crypto import aka, kdf, ua_protocols
 from gba.errors import GbaError
 from gba.protocols.digest_header import Challenge, Credentials
 from gba.ue.client import GbaClient
@@ -278,3 +279,116 @@ def test_lab_down_stops_every_process_of_both_networks(
         time.sleep(0.1)  # polling other processes' exit, bounded
     assert [pid for pid in pids if alive(pid)] == []
     assert json.loads((lab_dir / "lab.json").read_text())["pids"] == {}
+
+
+# --- case D: the server reads no B-TID; EAP-AKA with the permanent identity -----------
+
+_imsis = iter(range(1, 10_000))
+
+
+def _d_roamer(info: dict[str, Any], provision: bool = True) -> Subscriber:
+    """A home subscriber with an IMSI-derived IMPI (the only kind EAP-AKA can name)."""
+    imsi = f"00101{next(_imsis) + 5_000_000_000:010d}"
+    sub = Subscriber.fresh(f"{imsi}@ims.{HOME_REALM}")
+    if provision:
+        gba("hss", "add-subscriber", "--config", info["roaming"]["home"]["config"],
+            "--impi", sub.impi, "--imsi", imsi, "--k", sub.k.hex(), "--opc", sub.opc.hex())
+    return sub
+
+
+def vectors_for(info: dict[str, Any], impi: str) -> int:
+    """How many vectors the home HSS has handed out for *impi* (its log, one line each)."""
+    log = (Path(info["dir"]) / "home" / "hss.log").read_text()
+    return sum(1 for line in log.splitlines() if f"Zh vector for {impi} " in line)
+
+
+class LyingUsim(aka.Usim):
+    """A USIM whose RES is wrong: what a UE without the key would send."""
+
+    def authenticate(self, rand: bytes, autn: bytes) -> aka.AkaResult:
+        result = super().authenticate(rand, autn)
+        if isinstance(result, aka.AkaSuccess):
+            return replace(result, res=bytes(b ^ 0xFF for b in result.res))
+        return result
+
+
+async def _d_session(info: dict[str, Any], key_kind: str, next_identity: str) -> None:
+    sub = _d_roamer(info)
+    server = info["roaming"]["visited"]["cases"]["D"]
+    url, fqdn = server["naf_url"], server["naf_fqdn"]
+    async with asyncio.timeout(FETCH_TIMEOUT), GbaClient(
+            sub.impi, sub.usim(), info["roaming"]["home"]["bsf_url"]) as ue:
+        async with MbmsReceiver() as viewer:
+            first = await viewer.register(ue, url, fqdn)  # B-TID refused, then EAP-AKA
+            assert first.response.status == 200
+            assert first.msk is not None
+            assert await viewer.tune_in(url) == [f"MBMS content {n}".encode()
+                                                 for n in range(1, 11)]
+        info_json = json.loads(first.response.body)
+        nai = f"0{sub.impi.split('@')[0]}@{HOME_REALM}"
+        expected = info_json["btid"] if next_identity == "btid" else nai
+        assert info_json["identity"] == expected
+        assert ue.current is not None
+        assert ue.current.btid == info_json["btid"]  # the UE holds the run's B-TID
+        vectors = vectors_for(info, sub.impi)
+        assert vectors == 2  # one for Ub, exactly one for the EAP-AKA run
+        async with MbmsReceiver() as again:
+            second = await again.register(ue, url, fqdn, username=expected)
+            assert second.response.status == 200
+            assert second.msk is not None
+        assert vectors_for(info, sub.impi) == vectors  # served from the association
+    mine = [r for r in charging_records(info, "D") if r["user"] == sub.impi]
+    assert len(mine) == 1
+    assert mine[0]["home_realm"] == HOME_REALM
+    assert mine[0]["key_kind"] == key_kind
+    assert bytes.fromhex(mine[0]["naf_id"]) == fqdn.encode() + ua_protocols.MBMS
+
+
+async def test_case_d_eap_aka_through_the_aaas_then_the_btid(roaming_lab: dict[str, Any]
+                                                             ) -> None:
+    await _d_session(roaming_lab, "derived", "btid")
+
+
+async def test_case_d_with_ks_colocated_and_the_permanent_identity_next(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    lab_dir = tmp_path_factory.mktemp("roaming-d")
+    try:
+        info = _up(lab_dir, "--roaming-key", "ks", "--roaming-aaa", "colocated",
+                   "--roaming-next-identity", "permanent")
+        await _d_session(info, "ks", "permanent")
+    finally:
+        lab_down(lab_dir)
+
+
+async def test_case_d_wrong_res_gets_eap_failure_and_nothing(roaming_lab: dict[str, Any]
+                                                             ) -> None:
+    sub = _d_roamer(roaming_lab)
+    server = roaming_lab["roaming"]["visited"]["cases"]["D"]
+    usim = LyingUsim(sub.k, sub.opc)
+    async with asyncio.timeout(FETCH_TIMEOUT), GbaClient(
+            sub.impi, usim, roaming_lab["roaming"]["home"]["bsf_url"]) as ue:
+        # Ub needs the right RES too: bootstrap with the honest USIM first
+        ue.usim = sub.usim()
+        await ue.bootstrap()
+        ue.usim = usim
+        async with MbmsReceiver() as viewer:
+            refused = await viewer.register(ue, server["naf_url"], server["naf_fqdn"])
+    assert refused.response.status == 403
+    assert refused.msk is None
+    assert "EAP" in refused.response.headers.get("WWW-Authenticate", "")
+    assert [r for r in charging_records(roaming_lab, "D") if r["user"] == sub.impi] == []
+
+
+async def test_case_d_unknown_imsi_is_refused_like_a_wrong_res(roaming_lab: dict[str, Any]
+                                                               ) -> None:
+    known = _d_roamer(roaming_lab)
+    stranger = _d_roamer(roaming_lab, provision=False)
+    server = roaming_lab["roaming"]["visited"]["cases"]["D"]
+    async with asyncio.timeout(FETCH_TIMEOUT), GbaClient(
+            known.impi, known.usim(), roaming_lab["roaming"]["home"]["bsf_url"]) as ue:
+        await ue.bootstrap()  # a B-TID to send; then the permanent identity of another
+        ue.impi = stranger.impi
+        async with MbmsReceiver() as viewer:
+            refused = await viewer.register(ue, server["naf_url"], server["naf_fqdn"])
+    assert refused.response.status == 403
+    assert refused.msk is None

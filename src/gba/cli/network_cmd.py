@@ -257,7 +257,10 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
                "visited network, derived (Ks_NAF for the server's NAF_Id) or ks")] = "derived",
            roaming_aaa: Annotated[str, typer.Option(
                "--roaming-aaa", help="with --with roaming: the home AAA as a function of its "
-               "own (standalone) or inside the home BSF (colocated)")] = "standalone"
+               "own (standalone) or inside the home BSF (colocated)")] = "standalone",
+           roaming_next_identity: Annotated[str, typer.Option(
+               "--roaming-next-identity", help="with --with roaming: the identity case D's "
+               "server has the UE use after EAP-AKA, btid or permanent")] = "btid"
            ) -> None:
     """Start every network function of the config in the background; write DIR/lab.json."""
     from gba.lab import lab
@@ -277,7 +280,11 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
         if roaming_aaa not in ("standalone", "colocated"):
             raise typer.BadParameter(f"{roaming_aaa!r}: standalone or colocated",
                                      param_hint="--roaming-aaa")
-        info = roaming.up(dir, key=roaming_key, colocated_aaa=roaming_aaa == "colocated")
+        if roaming_next_identity not in ("btid", "permanent"):
+            raise typer.BadParameter(f"{roaming_next_identity!r}: btid or permanent",
+                                     param_hint="--roaming-next-identity")
+        info = roaming.up(dir, key=roaming_key, colocated_aaa=roaming_aaa == "colocated",
+                          next_identity=roaming_next_identity)
         typer.echo(json.dumps(info, indent=2))
         typer.echo(f"status pages: {info['status_url']} (home), "
                    f"{info['roaming']['visited']['status_url']} (visited)", err=True)

@@ -70,7 +70,8 @@ def colocate_aaa(raw: dict[str, Any], name: str) -> None:
 
 
 def _copy_source(name: str, lab_dir: Path, remotes_from: Path | None = None,
-                 key: str | None = None, colocated: bool = False) -> Path:
+                 key: str | None = None, colocated: bool = False,
+                 next_identity: str | None = None) -> Path:
     """Copy topology *name* into *lab_dir* (so relative stores land there); with
     *remotes_from* (a running network's resolved file), every ``remote`` function gets the
     Diameter address of the function of that network with its ``diameter_host``; with
@@ -78,6 +79,10 @@ def _copy_source(name: str, lab_dir: Path, remotes_from: Path | None = None,
     raw = tomllib.loads(source(name).read_text(encoding="utf-8"))
     if colocated:
         colocate_aaa(raw, name)
+    if next_identity is not None:
+        for section in raw.get("functions", {}).values():
+            if "subsequent_identity" in section:
+                section["subsequent_identity"] = next_identity
     if key is not None:
         for section in raw.get("functions", {}).values():
             for partner in section.get("visited", []):
@@ -119,10 +124,12 @@ def _share_ca(home_dir: Path, visited_dir: Path) -> None:
 
 
 def up(lab_dir: Path, timeout: float = 30.0, key: str = "derived",
-       colocated_aaa: bool = False) -> dict[str, Any]:
+       colocated_aaa: bool = False, next_identity: str = "btid") -> dict[str, Any]:
     """Start the home network, then the visited one; write DIR/lab.json. *key* is the
     home operator's policy towards the visited network (``derived`` or ``ks``); with
-    *colocated_aaa* the home AAA runs inside the home BSF (case C's second form)."""
+    *colocated_aaa* the home AAA runs inside the home BSF (case C's second form);
+    *next_identity* is case D's server's ``subsequent_identity`` (``btid`` or
+    ``permanent``)."""
     lab_dir = lab_dir.resolve()
     lab_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (lab_dir / lab.LAB_JSON).exists():
@@ -137,7 +144,8 @@ def up(lab_dir: Path, timeout: float = 30.0, key: str = "derived",
         _share_ca(home_dir, visited_dir)
         visited = lab.up(visited_dir, _copy_source(VISITED, visited_dir,
                                                    Path(home["config"]),
-                                                   colocated=colocated_aaa), timeout)
+                                                   colocated=colocated_aaa,
+                                                   next_identity=next_identity), timeout)
     except BaseException:
         lab.down(home_dir)
         raise

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from gba.clock import Clock, utc_now
 from gba.errors import CodecError, GbaError
-from gba.protocols import nai, nasreq, zn
+from gba.protocols import diameter_eap, nai, nasreq, zn
 from gba.protocols.diameter import (
     CMD_AA,
     ExperimentalResultCode,
@@ -33,7 +33,7 @@ from gba.protocols.diameter import (
 )
 from gba.protocols.diameter.capabilities import UnsupportedAvp, error_answer
 from gba.protocols.diameter.codec import DiameterCodecError
-from gba.protocols.diameter.dictionary import USER_NAME
+from gba.protocols.diameter.dictionary import ORIGIN_REALM, USER_NAME
 from gba.transport.diameter import DiameterNode
 
 log = logging.getLogger(__name__)
@@ -76,11 +76,28 @@ Authorise = Callable[[str, str], bool]
 
 class HomeAaa:
     def __init__(self, identity: PeerIdentity, fetch: FetchUser, authorise: Authorise,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, node: DiameterNode | None = None) -> None:
         self.identity = identity
         self.fetch = fetch
         self.authorise = authorise
         self.clock = clock
+        self.node = node
+        """Where a DER goes on to the BSF (a standalone home AAA)."""
+
+    async def der(self, request: Message, peer: str) -> Message:
+        """A Diameter-EAP-Request of a visited network (case D, step 407): proxied to the
+        home BSF, which runs EAP-AKA, with Visited-Network-Identifier = the request's
+        Origin-Realm. The AAA itself sends nothing to the HSS."""
+        origin = request.find(ORIGIN_REALM)
+        realm = origin.as_str() if origin is not None else ""
+        if self.node is None or not self.authorise(realm, peer):
+            log.warning("AAA: DER of realm %s from %s refused: no roaming agreement", realm,
+                        peer, extra={"interface": "aaa", "peer": peer,
+                                     "result": int(ResultCode.AUTHORIZATION_REJECTED)})
+            return diameter_eap.build_dea_error(request, self.identity,
+                                                ResultCode.AUTHORIZATION_REJECTED)
+        return await self.node.forward(diameter_eap.with_visited_network(request, realm),
+                                       peer)
 
     async def aa(self, request: Message, peer: str) -> Message:
         """One AA-Request of a visited network (RFC 7155 §3.1; docs/roaming.md §1 C,

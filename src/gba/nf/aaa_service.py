@@ -138,8 +138,9 @@ async def _home(cfg: AaaConfig, topology: Topology, name: str) -> AsyncIterator[
     def allowed(visited: str, peer: str) -> bool:
         return peer in cfg.partners.get(visited.lower(), frozenset())
 
-    aaa = HomeAaa(identity, fetch, allowed)
+    aaa = HomeAaa(identity, fetch, allowed, node=node)
     node.serve(APP_NASREQ, None, aaa.aa)
+    node.serve(APP_EAP, None, aaa.der)
     process_metrics().function(name).watch_node(node)
 
     def authorise(origin: str, cert: dict[str, Any] | None, _address: str) -> str | None:

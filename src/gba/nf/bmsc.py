@@ -19,6 +19,7 @@ Lab UEs share 127.0.0.1, so each names its ports; the address is the request's s
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
@@ -30,11 +31,17 @@ from aiohttp import web
 from gba.crypto import mbms as mbms_keys
 from gba.crypto import ua_protocols
 from gba.errors import CodecError
+from gba.nf.eap_broker import EapBroker
 from gba.nf.naf import Naf
+from gba.protocols import nai
+from gba.protocols.digest_header import parse_digest
+from gba.protocols.eap_http import eap_header, eap_of, parse_eap_header
 from gba.protocols.http import HttpRequest, HttpResponse, text_response
 from gba.protocols.mbms_delivery import BmscDelivery, ServiceKeys
+from gba.protocols.roaming import KeyKind
 from gba.protocols.ua_naf import NafDigestConfig
 from gba.store.base import NafKey
+from gba.store.naf import ChargingRecord
 from gba.transport.http import to_web_response
 
 log = logging.getLogger(__name__)
@@ -67,9 +74,12 @@ def _ports(body: bytes, names: tuple[str, ...]) -> dict[str, int]:
 
 class Bmsc:
     def __init__(self, naf: Naf, config: MbmsConfig,
-                 rng: Callable[[int], bytes] = os.urandom) -> None:
+                 rng: Callable[[int], bytes] = os.urandom,
+                 broker: EapBroker | None = None) -> None:
         self.naf = naf
         self.config = config
+        self.broker = broker
+        """Set for a server that does not read B-TIDs (case D): EAP-AKA instead."""
         self.delivery = BmscDelivery(naf.fqdn, ServiceKeys.fresh(config.services[0], 1, rng),
                                      rng)
         self.registration = NafDigestConfig.for_naf(naf.fqdn, naf.nonces,
@@ -90,7 +100,23 @@ class Bmsc:
         self._udp.sendto(data, address)
 
     async def register(self, request: web.Request) -> web.StreamResponse:
-        """User service registration; the 200 is sent before the MSK message."""
+        """User service registration; the 200 is sent before the MSK message. A server
+        that does not read B-TIDs (case D) answers an unknown one with an EAP request for
+        the permanent identity and runs EAP-AKA through its AAA (:mod:`gba.nf.eap_broker`);
+        an identity it associated before is served by Digest from that association."""
+        if self.broker is not None:
+            auth = request.headers.get("Authorization", "")
+            if auth[:4].upper() == "EAP ":
+                return await self._eap_round(request, auth)
+            if auth[:7].lower() == "digest ":
+                try:
+                    username = parse_digest(auth).get("username", "")
+                except CodecError:
+                    username = ""
+                naf_id = self.registration.naf_id()
+                if await self.naf.keys.store.get_key(username, naf_id,
+                                                     self.naf.clock()) is None:
+                    return to_web_response(self.broker.ask_identity())
         granted: list[tuple[NafKey, int]] = []
 
         async def produce(key: NafKey, http: HttpRequest) -> tuple[bytes, str]:
@@ -114,6 +140,47 @@ class Bmsc:
         self._send(self.delivery.msk_message(muk, key.btid), (request.remote or "", port))
         log.info("BM-SC: %s registered to %s; MSK %s sent to port %d", key.impi,
                  ", ".join(self.config.services), self.delivery.keys.msk_id.hex(), port,
+                 extra={"interface": "mbms", "impi": key.impi, "result": 200})
+        return response
+
+    async def _eap_round(self, request: web.Request, auth: str) -> web.StreamResponse:
+        """One EAP round of case D (steps 404-412)."""
+        assert self.broker is not None
+        body = await request.content.read(MAX_BODY + 1)
+        try:
+            if len(body) > MAX_BODY:
+                raise CodecError("body too large")
+            port = _ports(body, ("key_port",))["key_port"]
+            params = parse_eap_header(auth)
+            payload = eap_of(params)
+        except CodecError as exc:
+            return to_web_response(text_response(400, f"bad EAP round: {exc}\n"))
+        naf_id = self.registration.naf_id()
+        outcome = await self.broker.round(params.get("session", ""), payload, naf_id)
+        if isinstance(outcome, HttpResponse):
+            return to_web_response(outcome)
+        key = outcome.key
+        roaming = self.naf.keys.roaming
+        await self.naf.keys.store.put_charging(ChargingRecord(
+            time=self.naf.clock(), case=roaming.case if roaming else "D",
+            server=self.naf.fqdn, naf_id=naf_id, home_realm=nai.home_realm(outcome.nai) or "",
+            user=key.impi, key_kind="ks" if outcome.kind is KeyKind.KS else "derived",
+            key_expiry=key.expires, session=outcome.session))
+        await self.naf.keys.store.put_key(key)
+        answer = json.dumps({"services": list(self.config.services),
+                             "msk_id": self.delivery.keys.msk_id.hex(),
+                             "btid": outcome.btid, "identity": key.btid,
+                             "lifetime": key.expires.isoformat()}).encode()
+        response = to_web_response(HttpResponse(200, (
+            ("Content-Type", "application/json"),
+            ("Authentication-Info", eap_header(
+                eap=base64.b64encode(outcome.eap_success).decode("ascii")))), answer))
+        await response.prepare(request)
+        await response.write_eof()  # the success answer first (step 412)
+        muk, _mrk = mbms_keys.muk_mrk(key.key)
+        self._send(self.delivery.msk_message(muk, key.btid), (request.remote or "", port))
+        log.info("BM-SC: %s authenticated by its home network (EAP-AKA), next as %s; MSK "
+                 "sent to port %d", key.impi, key.btid, port,
                  extra={"interface": "mbms", "impi": key.impi, "result": 200})
         return response
 

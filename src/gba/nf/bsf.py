@@ -331,7 +331,8 @@ class Bsf:
             except CodecError as exc:
                 log.warning("Zn: GUSS of %s unreadable: %s", ctx.impi, exc)
         log.info("Zn: %s for %s to %s (%s)%s", "Ks" if key_kind is roaming.KeyKind.KS
-                 else "Ks_NAF", ctx.btid, naf, roaming.naf_fqdn(req.naf_id),
+                 else "Ks_NAF", ctx.btid, naf if partner else f"NAF {naf}",
+                 roaming.naf_fqdn(req.naf_id),
                  f" of visited network {partner.realm}" if partner else "",
                  extra={"interface": "zn", "btid": ctx.btid, "impi": ctx.impi, "peer": naf,
                         "result": int(ResultCode.SUCCESS)})

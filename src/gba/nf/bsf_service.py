@@ -19,6 +19,8 @@ B-TID go to the visitor's home BSF, reached through ``connect`` peers and ``rout
 (``btid_realms`` maps B-TID domains that are not TS 23.003 BSF names to realms).
 ``aaa`` (default false): the home AAA is co-located with this BSF (roaming case C): it
 serves NASREQ AA-Requests of its partners' AAAs (listed in their ``proxies``) itself.
+With partners, the BSF also serves Diameter EAP (roaming case D): EAP-AKA runs for its
+home AAAs (``aaa_hosts``) or, co-located, for the partners' AAAs (:mod:`gba.nf.bsf_eap`).
 ``ub_challenges_per_impi_per_min`` and
 ``ub_challenges_per_source_per_min`` limit new Ub challenges (each spends an SQN at the
 HSS; 0 is no limit); with a Redis store they are kept in that Redis, so every BSF sharing
@@ -43,6 +45,7 @@ from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
 from gba.errors import ConfigError
 from gba.nf.aaa import HomeAaa
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
+from gba.nf.bsf_eap import BsfEap
 from gba.nf.common import (
     DiameterLimits,
     DiameterTls,
@@ -57,7 +60,7 @@ from gba.nf.services import http_site, purging
 from gba.nf.zn_proxy import ZnProxy
 from gba.observe.metrics import process_metrics
 from gba.protocols import roaming, zh, zn
-from gba.protocols.diameter import APP_NASREQ, CMD_BOOTSTRAPPING_INFO
+from gba.protocols.diameter import APP_EAP, APP_NASREQ, CMD_BOOTSTRAPPING_INFO
 from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, ChallengeLimits, Rate
 from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME
@@ -69,6 +72,7 @@ from gba.transport.http import SiteLimits
 log = logging.getLogger(__name__)
 
 NASREQ = (0, APP_NASREQ)
+EAP = (0, APP_EAP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +207,8 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
     shared = (RedisChallengeLimits(location.target, per_impi, per_source)
               if location.backend == "redis" else None)
     identity = peer_identity(cfg.diameter, cfg.zn_listen.host)
-    served = [zn.APPLICATION, *([NASREQ] if cfg.aaa else [])]
+    eap = bool(cfg.roaming.partners)  # case D: EAP-AKA for the partners' servers
+    served = [zn.APPLICATION, *([NASREQ] if cfg.aaa else []), *([EAP] if eap else [])]
     node = DiameterNode(identity, [zh.APPLICATION, *served], routes=cfg.routes,
                         **cfg.limits.node_kwargs())
     connect_peers(node, topology, [cfg.hss, *cfg.connect], cfg.tls, f"functions.{name}")
@@ -227,6 +232,8 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
     if cfg.aaa:
         home_aaa = HomeAaa(identity, bsf.aaa_key, bsf.aaa_peer_allowed)
         node.serve(APP_NASREQ, None, home_aaa.aa)
+    if eap:
+        node.serve(APP_EAP, None, BsfEap(bsf).der)
     observed = process_metrics().function(name)
     observed.watch_node(node)
     observed.contexts = store

@@ -21,7 +21,10 @@ Retry-After at once (:mod:`gba.protocols.shedding`).
 PSK-TLS handshakes pending at once, in all and from one source
 (:class:`gba.transport.psk_tls.PskTlsServer`).
 ``aaa`` (an AAA function: the server's keys come from it over NASREQ, the B-TID as
-the user name, roaming case C; ``bsf`` is then optional) and
+the user name, roaming case C; ``bsf`` is then optional), ``eap`` (an AAA function for a
+``bmsc`` that does not read B-TIDs: EAP-AKA with the permanent identity through it, case
+D) with ``subsequent_identity`` (``btid`` or ``permanent``: the identity the UE uses
+after it), and
 ``zn_route`` (``default``, ``home``, ``local`` or ``proxy``, :class:`gba.nf.naf.ZnRoute`)
 with ``zn_proxy`` (the Zn-Proxy function for ``proxy``: a GBA proxy or an AAA, also
 connected as a peer) and ``roaming_case`` (the server serves roaming users:
@@ -43,7 +46,7 @@ from aiohttp import web
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.errors import ConfigError
 from gba.nf.aaa import nasreq_fetcher
-from gba.nf.aaa_service import NASREQ
+from gba.nf.aaa_service import EAP, NASREQ
 from gba.nf.bmsc import Bmsc, MbmsConfig
 from gba.nf.common import (
     DiameterLimits,
@@ -53,6 +56,7 @@ from gba.nf.common import (
     http_limits,
     peer_identity,
 )
+from gba.nf.eap_broker import EapBroker
 from gba.nf.naf import Naf, NafKeys, Roaming, ZnRoute, zn_fetcher
 from gba.nf.naf_psk import (
     DEFAULT_PSK_TLS_MAX_PENDING,
@@ -63,6 +67,7 @@ from gba.nf.registry import Kind
 from gba.nf.services import http_site, purging
 from gba.observe.metrics import process_metrics
 from gba.protocols import zn
+from gba.protocols.diameter import ExperimentalResultCode
 from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
 from gba.store.factory import open_naf_store
 from gba.transport.diameter import DiameterNode, session_id_factory
@@ -108,6 +113,10 @@ class NafConfig:
     aaa: str | None = None
     """The AAA its keys come from over NASREQ (roaming case C), instead of a BSF."""
     aaa_realm: str = ""
+    eap: str | None = None
+    """The AAA a server that does not read B-TIDs asks with Diameter EAP (case D)."""
+    subsequent_identity: str = "btid"
+    """Case D: the identity the UE uses after EAP-AKA, ``btid`` or ``permanent``."""
     mbms: MbmsConfig | None = None
     """Set for the ``bmsc`` kind: the BM-SC's MBMS interfaces (:mod:`gba.nf.bmsc`)."""
     limits: DiameterLimits = field(default_factory=DiameterLimits)
@@ -137,11 +146,18 @@ def parse(topology: Topology, name: str) -> NafConfig:
     function = topology.function(name)
     s = function.section
     aaa = s.opt_text("aaa")
+    eap = s.opt_text("eap")
+    if aaa is not None and eap is not None:
+        raise ConfigError(f"{s.where}: aaa (NASREQ) and eap (Diameter EAP) exclude each other")
     aaa_realm = function.realm
-    if aaa is not None:
-        found = topology.referenced(aaa, f"{s.where}.aaa")
+    if aaa or eap:
+        found = topology.referenced(aaa or eap or "", f"{s.where}.{'aaa' if aaa else 'eap'}")
         aaa_realm = found.realm
-    bsf = s.text("bsf") if aaa is None else s.text("bsf", "")
+    subsequent = s.text("subsequent_identity", "btid")
+    if subsequent not in ("btid", "permanent"):
+        raise ConfigError(f"{s.where}.subsequent_identity should be 'btid' or 'permanent', "
+                          f"not {subsequent!r}")
+    bsf = s.text("bsf") if aaa is None and eap is None else s.text("bsf", "")
     bsf_realm = s.text("bsf_realm", function.realm)
     if bsf and not is_address(bsf):
         peer = topology.referenced(bsf, f"{s.where}.bsf")
@@ -180,7 +196,8 @@ def parse(topology: Topology, name: str) -> NafConfig:
             "psk_tls_max_pending_per_source", DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
             1, 1_000_000),
         zn_route=route, zn_proxy=proxy, zn_proxy_host=proxy_host,
-        roaming_case=s.opt_text("roaming_case"), aaa=aaa, aaa_realm=aaa_realm,
+        roaming_case=s.opt_text("roaming_case"), aaa=aaa, aaa_realm=aaa_realm, eap=eap,
+        subsequent_identity=subsequent,
         limits=DiameterLimits.parse(s), http=http_limits(s))
 
 
@@ -188,11 +205,11 @@ def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf") -> DiameterNo
     """The NAF's Diameter node: its BSF as default route, more peers and routes as
     configured; mutual TLS where the peer's listener has it."""
     identity = peer_identity(cfg.diameter, cfg.http_listen.host)
-    apps = [zn.APPLICATION, *([NASREQ] if cfg.aaa else [])]
+    apps = [zn.APPLICATION, *([NASREQ] if cfg.aaa else []), *([EAP] if cfg.eap else [])]
     node = DiameterNode(identity, apps, routes=cfg.routes, **cfg.limits.node_kwargs())
-    extra = [p for p in (cfg.zn_proxy, cfg.aaa) if p and p not in cfg.connect]
+    extra = [p for p in (cfg.zn_proxy, cfg.aaa, cfg.eap) if p and p not in cfg.connect]
     connect_peers(node, topology, [*([cfg.bsf] if cfg.bsf else []), *cfg.connect, *extra],
-                  cfg.tls, f"functions.{name}", default_route=cfg.aaa or cfg.bsf)
+                  cfg.tls, f"functions.{name}", default_route=cfg.aaa or cfg.eap or cfg.bsf)
     return node
 
 
@@ -203,6 +220,7 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
     await node.start()
     sessions = session_id_factory(node.identity.origin_host)
     fetch = (nasreq_fetcher(node, node.identity, cfg.aaa_realm, sessions) if cfg.aaa
+             else unreadable_btid if cfg.eap
              else zn_fetcher(node, node.identity, cfg.bsf_realm, sessions, cfg.btid_realms,
                              cfg.zn_route, cfg.zn_proxy_host))
     keys = NafKeys(store, fetch,
@@ -214,7 +232,9 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
     observed = process_metrics().function(name)
     observed.watch_node(node)
     observed.keys = keys
-    bmsc = Bmsc(naf, cfg.mbms) if cfg.mbms is not None else None
+    broker = (EapBroker(node, node.identity, cfg.aaa_realm, cfg.fqdn, cfg.subsequent_identity)
+              if cfg.eap else None)
+    bmsc = Bmsc(naf, cfg.mbms, broker=broker) if cfg.mbms is not None else None
     if bmsc is not None:
         await bmsc.start(cfg.http_listen.host)
     http = await http_site(bmsc.app() if bmsc is not None else naf.ua_app(), cfg.http_listen,
@@ -245,6 +265,11 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
             bmsc.close()
         await node.close()
         await store.close()
+
+
+async def unreadable_btid(_req: zn.KeyRequest) -> int:
+    """The key source of a server that does not read B-TIDs (case D): none is known."""
+    return int(ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID)
 
 
 def parse_bmsc(topology: Topology, name: str) -> NafConfig:

@@ -50,3 +50,15 @@ def home_realm(user_name: str, btid_realms: Mapping[str, str] | None = None,
         claimed = user_name.rpartition("@")[2].lower()
         return realm if realm is not None and claimed == realm else None
     return zn.home_realm(user_name, btid_realms)
+
+
+def permanent_identity_of(impi: str) -> str | None:
+    """The EAP-AKA permanent identity ``0<IMSI>@mnc<MNC>.mcc<MCC>.3gppnetwork.org`` of an
+    IMSI-derived IMPI ``<IMSI>@ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org`` (TS 23.003 §13.3,
+    UNVERIFIED clause); None for an IMPI of another form (the USIM would know its IMSI)."""
+    imsi, _, domain = impi.partition("@")
+    if not _IMSI.fullmatch(imsi) or not domain.lower().startswith("ims."):
+        return None
+    realm = domain[4:].lower()
+    return f"0{imsi}@{realm}" if re.fullmatch(r"mnc\d{3}\.mcc\d{3}\.3gppnetwork\.org",
+                                             realm) else None

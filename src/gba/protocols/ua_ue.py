@@ -95,7 +95,11 @@ class UeDigestExchange:
                  and tls_suite != self._keyed_suite and self._rekeys < MAX_REKEYS)
         if self._sent is not None and not rekey:
             self._check_answer(response, self._sent)
-        if response.status != 401 or (self._attempts >= MAX_ATTEMPTS and not rekey):
+        challenge_header = response.header("WWW-Authenticate") or ""
+        if (response.status != 401 or (self._attempts >= MAX_ATTEMPTS and not rekey)
+                or not challenge_header.lower().startswith("digest")):
+            # another scheme (a roaming server asking for the permanent identity with
+            # EAP, docs/roaming.md §1 D) is the caller's to answer
             self.state = UeDigestState.DONE
             return Done(response)
         challenge = Challenge.from_header(response.header("WWW-Authenticate") or "")

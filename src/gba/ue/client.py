@@ -145,6 +145,11 @@ class GbaClient:
 
     # ------------------------------------------------------------------ Ub
 
+    def adopt(self, bootstrap: Bootstrap) -> None:
+        """Hold *bootstrap* as the current one: Ks, RAND and B-TID of an authentication
+        run outside Ub (EAP-AKA through a visited network, docs/roaming.md §1 D)."""
+        self.current = bootstrap
+
     async def bootstrap(self, force: bool = False) -> Bootstrap:
         """Run Ub unless a valid bootstrap is held (TS 33.220 §4.5.2). GBA_U or GBA_ME is
         the BSF's decision by subscription (TS 33.220 §5.1): the UE signals nothing."""
@@ -183,13 +188,15 @@ class GbaClient:
     # ------------------------------------------------------------------ Ua
 
     async def fetch_digest(self, url: str, naf_fqdn: str | None = None, method: str = "GET",
-                           body: bytes = b"", ua_protocol: bytes | None = None
-                           ) -> UaResponse:
+                           body: bytes = b"", ua_protocol: bytes | None = None,
+                           username: str | None = None) -> UaResponse:
         """Fetch a Digest-protected NAF resource (TS 33.222 §5.3), re-bootstrapping once
         when the NAF does not accept the current B-TID. Over https the key is for
         NAF_Id = FQDN || 01 00 01 yy zz, yy zz the suite the connection negotiated
         (TS 33.220 H.3); over http for FQDN || 01 00 00 00 02; *ua_protocol* fixes it
-        (MBMS user service registration: 01 00 00 00 01)."""
+        (MBMS user service registration: 01 00 00 00 01). *username* replaces the B-TID
+        as the Digest user name (a roaming server's association under the permanent
+        identity, docs/roaming.md §1 D)."""
         parts = urlsplit(url)
         fqdn = naf_fqdn or (parts.hostname or "")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -211,7 +218,7 @@ class GbaClient:
                 gba = await self.bootstrap_authentication(
                     action.naf_fqdn, action.ua_protocol,
                     force_bootstrapping=action.force_bootstrap)
-                action = run.key_received(gba.btid, gba.key)
+                action = run.key_received(username or gba.btid, gba.key)
         reply = action.response
         return UaResponse(reply.status, reply.body, _header_dict(reply))
 
