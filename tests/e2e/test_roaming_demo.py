@@ -16,7 +16,7 @@ def test_demo_roaming_runs_every_case_and_ends_with_json() -> None:
     out = gba("demo", "roaming", "--json")
     result = json.loads(out.strip().splitlines()[-1])
     assert result["ok"] is True
-    assert set(result["cases"]) >= {"A", "B-standalone", "B-aaa", "B-in-server", "C"}
+    assert set(result["cases"]) == {"A", "B-standalone", "B-aaa", "B-in-server", "C", "D"}
     assert all(case["ok"] for case in result["cases"].values())
     # each case's flow crosses the networks: the home BSF is asked in every one
     assert "home:bsf" in out
@@ -24,7 +24,8 @@ def test_demo_roaming_runs_every_case_and_ends_with_json() -> None:
                         ("B-standalone", "visited:gba-proxy -> home:bsf  [Zn]"),
                         ("B-aaa", "visited:aaa-v -> home:bsf  [Zn]"),
                         ("B-in-server", "visited:bmsc-bin -> home:bsf  [Zn]"),
-                        ("C", "visited:aaa-v -> home:aaa  [AAA]  AAR")):
+                        ("C", "visited:aaa-v -> home:aaa  [NASREQ]  AAR"),
+                        ("D", "visited:aaa-v -> home:aaa  [EAP]  DER")):
         assert title in out, case
     assert "MIKEY MSK" in out
     assert out.index("200 OK") < out.index("MIKEY MSK")

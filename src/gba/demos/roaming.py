@@ -43,9 +43,14 @@ CASE_TITLES = {
     "B-aaa": "case B: the GBA proxy inside the visited AAA",
     "B-in-server": "case B: the GBA proxy inside the BM-SC",
     "C": "case C: the B-TID as user name, NASREQ through the AAAs",
+    "D": "case D: the permanent identity, EAP-AKA through the AAAs",
 }
-"""The cases the demo runs, in order (D joins when its EAP-AKA path is built)."""
+"""The cases the demo runs, in order."""
 INTERFACES = {"ub": "Ub", "http": "Ua", "zn": "Zn", "zh": "Zh", "diameter": "AAA"}
+DIAMETER_INTERFACES = {"BIR": "Zn", "BIA": "Zn", "MAR": "Zh", "MAA": "Zh",
+                       "AAR": "NASREQ", "AAA": "NASREQ", "DER": "EAP", "DEA": "EAP"}
+"""A Diameter message's interface by its command: Zn and Zh (TS 29.109), the AAA legs'
+NASREQ (RFC 7155) and Diameter EAP (RFC 4072)."""
 
 
 async def _provision(config: str) -> None:
@@ -106,7 +111,9 @@ class Recorder:
         src, dst = endpoint_text(m.src), endpoint_text(m.dst)
         if m.protocol == "UDP":  # the BM-SC's key and media sockets: it sends, UEs listen
             return f"{m.recorder or names.get(src, '?')} -> UE  [MBMS]  {m.summary}"
-        interface = self.interfaces.get(dst) or self.interfaces.get(src) or m.protocol
+        command = m.summary.split(" ", 1)[0]
+        interface = (DIAMETER_INTERFACES.get(command) or self.interfaces.get(dst)
+                     or self.interfaces.get(src) or m.protocol)
         return (f"{names.get(src, 'UE')} -> {names.get(dst, 'UE')}  [{interface}]  "
                 f"{m.summary}")
 
@@ -132,6 +139,13 @@ async def _case(info: dict[str, Any], ue: GbaClient, case: str, recorder: Record
                          + (registration.msk.msk_id.hex() if registration.msk else "none")
                          + " received under the MUK (NAF_Id = "
                          + f"{server['naf_fqdn']} || {ua_protocols.MBMS.hex(' ')})")
+            if case == "D":
+                info_json = json.loads(registration.response.body or b"{}")
+                async with MbmsReceiver() as again:
+                    second = await again.register(ue, server["naf_url"], server["naf_fqdn"],
+                                                  username=info_json.get("identity"))
+                lines.append(f"next registration as {info_json.get('identity')}: "
+                             f"{second.response.status}, from the association (no AKA run)")
             content = await viewer.tune_in(server["naf_url"])
             lines.append(f"broadcast decrypted: {len(content)} packets, first "
                          f"{content[0].decode(errors='replace')!r}")

@@ -56,8 +56,10 @@ class _Run:
 
 
 class BsfEap:
-    def __init__(self, bsf: Bsf, clock: Clock = utc_now) -> None:
+    def __init__(self, bsf: Bsf, colocated_aaa: bool = False, clock: Clock = utc_now) -> None:
         self.bsf = bsf
+        self.colocated_aaa = colocated_aaa
+        """The home AAA runs in this BSF: partners' AAAs send their DERs here directly."""
         self.clock = clock
         self._runs: OrderedDict[str, _Run] = OrderedDict()
 
@@ -66,6 +68,8 @@ class BsfEap:
         policy = self.bsf.roaming
         if req.visited_network is not None and peer in policy.aaa_hosts:
             return policy.by_realm(req.visited_network)
+        if not self.colocated_aaa:
+            return None
         partner = policy.by_realm(req.origin_realm)
         return partner if partner is not None and peer in partner.proxies else None
 

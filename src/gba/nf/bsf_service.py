@@ -233,7 +233,7 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
         home_aaa = HomeAaa(identity, bsf.aaa_key, bsf.aaa_peer_allowed)
         node.serve(APP_NASREQ, None, home_aaa.aa)
     if eap:
-        node.serve(APP_EAP, None, BsfEap(bsf).der)
+        node.serve(APP_EAP, None, BsfEap(bsf, colocated_aaa=cfg.aaa).der)
     observed = process_metrics().function(name)
     observed.watch_node(node)
     observed.contexts = store
