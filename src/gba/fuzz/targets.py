@@ -14,7 +14,20 @@ from datetime import UTC, datetime
 from gba.crypto import digest, kdf
 from gba.errors import GbaError
 from gba.fuzz.seeds import abusive_digest, abusive_messages, abusive_streams, long_text
-from gba.protocols import guss, ua_psk, ub, zh, zn
+from gba.protocols import (
+    diameter_eap,
+    eap,
+    eap_aka,
+    guss,
+    mbms,
+    mikey,
+    nasreq,
+    srtp,
+    ua_psk,
+    ub,
+    zh,
+    zn,
+)
 from gba.protocols.diameter import PeerConnection, PeerIdentity, Role
 from gba.protocols.diameter.bench import sample_bia, sample_maa
 from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
@@ -42,10 +55,38 @@ def _diameter_app(data: bytes) -> object:
     from gba.protocols.diameter import Message
 
     msg = Message.decode(data)
-    for parse in (zh.parse_mar, zh.parse_maa, zn.parse_bir, zn.parse_bia):
+    for parse in (zh.parse_mar, zh.parse_maa, zn.parse_bir, zn.parse_bia,
+                  nasreq.parse_aar, nasreq.parse_aaa, diameter_eap.parse_der,
+                  diameter_eap.parse_dea):
         with contextlib.suppress(GbaError):
             parse(msg)
     return msg
+
+
+def _eap_aka(d: bytes) -> object:
+    """An EAP packet as the BSF and the UE read it (RFC 3748, RFC 4187)."""
+    packet = eap.parse(d)
+    with contextlib.suppress(GbaError):
+        eap_aka.from_eap(packet)
+    return packet
+
+
+def _mikey(d: bytes) -> object:
+    """A MIKEY message as the UE reads an MSK or MTK message (RFC 3830, TS 33.246)."""
+    message = mikey.decode(d)
+    with contextlib.suppress(GbaError):
+        mbms.verify_msk_message(bytes(32), d, 0)
+    with contextlib.suppress(GbaError):
+        mbms.verify_mtk_message({bytes(4): bytes(16)}, d, 0)
+    return message
+
+
+def _srtp(d: bytes) -> object:
+    """An SRTP packet as the UE's receiver takes it (RFC 3711)."""
+    receiver = srtp.SrtpReceiver(srtp.MasterKey(bytes(16), bytes(14)))
+    with contextlib.suppress(GbaError):
+        receiver.unprotect(d)
+    return srtp.RtpPacket.decode(d)
 
 
 def _challenge(d: bytes) -> object:
@@ -93,6 +134,12 @@ def table() -> Table:
         "aka-nonce": (_aka_nonce, [digest.aka_nonce(bytes(16), bytes(16), b"x").encode()]),
         "psk-identity": (ua_psk.btid_from_psk_identity,
                          [ua_psk.psk_identity_for(btid).encode()]),
+        "eap-aka": (_eap_aka, [eap.identity_response(1, "0001010000000001@x").encode(),
+                               eap.success(2).encode()]),
+        "mikey": (_mikey, [mbms.build_msk_message(
+            bytes(32), ("bmsc", btid), bytes(4), bytes(16), 1, bytes(16), None)]),
+        "srtp": (_srtp, [srtp.SrtpSender(srtp.MasterKey(bytes(16), bytes(14))).protect(
+            srtp.RtpPacket(96, 1, 160, 7, b"content").encode())]),
     }
 
 
