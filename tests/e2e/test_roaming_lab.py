@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 
 from e2e.labctl import Subscriber, alive, gba, lab_down
+from e2e.test_log_hygiene import forms
 from gba.crypto import aka, kdf, ua_protocols
 from gba.errors import GbaError
 from gba.protocols.digest_header import Challenge, Credentials
@@ -392,3 +393,32 @@ async def test_case_d_unknown_imsi_is_refused_like_a_wrong_res(roaming_lab: dict
             refused = await viewer.register(ue, server["naf_url"], server["naf_fqdn"])
     assert refused.response.status == 403
     assert refused.msk is None
+
+
+async def test_no_process_of_either_network_logs_key_material(roaming_lab: dict[str, Any]
+                                                              ) -> None:
+    """After a case-A and a case-D session, no log of either network holds K, OPc, Ks,
+    the MUK or the MSK, in any encoding (tests/e2e/test_log_hygiene.py's rule)."""
+    secrets: list[bytes] = []
+    for case, sub in (("A", _roamer(roaming_lab, "hygiene-a")), ("D", _d_roamer(roaming_lab))):
+        server = roaming_lab["roaming"]["visited"]["cases"][case]
+        async with asyncio.timeout(FETCH_TIMEOUT), GbaClient(
+                sub.impi, sub.usim(), roaming_lab["roaming"]["home"]["bsf_url"]) as ue, \
+                MbmsReceiver() as viewer:
+            registration = await viewer.register(ue, server["naf_url"], server["naf_fqdn"])
+            assert registration.response.status == 200
+            assert ue.current is not None
+            assert viewer.keys is not None
+            secrets += [sub.k, sub.opc, ue.current.ks,
+                        ue.naf_key(server["naf_fqdn"], ua_protocols.MBMS).key,
+                        *viewer.keys.msks.values()]
+    logs = every_log(Path(roaming_lab["dir"]))
+    assert len(logs) >= 14  # every process of both networks
+    leaks = [(p.name, secret.hex()[:8]) for p, text in logs.items() for secret in secrets
+             if any(form in text for form in forms(secret))]
+    assert leaks == []
+
+
+def every_log(lab_dir: Path) -> dict[Path, bytes]:
+    """The log of every process of both sub-labs."""
+    return {p: p.read_bytes() for p in lab_dir.glob("*/*.log")}
