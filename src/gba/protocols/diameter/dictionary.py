@@ -41,7 +41,7 @@ APP_ZN = 16777220
 APP_ZH = 16777221
 """Zh, BSF - HSS (TS 29.109)."""
 APP_ZPN = 16777268
-"""Zpn, NAF - BSF for GBA Push (TS 29.109)."""
+"""Zpn, NAF - BSF for GBA Push (TS 29.109; the id confirmed in TS 29.230 Table 4.1)."""
 APP_RELAY = 0xFFFFFFFF
 """Relay application (RFC 6733 §2.4): a peer announcing it accepts every application."""
 
@@ -54,7 +54,9 @@ CMD_DIAMETER_EAP = 268
 """Diameter-EAP-Request/Answer (RFC 4072 §3.1, §3.2)."""
 CMD_MULTIMEDIA_AUTH = 303
 CMD_BOOTSTRAPPING_INFO = 310
-CMD_GBA_PUSH_INFO = 313  # to be confirmed against TS 29.109 §5 (Zpn command code)
+CMD_GBA_PUSH_INFO = 312
+"""GBAPush-Info (GPR/GPA) on Zpn: three independent Diameter command tables agree on 312;
+TS 29.109's table itself was not read (docs/push-formats.md)."""
 
 # Base AVP codes the peer state machine reads and writes (RFC 6733 §4.5).
 USER_NAME = 1
@@ -308,7 +310,7 @@ COMMANDS: tuple[CommandDef, ...] = (
     # RFC 7155 §3.1-§3.2 (NASREQ) and RFC 4072 §3.1-§3.2 (Diameter EAP)
     CommandDef(CMD_AA, APP_NASREQ, "AA", "AAR", "AAA"),
     CommandDef(CMD_DIAMETER_EAP, APP_EAP, "Diameter-EAP", "DER", "DEA"),
-    # to be confirmed against TS 29.109 §5: command code of GPIR/GPIA on Zpn
+    # TS 29.109 Zpn: 312 per three command tables (docs/push-formats.md)
     CommandDef(CMD_GBA_PUSH_INFO, APP_ZPN, "GBA-Push-Info", "GPIR", "GPIA"),
 )
 

@@ -107,7 +107,8 @@ def test_names_and_keys_are_unique() -> None:
 def test_commands() -> None:
     assert find_command(303, APP_ZH) is not None
     assert find_command(310, APP_ZN) is not None
-    assert find_command(313, APP_ZPN) is not None
+    assert find_command(312, APP_ZPN) is not None  # GBAPush-Info (docs/push-formats.md)
+    assert find_command(313, APP_ZPN) is None
     cer = find_command(257, APP_COMMON)
     assert cer is not None
     assert not cer.proxiable
