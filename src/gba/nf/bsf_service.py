@@ -1,5 +1,5 @@
 """The BSF as a network function of a topology: its section, Ub on HTTP, Zh and Zn on
-one Diameter node.
+one Diameter node, and Zpn beside Zn (GBA Push, :mod:`gba.nf.bsf_zpn`).
 
 Section keys: ``server_name`` (the B-TID domain), ``diameter_host``, ``ub_listen``,
 ``zn_listen``, ``hss`` (a function name or host:port; ``hss_realm`` for an outside one),
@@ -46,6 +46,7 @@ from gba.errors import ConfigError
 from gba.nf.aaa import HomeAaa
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
 from gba.nf.bsf_eap import BsfEap
+from gba.nf.bsf_zpn import BsfZpn
 from gba.nf.common import (
     DiameterLimits,
     DiameterTls,
@@ -59,8 +60,13 @@ from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site, purging
 from gba.nf.zn_proxy import ZnProxy
 from gba.observe.metrics import process_metrics
-from gba.protocols import roaming, zh, zn
-from gba.protocols.diameter import APP_EAP, APP_NASREQ, CMD_BOOTSTRAPPING_INFO
+from gba.protocols import roaming, zh, zn, zpn
+from gba.protocols.diameter import (
+    APP_EAP,
+    APP_NASREQ,
+    CMD_BOOTSTRAPPING_INFO,
+    CMD_GBA_PUSH_INFO,
+)
 from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, ChallengeLimits, Rate
 from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME
@@ -208,7 +214,8 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               if location.backend == "redis" else None)
     identity = peer_identity(cfg.diameter, cfg.zn_listen.host)
     eap = bool(cfg.roaming.partners)  # case D: EAP-AKA for the partners' servers
-    served = [zn.APPLICATION, *([NASREQ] if cfg.aaa else []), *([EAP] if eap else [])]
+    served = [zn.APPLICATION, zpn.APPLICATION, *([NASREQ] if cfg.aaa else []),
+              *([EAP] if eap else [])]
     node = DiameterNode(identity, [zh.APPLICATION, *served], routes=cfg.routes,
                         **cfg.limits.node_kwargs())
     connect_peers(node, topology, [cfg.hss, *cfg.connect], cfg.tls, f"functions.{name}")
@@ -229,6 +236,7 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               zn_inflight=InflightLimit(cfg.zn_max_inflight),
               roaming_policy=cfg.roaming, proxy=proxy)
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
+    node.serve(zpn.APPLICATION[1], CMD_GBA_PUSH_INFO, BsfZpn(bsf).gpir)  # GBA Push
     if cfg.aaa:
         home_aaa = HomeAaa(identity, bsf.aaa_key, bsf.aaa_peer_allowed)
         node.serve(APP_NASREQ, None, home_aaa.aa)
