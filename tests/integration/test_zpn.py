@@ -14,10 +14,11 @@ from gba.config import DiameterNodeConfig
 from gba.nf.bsf import Bsf, NafPolicy
 from gba.nf.bsf_zpn import BsfZpn
 from gba.nf.common import peer_identity
+from gba.nf.naf import zpn_fetcher
 from gba.protocols import gpi, push_keys, zh, zn, zpn
 from gba.protocols.diameter import APP_ZN, APP_ZPN, CMD_GBA_PUSH_INFO, Message
 from gba.store.factory import open_bsf_store
-from gba.transport.diameter import DiameterClient, DiameterNode
+from gba.transport.diameter import DiameterClient, DiameterNode, session_id_factory
 from gba_memory import IMPI, MemoryHss, usim
 
 pytestmark = pytest.mark.push
@@ -105,3 +106,16 @@ async def test_public_identity_is_5401(net: Net) -> None:
         "sip:user@home.example.org", zpn.UeIdType.PUBLIC_USER_IDENTITY, NAF_ID, PTID,
         gpi.UiccMe.GBA_ME))
     assert (await net.client.request(request)).result_code == 5401
+
+
+async def test_naf_fetcher_returns_the_gpi_and_key(net: Net) -> None:
+    fetch = zpn_fetcher(net.client, NAF, "home.example.org", session_id_factory("naf"))
+    answer = await fetch(zpn.PushInfoRequest(IMPI, zpn.UeIdType.PRIVATE_USER_IDENTITY,
+                                             NAF_ID, PTID, gpi.UiccMe.GBA_ME))
+    assert isinstance(answer, zpn.PushInfoAnswer)
+    received = gpi.decode_gpi(answer.gpi)
+    keys = push_keys.ue_push_keys(usim(), IMPI, received.rand, received.autn, NAF_ID)
+    assert keys.ks_naf == answer.me_key
+    refused = await fetch(zpn.PushInfoRequest("nobody@x", zpn.UeIdType.PRIVATE_USER_IDENTITY,
+                                              NAF_ID, PTID, gpi.UiccMe.GBA_ME))
+    assert refused == 5401

@@ -23,7 +23,7 @@ from aiohttp import web
 from gba.clock import Clock, utc_now
 from gba.crypto import ua_protocols
 from gba.errors import GbaError
-from gba.protocols import ua, zn
+from gba.protocols import ua, zn, zpn
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond
 from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity, ResultCode
 from gba.protocols.diameter.dictionary import ORIGIN_REALM
@@ -275,5 +275,27 @@ def zn_fetcher(client: DiameterNode, identity: PeerIdentity, bsf_realm: str,
                         extra={"interface": "zn", "btid": req.btid})
             return ResultCode.UNABLE_TO_COMPLY
         return zn.parse_bia(answer)
+
+    return fetch
+
+
+FetchPush = Callable[[zpn.PushInfoRequest], Awaitable[zpn.PushInfoAnswer | int]]
+"""Zpn: the BSF's GBA Push Info, or the result code that refused it."""
+
+
+def zpn_fetcher(client: DiameterNode, identity: PeerIdentity, bsf_realm: str,
+                session_id: Callable[[], str]) -> FetchPush:
+    """A :data:`FetchPush` over a Diameter node (TS 29.109 Zpn; docs/push.md §2): GPIR to
+    the BSF's realm, the GPIA's GPI and keys back; the answer must come from that realm."""
+
+    async def fetch(req: zpn.PushInfoRequest) -> zpn.PushInfoAnswer | int:
+        answer = await client.request(zpn.build_gpir(identity, bsf_realm, session_id(), req))
+        code = answer.result_code
+        if code != ResultCode.SUCCESS:
+            return code if code is not None else ResultCode.UNABLE_TO_COMPLY
+        origin = answer.find(ORIGIN_REALM)
+        if origin is None or origin.as_str() != bsf_realm:
+            return ResultCode.UNABLE_TO_COMPLY
+        return zpn.parse_gpia(answer)
 
     return fetch
