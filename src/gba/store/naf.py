@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gba.protocols.contexts import NafKey
+from gba.protocols.push_sa import PushSa, SaId
 from gba.store import COUNT_CAP
 
 __all__ = ["ChargingRecord", "NafKey", "NafStore"]
@@ -63,5 +64,11 @@ class NafStore(Protocol):
 
     async def charging_records(self, limit: int = 1000) -> list[ChargingRecord]:
         """The newest *limit* charging records, oldest first."""
+
+    async def put_push_sa(self, sa: PushSa) -> None:
+        """Keep (or replace) a push security association until its key expires."""
+
+    async def get_push_sa(self, sa_id: SaId, now: datetime) -> PushSa | None:
+        """The push SA of that name, or None if unknown or expired (issue 13)."""
 
     async def close(self) -> None: ...

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gba.errors import StoreError
+from gba.protocols.push_sa import IdKind, PushSa, SaId
 from gba.store.base import BootstrapContext, Challenge, NafKey
 from gba.store.naf import ChargingRecord
 from gba.store.redis import RedisBsfStore, RedisNafStore
@@ -381,3 +382,29 @@ async def test_purge_leaves_charging_records(naf: NafBackend, now: datetime) -> 
     await naf.put_charging(charging(0, now))
     await naf.purge_expired(now + 100 * HOUR)
     assert await naf.charging_records() == [charging(0, now)]
+
+
+# --- NAF: push security associations (docs/push.md §1) -----------------------------------
+
+
+def push_sa(value: str, now: datetime, expires_in: timedelta = HOUR) -> PushSa:
+    return PushSa(SaId(IdKind.SECURE, value), NAF_ID, "ptid-1@naf.example.org",
+                  bytes(range(32)), now + expires_in, send_seq=7, highest=5,
+                  received=frozenset({3, 5}))
+
+
+async def test_push_sa_round_trips_every_field(naf: NafBackend, now: datetime) -> None:
+    sa = push_sa("sa-1", now)
+    await naf.put_push_sa(sa)
+    assert await naf.get_push_sa(sa.sa_id, now) == sa
+    assert await naf.get_push_sa(SaId(IdKind.SESSION, "sa-1"), now) is None
+
+
+async def test_push_sa_is_replaced_and_expires(naf: NafBackend, now: datetime) -> None:
+    sa = push_sa("sa-2", now)
+    await naf.put_push_sa(sa)
+    await naf.put_push_sa(replace(sa, send_seq=8))
+    found = await naf.get_push_sa(sa.sa_id, now)
+    assert found is not None
+    assert found.send_seq == 8
+    assert await naf.get_push_sa(sa.sa_id, now + HOUR) is None

@@ -95,7 +95,7 @@ async def test_step_1_builds_the_layout_of_the_vector(naf_v1: Path, tmp_path: Pa
 async def test_schema_1_naf_file_is_migrated_to_the_current_version(naf_v1: Path) -> None:
     store = SqliteNafStore(naf_v1)
     await store.close()
-    assert NAF_SCHEMA.version == 3
+    assert NAF_SCHEMA.version == 4
     assert user_version(naf_v1) == NAF_SCHEMA.version
 
 

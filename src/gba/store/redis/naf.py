@@ -6,6 +6,7 @@ Keys, layout version :data:`LAYOUT_VERSION` (see :mod:`gba.store.redis`)::
     <prefix>:v1:naf:nc:<nonce>                 hash {nc, exp, pxat}, checked by a Lua script
     <prefix>:v1:naf:expiry                     sorted set: key -> expires (µs)
     <prefix>:v1:naf:charging                   list of charging records, JSON, oldest first
+    <prefix>:v1:naf:sa:<kind>:<value>          push security association, JSON (issue 13)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
+from gba.protocols.push_sa import IdKind, PushSa, SaId
 from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
 from gba.store.naf import ChargingRecord, NafKey
@@ -115,8 +117,35 @@ class RedisNafStore:
         return [self._c.decode(name, raw if isinstance(raw, bytes) else raw.encode(),
                                _decode_charging) for raw in raws]
 
+    def _sa_key(self, sa_id: SaId) -> str:
+        return f"{self._c.ns}:sa:{sa_id.kind.value}:{sa_id.value}"
+
+    async def put_push_sa(self, sa: PushSa) -> None:
+        await self._c.put(self._sa_key(sa.sa_id), dump({
+            "kind": sa.sa_id.kind.value, "value": sa.sa_id.value, "naf_id": b64(sa.naf_id),
+            "tid": sa.tid, "key": b64(sa.key), "expires": to_us(sa.expires, "SA expiry"),
+            "algorithm": sa.algorithm, "protocol_version": sa.protocol_version,
+            "key_selection": sa.key_selection, "send_seq": sa.send_seq,
+            "highest": sa.highest, "received": sorted(sa.received)}), sa.expires)
+
+    async def get_push_sa(self, sa_id: SaId, now: datetime) -> PushSa | None:
+        name = self._sa_key(sa_id)
+        raw = await self._c.get(name)
+        if raw is None:
+            return None
+        sa = self._c.decode(name, raw, _decode_sa)
+        return sa if sa.expires > now else None
+
     async def close(self) -> None:
         await self._c.close()
+
+
+def _decode_sa(d: dict[str, Any]) -> PushSa:
+    return PushSa(SaId(IdKind(str(d["kind"])), str(d["value"])), octets(d["naf_id"]),
+                  str(d["tid"]), octets(d["key"]), from_us(int(d["expires"])),
+                  str(d["algorithm"]), str(d["protocol_version"]), str(d["key_selection"]),
+                  int(d["send_seq"]), frozenset(int(n) for n in d["received"]),
+                  int(d["highest"]))
 
 
 def _decode_charging(d: dict[str, Any]) -> ChargingRecord:

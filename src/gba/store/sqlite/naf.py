@@ -13,13 +13,17 @@ Schema versions (:data:`NAF_SCHEMA`):
    is what they were: the ME key only.
 3. ``charging``: one row per security association a visited server set up with a
    roaming user (:class:`~gba.store.naf.ChargingRecord`, docs/roaming.md §3).
+4. ``push_sa``: the push security associations of a push NAF by (kind, value) of their
+   identifier, with their key, expiry, counters and receive window (docs/push.md §1).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Final
 
+from gba.protocols.push_sa import IdKind, PushSa, SaId
 from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
 from gba.store.naf import ChargingRecord, NafKey
@@ -60,7 +64,25 @@ _V3: Step = (
         session TEXT NOT NULL
     )""",
 )
-NAF_SCHEMA: Final = Schema("NAF", (_V1, _V2, _V3))
+_V4: Step = (
+    """CREATE TABLE IF NOT EXISTS push_sa (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        naf_id BLOB NOT NULL,
+        tid TEXT NOT NULL,
+        key BLOB NOT NULL,
+        expires INTEGER NOT NULL,
+        algorithm TEXT NOT NULL,
+        protocol_version TEXT NOT NULL,
+        key_selection TEXT NOT NULL,
+        send_seq INTEGER NOT NULL,
+        highest INTEGER NOT NULL,
+        received TEXT NOT NULL,
+        PRIMARY KEY (kind, value)
+    )""",
+    "CREATE INDEX IF NOT EXISTS push_sa_expires ON push_sa (expires)",
+)
+NAF_SCHEMA: Final = Schema("NAF", (_V1, _V2, _V3, _V4))
 
 _PUT_KEY = (
     "INSERT OR REPLACE INTO naf_key "
@@ -154,6 +176,7 @@ class SqliteNafStore:
         with self._db.write("purge expired") as c:
             gone = c.execute("DELETE FROM naf_key WHERE expires <= ?", (now_us,)).rowcount
             gone += c.execute("DELETE FROM nonce_count WHERE expires <= ?", (now_us,)).rowcount
+            gone += c.execute("DELETE FROM push_sa WHERE expires <= ?", (now_us,)).rowcount
         return gone
 
     async def put_charging(self, record: ChargingRecord) -> None:
@@ -173,6 +196,29 @@ class SqliteNafStore:
                                from_us(expiry), session)
                 for t, case, server, naf_id, realm, user, kind, expiry, session
                 in reversed(rows)]
+
+    async def put_push_sa(self, sa: PushSa) -> None:
+        row = (sa.sa_id.kind.value, sa.sa_id.value, sa.naf_id, sa.tid, sa.key,
+               to_us(sa.expires, "SA expiry"), sa.algorithm, sa.protocol_version,
+               sa.key_selection, sa.send_seq, sa.highest,
+               json.dumps(sorted(sa.received)))
+        with self._db.write("put push SA") as c:
+            c.execute("INSERT OR REPLACE INTO push_sa (kind, value, naf_id, tid, key, expires, "
+                      "algorithm, protocol_version, key_selection, send_seq, highest, "
+                      "received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+    async def get_push_sa(self, sa_id: SaId, now: datetime) -> PushSa | None:
+        with self._db.read("get push SA") as c:
+            row = c.execute("SELECT naf_id, tid, key, expires, algorithm, protocol_version, "
+                            "key_selection, send_seq, highest, received FROM push_sa "
+                            "WHERE kind = ? AND value = ? AND expires > ?",
+                            (sa_id.kind.value, sa_id.value, to_us(now, "now"))).fetchone()
+        if row is None:
+            return None
+        naf_id, tid, key, expires, alg, version, selection, seq, highest, received = row
+        return PushSa(SaId(IdKind(sa_id.kind), sa_id.value), naf_id, tid, key,
+                      from_us(expires), alg, version, selection, seq,
+                      frozenset(int(n) for n in json.loads(received)), highest)
 
     async def close(self) -> None:
         self._db.close()
