@@ -25,7 +25,7 @@ from gba.crypto import ua_protocols
 from gba.errors import GbaError
 from gba.protocols import ua, zn, zpn
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond
-from gba.protocols.diameter import ExperimentalResultCode, PeerIdentity, ResultCode
+from gba.protocols.diameter import ExperimentalResultCode, Message, PeerIdentity, ResultCode
 from gba.protocols.diameter.dictionary import ORIGIN_REALM
 from gba.protocols.http import HttpRequest, HttpResponse
 from gba.protocols.roaming import KeyKind, visited_key
@@ -217,6 +217,12 @@ class Naf:
         return app
 
 
+def _answered_by(answer: Message, realm: str) -> bool:
+    """Whether *answer* comes from the realm the request was sent to (Origin-Realm)."""
+    origin = answer.find(ORIGIN_REALM)
+    return origin is not None and origin.as_str() == realm
+
+
 class ZnRoute(StrEnum):
     """Where a NAF sends its Zn requests (TS 33.220 Annex K.2 step 4; docs/roaming.md §1).
 
@@ -267,9 +273,9 @@ def zn_fetcher(client: DiameterNode, identity: PeerIdentity, bsf_realm: str,
         code = answer.result_code
         if code != ResultCode.SUCCESS:
             return code if code is not None else ResultCode.UNABLE_TO_COMPLY
-        origin = answer.find(ORIGIN_REALM)
-        if origin is None or origin.as_str() != realm:
+        if not _answered_by(answer, realm):
             # keys for a B-TID come from its home realm's BSF and from no one else
+            origin = answer.find(ORIGIN_REALM)
             log.warning("Zn: a key for %s came from realm %r, not %s: refused", req.btid,
                         origin.as_str() if origin is not None else None, realm,
                         extra={"interface": "zn", "btid": req.btid})
@@ -293,8 +299,7 @@ def zpn_fetcher(client: DiameterNode, identity: PeerIdentity, bsf_realm: str,
         code = answer.result_code
         if code != ResultCode.SUCCESS:
             return code if code is not None else ResultCode.UNABLE_TO_COMPLY
-        origin = answer.find(ORIGIN_REALM)
-        if origin is None or origin.as_str() != bsf_realm:
+        if not _answered_by(answer, bsf_realm):
             return ResultCode.UNABLE_TO_COMPLY
         return zpn.parse_gpia(answer)
 

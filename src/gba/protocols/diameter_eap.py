@@ -49,6 +49,7 @@ from gba.protocols.diameter import (
     Message,
     PeerIdentity,
     avp,
+    need_avp,
 )
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import reject_unknown_mandatory
@@ -57,7 +58,6 @@ from gba.protocols.nasreq import (
     application_error,
     check_header,
     check_request_type,
-    need,
     parse_user_info,
     user_info_avps,
 )
@@ -147,16 +147,16 @@ def parse_der(msg: Message) -> EapRequest:
     starts a run)."""
     check_header(msg, APP_EAP, CMD_DIAMETER_EAP, True, "DER")
     reject_unknown_mandatory(msg, _DER_AVPS, "DER")
-    need(msg, d.DESTINATION_REALM, 0, "DER")
+    need_avp(msg, d.DESTINATION_REALM, 0, "DER")
     check_request_type(msg, AUTHORIZE_AUTHENTICATE, "DER")
     visited = msg.find(600, VENDOR_3GPP)
     return EapRequest(
-        session_id=need(msg, d.SESSION_ID, 0, "DER").as_str(),
-        nai=need(msg, d.USER_NAME, 0, "DER").as_str(),
-        eap_payload=need(msg, _EAP_PAYLOAD, 0, "DER").as_bytes(),
-        naf_id=need(msg, 402, VENDOR_3GPP, "DER").as_bytes(),
-        origin_host=need(msg, d.ORIGIN_HOST, 0, "DER").as_str(),
-        origin_realm=need(msg, d.ORIGIN_REALM, 0, "DER").as_str(),
+        session_id=need_avp(msg, d.SESSION_ID, 0, "DER").as_str(),
+        nai=need_avp(msg, d.USER_NAME, 0, "DER").as_str(),
+        eap_payload=need_avp(msg, _EAP_PAYLOAD, 0, "DER").as_bytes(),
+        naf_id=need_avp(msg, 402, VENDOR_3GPP, "DER").as_bytes(),
+        origin_host=need_avp(msg, d.ORIGIN_HOST, 0, "DER").as_str(),
+        origin_realm=need_avp(msg, d.ORIGIN_REALM, 0, "DER").as_str(),
         visited_network=(visited.as_bytes().decode("utf-8", "replace")
                          if visited is not None else None))
 

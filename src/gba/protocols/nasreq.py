@@ -60,10 +60,10 @@ from gba.protocols.diameter import (
     Avp,
     DiameterCodecError,
     Message,
-    MissingAvp,
     PeerIdentity,
     avp,
     experimental_result,
+    need_avp,
 )
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import error_answer, reject_unknown_mandatory
@@ -153,14 +153,6 @@ def result_for_bia(code: int) -> int:
 # ------------------------------------------------------------------ shared pieces
 
 
-def need(msg: Message, code: int, vendor: int, where: str) -> Avp:
-    """The top-level AVP (code, vendor), or :class:`MissingAvp` (answer 5005)."""
-    found = msg.find(code, vendor)
-    if found is None:
-        raise MissingAvp(code, vendor, where)
-    return found
-
-
 def check_header(msg: Message, application: int, command: int, request: bool,
                  where: str) -> None:
     """A :class:`CodecError` for a message of another command, application or direction."""
@@ -173,8 +165,8 @@ def check_header(msg: Message, application: int, command: int, request: bool,
 def check_request_type(msg: Message, expected: int, where: str) -> None:
     """Auth-Application-Id and Auth-Request-Type present, the latter *expected*; another
     value is 5004 with the AVP in Failed-AVP (RFC 6733 §7.1.5)."""
-    need(msg, d.AUTH_APPLICATION_ID, 0, where)
-    kind = need(msg, 274, 0, where)
+    need_avp(msg, d.AUTH_APPLICATION_ID, 0, where)
+    kind = need_avp(msg, 274, 0, where)
     if kind.as_int() != expected:
         raise DiameterCodecError(f"{where} Auth-Request-Type {kind.as_int()} is not "
                                  f"{expected}", result_code=d.ResultCode.INVALID_AVP_VALUE,
@@ -306,18 +298,18 @@ def parse_aar(msg: Message) -> AuthRequest:
     check_header(msg, APP_NASREQ, CMD_AA, True, "AAR")
     reject_unknown_mandatory(msg, _AAR_AVPS, "AAR")
     for code in (d.SESSION_ID, d.ORIGIN_HOST, d.ORIGIN_REALM, d.DESTINATION_REALM):
-        need(msg, code, 0, "AAR")
+        need_avp(msg, code, 0, "AAR")
     check_request_type(msg, AUTHORIZE_ONLY, "AAR")
-    btid = need(msg, d.USER_NAME, 0, "AAR").as_str()
-    naf = need(msg, 402, VENDOR_3GPP, "AAR")
+    btid = need_avp(msg, d.USER_NAME, 0, "AAR").as_str()
+    naf = need_avp(msg, 402, VENDOR_3GPP, "AAR")
     aware = msg.find(407, VENDOR_3GPP)
     visited = msg.find(600, VENDOR_3GPP)
     return AuthRequest(
         btid=btid, naf_id=naf.as_bytes(),
         gaa_service_ids=tuple(a.as_bytes() for a in msg.find_all(403, VENDOR_3GPP)),
         gba_u_aware=aware is not None and aware.as_int() == 1,
-        origin_host=need(msg, d.ORIGIN_HOST, 0, "AAR").as_str(),
-        origin_realm=need(msg, d.ORIGIN_REALM, 0, "AAR").as_str(),
+        origin_host=need_avp(msg, d.ORIGIN_HOST, 0, "AAR").as_str(),
+        origin_realm=need_avp(msg, d.ORIGIN_REALM, 0, "AAR").as_str(),
         visited_network=(visited.as_bytes().decode("utf-8", "replace")
                          if visited is not None else None))
 
@@ -330,7 +322,7 @@ def build_aaa(request: Message, local: PeerIdentity, answer: zn.KeyAnswer,
     """AA-Answer (RFC 7155 §3.2), 2001, with the user information of *answer* (the home
     BSF's BIA), Authorization-Lifetime until its Key-ExpiryTime counted from *now*, and
     Transaction-Identifier = the B-TID asked for (the AAR's User-Name)."""
-    btid = need(request, d.USER_NAME, 0, "AAR").as_bytes()
+    btid = need_avp(request, d.USER_NAME, 0, "AAR").as_bytes()
     avps = [request.find(d.SESSION_ID) or avp("Session-Id", ""),
             avp("Auth-Application-Id", APP_NASREQ),
             avp("Auth-Request-Type", AUTHORIZE_ONLY),

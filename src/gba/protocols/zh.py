@@ -36,10 +36,10 @@ from gba.protocols.diameter import (
     VENDOR_3GPP,
     Avp,
     Message,
-    MissingAvp,
     PeerIdentity,
     avp,
     experimental_result,
+    need_avp,
 )
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import reject_unknown_mandatory
@@ -52,6 +52,19 @@ APPLICATION = (VENDOR_3GPP, APP_ZH)
 def vendor_app(app_id: int) -> Avp:
     return avp("Vendor-Specific-Application-Id",
                [avp("Vendor-Id", VENDOR_3GPP), avp("Auth-Application-Id", app_id)])
+
+
+def experimental_error(request: Message, local: PeerIdentity, app_id: int, code: int
+                       ) -> Message:
+    """An answer of 3GPP application *app_id* refusing *request* with Experimental-Result
+    *code* under vendor 10415 (RFC 6733 §7.6; TS 29.109 §6.2: 5401-5403)."""
+    avps: list[Avp] = []
+    session = request.find(d.SESSION_ID)
+    if session is not None:
+        avps.append(session)
+    avps += [vendor_app(app_id), experimental_result(code, VENDOR_3GPP),
+             avp("Origin-Host", local.origin_host), avp("Origin-Realm", local.origin_realm)]
+    return request.answer(avps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +106,6 @@ _MAR_AVPS = frozenset(
 """The AVPs a MAR may carry with the M bit set (TS 29.109 §4.2 ABNF, above)."""
 
 
-def _need(msg: Message | Avp, code: int, vendor: int, what: str) -> Avp:
-    found = msg.find(code, vendor)
-    if found is None:
-        raise MissingAvp(code, vendor, what)
-    return found
-
-
 def build_mar(local: PeerIdentity, destination_realm: str, session_id: str,
               req: VectorRequest) -> Message:
     item = [avp("SIP-Authentication-Scheme", AUTH_SCHEME)]
@@ -121,7 +127,7 @@ def parse_mar(msg: Message) -> VectorRequest:
     """The BSF's request; :class:`~gba.protocols.diameter.capabilities.UnsupportedAvp`
     for an M-bit AVP the MAR does not have (RFC 6733 §4.1: answer 5001)."""
     reject_unknown_mandatory(msg, _MAR_AVPS, "MAR")
-    impi = _need(msg, d.USER_NAME, 0, "MAR").as_str()
+    impi = need_avp(msg, d.USER_NAME, 0, "MAR").as_str()
     resync_rand = auts = None
     item = msg.find(612, VENDOR_3GPP)
     if item is not None:
@@ -140,7 +146,7 @@ def parse_mar(msg: Message) -> VectorRequest:
 
 def build_maa(request: Message, local: PeerIdentity, ans: VectorAnswer) -> Message:
     avps = [
-        _need(request, d.SESSION_ID, 0, "MAR"), vendor_app(APP_ZH),
+        need_avp(request, d.SESSION_ID, 0, "MAR"), vendor_app(APP_ZH),
         avp("Result-Code", d.ResultCode.SUCCESS),
         avp("Auth-Session-State", "NO_STATE_MAINTAINED"),
         avp("Origin-Host", local.origin_host), avp("Origin-Realm", local.origin_realm),
@@ -172,13 +178,13 @@ def build_maa_error(request: Message, local: PeerIdentity, code: int,
 
 def parse_maa(msg: Message) -> VectorAnswer:
     """A successful MAA's vector; callers check ``msg.result_code`` first."""
-    item = _need(msg, 612, VENDOR_3GPP, "MAA")
-    challenge = _need(item, 609, VENDOR_3GPP, "MAA SIP-Auth-Data-Item").as_bytes()
+    item = need_avp(msg, 612, VENDOR_3GPP, "MAA")
+    challenge = need_avp(item, 609, VENDOR_3GPP, "MAA SIP-Auth-Data-Item").as_bytes()
     if len(challenge) != 32:
         raise CodecError(f"MAA SIP-Authenticate holds {len(challenge)} octets, expected 32")
-    xres = _need(item, 610, VENDOR_3GPP, "MAA SIP-Auth-Data-Item").as_bytes()
-    ck = _need(item, 625, VENDOR_3GPP, "MAA SIP-Auth-Data-Item").as_bytes()
-    ik = _need(item, 626, VENDOR_3GPP, "MAA SIP-Auth-Data-Item").as_bytes()
+    xres = need_avp(item, 610, VENDOR_3GPP, "MAA SIP-Auth-Data-Item").as_bytes()
+    ck = need_avp(item, 625, VENDOR_3GPP, "MAA SIP-Auth-Data-Item").as_bytes()
+    ik = need_avp(item, 626, VENDOR_3GPP, "MAA SIP-Auth-Data-Item").as_bytes()
     if not 4 <= len(xres) <= 16 or len(ck) != 16 or len(ik) != 16:
         raise CodecError("MAA XRES/CK/IK lengths are wrong")
     guss_avp = msg.find(400, VENDOR_3GPP)

@@ -55,13 +55,12 @@ from gba.protocols.diameter import (
     MissingAvp,
     PeerIdentity,
     avp,
-    experimental_result,
 )
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import reject_unknown_mandatory
 from gba.protocols.guss import Uss, decode_uss_list, encode_uss_list
 from gba.protocols.roaming import KeyKind
-from gba.protocols.zh import vendor_app
+from gba.protocols.zh import experimental_error, vendor_app
 
 log = logging.getLogger(__name__)
 
@@ -206,13 +205,7 @@ def build_bia(request: Message, local: PeerIdentity, ans: KeyAnswer) -> Message:
 
 
 def build_bia_error(request: Message, local: PeerIdentity, code: int) -> Message:
-    avps: list[Avp] = []
-    session = request.find(d.SESSION_ID)
-    if session is not None:
-        avps.append(session)
-    avps += [vendor_app(APP_ZN), experimental_result(code, VENDOR_3GPP),
-             avp("Origin-Host", local.origin_host), avp("Origin-Realm", local.origin_realm)]
-    return request.answer(avps)
+    return experimental_error(request, local, APP_ZN, code)
 
 
 def parse_bia(msg: Message) -> KeyAnswer:

@@ -41,15 +41,14 @@ from gba.protocols.diameter import (
     VENDOR_3GPP,
     Avp,
     Message,
-    MissingAvp,
     PeerIdentity,
     avp,
-    experimental_result,
+    need_avp,
 )
 from gba.protocols.diameter import dictionary as d
 from gba.protocols.diameter.capabilities import reject_unknown_mandatory
 from gba.protocols.gpi import UiccMe
-from gba.protocols.zh import vendor_app
+from gba.protocols.zh import experimental_error, vendor_app
 
 APPLICATION = (VENDOR_3GPP, APP_ZPN)
 
@@ -153,24 +152,17 @@ def build_gpir(local: PeerIdentity, destination_realm: str, session_id: str,
     return Message.new(CMD_GBA_PUSH_INFO, APP_ZPN, avps=avps)
 
 
-def _required(msg: Message, code: int, vendor: int, where: str) -> Avp:
-    found = msg.find(code, vendor)
-    if found is None:
-        raise MissingAvp(code, vendor, where)
-    return found
-
-
 def parse_gpir(msg: Message) -> PushInfoRequest:
     """The Push-NAF's request; :class:`MissingAvp` (5005) for a required AVP it lacks,
     :class:`~gba.protocols.diameter.capabilities.UnsupportedAvp` (5001) for an M-bit
     AVP the GPIR does not have, :class:`CodecError` for a value out of range."""
     reject_unknown_mandatory(msg, _GPIR_AVPS, "GPIR")
-    origin = _required(msg, d.ORIGIN_HOST, 0, "GPIR")
-    naf = _required(msg, NAF_ID, VENDOR_3GPP, "GPIR")
-    ue_id = _required(msg, UE_ID, VENDOR_3GPP, "GPIR")
-    id_type = _required(msg, UE_ID_TYPE, VENDOR_3GPP, "GPIR")
-    ptid = _required(msg, NAF_SA_IDENTIFIER, VENDOR_3GPP, "GPIR")
-    mode = _required(msg, UICC_ME, VENDOR_3GPP, "GPIR")
+    origin = need_avp(msg, d.ORIGIN_HOST, 0, "GPIR")
+    naf = need_avp(msg, NAF_ID, VENDOR_3GPP, "GPIR")
+    ue_id = need_avp(msg, UE_ID, VENDOR_3GPP, "GPIR")
+    id_type = need_avp(msg, UE_ID_TYPE, VENDOR_3GPP, "GPIR")
+    ptid = need_avp(msg, NAF_SA_IDENTIFIER, VENDOR_3GPP, "GPIR")
+    mode = need_avp(msg, UICC_ME, VENDOR_3GPP, "GPIR")
     try:
         ue = ue_id.as_bytes().decode("utf-8")
     except UnicodeDecodeError:
@@ -219,20 +211,14 @@ def build_gpia(request: Message, local: PeerIdentity, ans: PushInfoAnswer) -> Me
 def build_gpia_error(request: Message, local: PeerIdentity, code: int) -> Message:
     """A GPIA with Experimental-Result *code* (vendor 10415): 5401 unknown user, 5402 NAF
     not authorised (TS 29.109 §6.2.2)."""
-    avps: list[Avp] = []
-    session = request.find(d.SESSION_ID)
-    if session is not None:
-        avps.append(session)
-    avps += [vendor_app(APP_ZPN), experimental_result(code, VENDOR_3GPP),
-             avp("Origin-Host", local.origin_host), avp("Origin-Realm", local.origin_realm)]
-    return request.answer(avps)
+    return experimental_error(request, local, APP_ZPN, code)
 
 
 def parse_gpia(msg: Message) -> PushInfoAnswer:
     """A successful GPIA; callers check ``msg.result_code`` first. :class:`MissingAvp`
     without GBA-Push-Info or Key-ExpiryTime, :class:`CodecError` without key material."""
-    gpi = _required(msg, GBA_PUSH_INFO, VENDOR_3GPP, "GPIA")
-    expiry = _required(msg, KEY_EXPIRY_TIME, VENDOR_3GPP, "GPIA")
+    gpi = need_avp(msg, GBA_PUSH_INFO, VENDOR_3GPP, "GPIA")
+    expiry = need_avp(msg, KEY_EXPIRY_TIME, VENDOR_3GPP, "GPIA")
     me = msg.find(ME_KEY_MATERIAL, VENDOR_3GPP)
     uicc = msg.find(UICC_KEY_MATERIAL, VENDOR_3GPP)
     if me is None and uicc is None:

@@ -23,6 +23,7 @@ from gba.protocols.diameter.codec import (
     Message,
     MissingAvp,
     message_length,
+    need_avp,
 )
 from gba.protocols.diameter.dictionary import (
     APP_COMMON,
@@ -117,6 +118,7 @@ __all__ = [
     "find_avp_def",
     "find_command",
     "message_length",
+    "need_avp",
     "raw_avp",
     "value_of",
 ]

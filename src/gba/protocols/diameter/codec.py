@@ -106,6 +106,16 @@ class MissingAvp(DiameterCodecError):
         self.vendor = vendor
 
 
+def need_avp(container: Message | Avp, code: int, vendor: int = 0, where: str = "message"
+             ) -> Avp:
+    """The first AVP (code, vendor) of a message or grouped AVP, or :class:`MissingAvp`
+    (answer 5005, RFC 6733 §7.5)."""
+    found = container.find(code, vendor)
+    if found is None:
+        raise MissingAvp(code, vendor, where)
+    return found
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Avp:
     """One AVP (RFC 6733 §4.1): code, flags (V/M/P), vendor id and raw data octets.
