@@ -1,5 +1,16 @@
-"""A push session over OMA DM (seed 002 embodiments 1 and 2, steps 203-210 and 303-310;
-docs/push.md §2), both sides as sans-IO objects: octets in, octets out, ``now`` passed in.
+"""A push session over OMA DM (seed 002 embodiments 1, 2, 3 and 5: steps 203-210,
+303-310, 401-410 and 603-610; docs/push.md §2), both sides as sans-IO objects: octets in,
+octets out, ``now`` passed in.
+
+Embodiment 3 (:meth:`UeDmSession.start`, :meth:`NafDmSession.ue_started`): no package 0;
+the UE's own pkg1 (Alert 1201, its identity under ``./GBA/UE``) opens the session, the
+NAF's first pkg2 carries the GPI (GBA Push) and the signed SA parameters (``./GBA/GPI``,
+``./GBA/SAInfo``), the UE's confirmation (step 407: a pkg1 with its credential) gets the
+second pkg2 with the pushes. Embodiment 5 (:func:`offer`, :meth:`UeDmSession.offer_received`):
+explicit SA parameters on the push channel; the UE picks its key by the key-selection
+policy or the B-TID named and answers pkg1 with its choice and identity; a NAF that sent
+the parameters unsigned (it lacked the key, step 605's note) fetches Ks_NAF by that B-TID
+and is authenticated by its first push instead (the AEAD tag under the SA key).
 
 NAF (:class:`NafDmSession`): package 0 with initiator = 1, the session id, the signed SA
 parameters in the vendor part and, for a new SA, the GPI in the placement the config
@@ -21,16 +32,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum, auto
+from urllib.parse import quote, unquote
 
 from gba.crypto import aka
-from gba.errors import AuthError, CodecError, ProtocolError
-from gba.protocols import omadm_pkg0, push_info, push_sa, push_ue, syncml
+from gba.errors import AuthError, CodecError, InvalidInput, ProtocolError
+from gba.protocols import gpi, omadm_pkg0, push_info, push_sa, push_ue, syncml
 from gba.protocols.push_sa import PushSa, SaId
 
 PUSH_ROOT = "./GBA/Push"
+GPI_NODE = "./GBA/GPI"
+SA_INFO_NODE = "./GBA/SAInfo"
+UE_ROOT = "./GBA/UE"
 UI_BACKGROUND = 1
 DEVICE_SOURCE = "IMEI:gba-lab-ue"
 
@@ -98,13 +114,30 @@ class NafDmSession:
                                           server_password=self.server_password,
                                           nonce=self.nonce, ks_naf=self.ks_naf)
 
-    def pkg1_received(self, data: bytes, now: datetime) -> bytes:
-        """pkg2 with the sealed pushes (steps 206-207), or Alert 1223 ending the session
-        when the UE holds no such SA or its credential fails."""
+    def ue_started(self, data: bytes, now: datetime) -> bytes:
+        """Embodiment 3 (steps 401, 404-405): pkg2 carrying the GPI (GBA Push) and the
+        signed SA parameters, in answer to the pkg1 the UE sent on its own."""
+        msg = self._decode(data)
+        if self._timed_out(now):
+            return self._abort(End.TIMED_OUT)
+        items = [syncml.Item(target=SA_INFO_NODE, format="b64",
+                             data=_b64(push_info.sign(self.info, self.ks_naf)))]
+        if self.gpi is not None:
+            items.insert(0, syncml.Item(target=GPI_NODE, data=_b64(self.gpi), format="b64"))
+        return syncml.encode(syncml.pkg2(self._hdr(), msg, [syncml.Add(0, tuple(items))],
+                                         header_code=syncml.STATUS_OK))
+
+    def _decode(self, data: bytes) -> syncml.Message:
         msg = syncml.decode(data)
         if msg.header.session_id != str(self.session_id):
-            raise ProtocolError(f"pkg1 of session {msg.header.session_id}, not "
+            raise ProtocolError(f"a package of session {msg.header.session_id}, not "
                                 f"{self.session_id}")
+        return msg
+
+    def pkg1_received(self, data: bytes, now: datetime) -> bytes:
+        """pkg2 with the sealed pushes (steps 206-207, 408, 606-607), or Alert 1223 ending
+        the session when the UE holds no such SA or its credential fails."""
+        msg = self._decode(data)
         if self._timed_out(now):
             return self._abort(End.TIMED_OUT)
         if any(isinstance(c, syncml.Status) and c.data == syncml.STATUS_NOT_FOUND
@@ -126,7 +159,7 @@ class NafDmSession:
 
     def pkg3_received(self, data: bytes, now: datetime) -> bytes:
         """pkg4, the end (steps 209-210)."""
-        msg = syncml.decode(data)
+        msg = self._decode(data)
         if self._timed_out(now):
             return self._abort(End.TIMED_OUT)
         self.payloads_acknowledged = sum(
@@ -176,6 +209,7 @@ class UeDmSession:
         self.session_id = 0
         self.sa_id: SaId | None = None
         self.reused = False
+        self.server_initiated = True
         self.payloads: list[bytes] = []
         self.ended = False
         self._msg_id = 0
@@ -189,37 +223,67 @@ class UeDmSession:
         Raises (and stores nothing) for a package 0 that does not verify, a GPI that
         fails, or a NAF MAC that fails; answers Status 404 for an unknown SA without
         a GPI."""
-        pkg, gpi, placement = omadm_pkg0.extract_gpi(data)
+        pkg, gpi_octets, placement = omadm_pkg0.extract_gpi(data)
         if pkg.server_id != self.server_id or pkg.initiator != 1:
             raise ProtocolError(f"package 0 from {pkg.server_id!r} is not from our NAF")
         if placement != "digest" and not omadm_pkg0.verify_digest(
                 data, self.server_id, self.server_password, self.nonce):
             raise AuthError("package 0 digest does not verify")
         self.session_id = pkg.session_id
-        info, body, mac = push_info.read_signed(pkg.vendor)
+        sa = self._establish(pkg.vendor, gpi_octets, now)
+        if sa is None:
+            return self._unknown_sa(push_info.read_signed(pkg.vendor)[0].sa_id)
+        if placement == "digest" and gpi_octets is not None and not \
+                omadm_pkg0.verify_gpi_mac(data, self._ks_naf_of(sa, pkg.vendor)):
+            raise AuthError("package 0 MAC under Ks_NAF does not verify")
+        return self._confirm(sa)
+
+    def _establish(self, signed_info: bytes, gpi_octets: bytes | None, now: datetime
+                   ) -> PushSa | None:
+        """The SA the signed parameters name: found (reuse), set up from the GPI or from
+        the bootstrap; None when it is unknown and nothing sets it up. Nothing is stored
+        until every check has passed."""
+        info, body, mac = push_info.read_signed(signed_info)
         sa = self.store.find(info.sa_id, now)
-        if sa is not None and gpi is None:
-            self.reused = True  # reuse: the NAF still proves it holds the SA's key
+        if sa is not None and gpi_octets is None:
+            # reuse: the NAF still proves it holds the SA's key
             push_sa.verify(push_sa.naf_mac(self._base_key(sa, info), body), mac)
-        elif gpi is not None:
-            sa = push_ue.sa_from_gpi(self.usim, self.impi, self.server_id, gpi, pkg.vendor,
-                                     now)
-            if placement == "digest" and not omadm_pkg0.verify_gpi_mac(
-                    data, self._ks_naf_of(sa, info)):
-                raise AuthError("package 0 MAC under Ks_NAF does not verify")
-        elif self.bootstrap is not None:
+            self.reused = True
+            return sa
+        if gpi_octets is not None:
+            return push_ue.sa_from_gpi(self.usim, self.impi, self.server_id, gpi_octets,
+                                       signed_info, now)
+        if self.bootstrap is not None:
             b = self.bootstrap
-            sa = push_ue.sa_from_bootstrap(b.ks_naf, b.btid, b.expires, self.server_id,
-                                           pkg.vendor, now, skip_naf_auth=self.skip_naf_auth)
-        else:
-            return self._unknown_sa(info.sa_id)
+            return push_ue.sa_from_bootstrap(b.ks_naf, b.btid, b.expires, self.server_id,
+                                             signed_info, now,
+                                             skip_naf_auth=self.skip_naf_auth)
+        return None
+
+    def setup_sa(self, signed_info: bytes, gpi_octets: bytes | None, now: datetime
+                 ) -> PushSa:
+        """Embodiment 4 (step 503): the SA signed parameters on the push channel set up or
+        name, stored; the pushes then come over PSK-TLS, not in DM packages."""
+        sa = self._establish(signed_info, gpi_octets, now)
+        if sa is None:
+            raise AuthError("the parameters name an SA the UE lacks and carry no GPI")
         self.store.put(sa)
         self.sa_id = sa.sa_id
+        return sa
+
+    def _confirm(self, sa: PushSa) -> bytes:
+        """pkg1 (or embodiment 3's confirmation, step 407): credential and the SA used.
+        The SA is stored once the answer is built."""
         cred = syncml.Cred(_b64(push_sa.ue_mac(sa.key, self.session_id, sa.sa_id)),
                            syncml.AUTH_MAC)
-        used = syncml.Replace(0, syncml.sa_items(sa.sa_id.value, {
-            "Kind": sa.sa_id.kind.value, "TID": sa.tid, "Algorithm": sa.algorithm}))
-        return syncml.encode(syncml.pkg1(self._hdr(cred), self.device, extra=[used]))
+        used = {"Kind": sa.sa_id.kind.value, "TID": sa.tid, "Algorithm": sa.algorithm,
+                "Identity": self.impi}
+        extra = [syncml.Replace(0, syncml.sa_items(sa_segment(sa.sa_id), used))]
+        answer = syncml.encode(syncml.pkg1(self._hdr(cred), self.device, extra=extra,
+                                           server_initiated=self.server_initiated))
+        self.store.put(sa)
+        self.sa_id = sa.sa_id
+        return answer
 
     def _base_key(self, sa: PushSa, info: push_info.SaInfo) -> bytes:
         """The key the NAF signs with: Ks_NAF, which is the SA key unless derived."""
@@ -229,22 +293,66 @@ class UeDmSession:
             return self.bootstrap.ks_naf
         raise AuthError("a derived SA reused without its Ks_NAF")
 
-    def _ks_naf_of(self, sa: PushSa, info: push_info.SaInfo) -> bytes:
-        if info.key_derivation is not None:
+    def _ks_naf_of(self, sa: PushSa, signed_info: bytes) -> bytes:
+        if push_info.read_signed(signed_info)[0].key_derivation is not None:
             raise AuthError('placement "digest" with a derived SA key is not supported')
         return sa.key
 
     def _unknown_sa(self, sa_id: SaId) -> bytes:
         status = syncml.Status(0, 0, 0, "Replace", syncml.STATUS_NOT_FOUND,
-                               target_refs=(f"{syncml.SA_ROOT}/{sa_id.value}",))
+                               target_refs=(f"{syncml.SA_ROOT}/{sa_segment(sa_id)}",))
         return syncml.encode(syncml.pkg1(self._hdr(), self.device, extra=[status]))
+
+    def start(self, session_id: int) -> bytes:
+        """Embodiment 3, step 401: the UE's own pkg1 (Alert 1201) with its identity and,
+        under normal GBA, its B-TID; no package 0 came before it."""
+        if not 1 <= session_id <= 0xFFFF:
+            raise ProtocolError(f"session id {session_id} is not 16-bit")
+        self.session_id = session_id
+        self.server_initiated = False
+        hello = {"Identity": self.impi}
+        if self.bootstrap is not None:
+            hello["BTID"] = self.bootstrap.btid
+        items = tuple(syncml.Item(target=f"{UE_ROOT}/{name}", data=value,
+                                  format=syncml.FORMAT_CHR) for name, value in hello.items())
+        return syncml.encode(syncml.pkg1(self._hdr(), self.device, server_initiated=False,
+                                         extra=[syncml.Replace(0, items)]))
+
+    def offer_received(self, data: bytes, now: datetime) -> bytes:
+        """Embodiment 5 (steps 603-605): the key found by the key-selection policy or the
+        B-TID named (or set up from the GPI that came with the parameters), the NAF
+        authenticated when it signed them; pkg1 returns the choice and the identity."""
+        session_id, gpi_octets, signed_info, signed = read_offer(data)
+        if not 1 <= session_id <= 0xFFFF:
+            raise ProtocolError(f"SA offer with session id {session_id}")
+        self.session_id = session_id
+        if gpi_octets is not None:
+            sa = push_ue.sa_from_gpi(self.usim, self.impi, self.server_id, gpi_octets,
+                                     signed_info, now)
+        else:
+            b = self.bootstrap
+            if b is None:
+                raise AuthError("SA parameters with no key to select: bootstrap first")
+            info = push_info.read_signed(signed_info)[0]
+            if info.key_selection not in ("btid", "latest"):
+                raise AuthError(f"key selection {info.key_selection!r} is not supported")
+            if info.key_selection == "btid" and info.tid is None:
+                raise AuthError('key selection "btid" names no B-TID')
+            # unsigned: the NAF lacked the key; its first push authenticates it instead
+            sa = push_ue.sa_from_bootstrap(b.ks_naf, b.btid, b.expires, self.server_id,
+                                           signed_info, now,
+                                           skip_naf_auth=self.skip_naf_auth or not signed)
+        return self._confirm(sa)
 
     def pkg2_received(self, data: bytes, now: datetime) -> bytes | None:
         """pkg3 (steps 208-209): every push decrypted, a Status per command; None when
-        the NAF ended the session (Alert 1223)."""
+        the NAF ended the session (Alert 1223). In embodiment 3 the first pkg2 carries
+        the SA parameters (and the GPI): the answer is the confirmation (step 407)."""
         msg = syncml.decode(data)
-        if self._ends(msg) or self.sa_id is None:
+        if self._ends(msg):
             return None
+        if self.sa_id is None:
+            return self._sa_from_pkg2(msg, now)
         codes: dict[int, int] = {}
         for command in msg.commands:
             if not isinstance(command, syncml.Add):
@@ -260,6 +368,18 @@ class UeDmSession:
             codes[command.cmd_id] = code
         return syncml.encode(syncml.pkg3(self._hdr(), msg, codes))
 
+    def _sa_from_pkg2(self, msg: syncml.Message, now: datetime) -> bytes:
+        nodes = {item.target: item.data for command in msg.commands
+                 if isinstance(command, syncml.Add) for item in command.items}
+        if SA_INFO_NODE not in nodes:
+            raise ProtocolError("pkg2 before any SA: no SA parameters in it")
+        gpi_text = nodes.get(GPI_NODE)
+        sa = self._establish(_unb64(nodes[SA_INFO_NODE]),
+                             _unb64(gpi_text) if gpi_text is not None else None, now)
+        if sa is None:
+            raise AuthError("pkg2 names an SA the UE lacks and carries no GPI")
+        return self._confirm(sa)
+
     def pkg4_received(self, data: bytes) -> None:
         """The end of the session (step 210)."""
         syncml.decode(data)  # well formed; pkg4 or Alert 1223 both end it
@@ -270,6 +390,125 @@ class UeDmSession:
                for c in msg.commands):
             self.ended = True
         return self.ended
+
+
+_OFFER = struct.Struct(">BHH")
+OFFER_SIGNED = 1
+OFFER_UNSIGNED = 0
+
+
+def offer(session_id: int, info: push_info.SaInfo, key: bytes | None,
+          gpi_octets: bytes | None = None) -> bytes:
+    """Embodiment 5's explicit SA parameters (step 603) [P]: flag (1 signed with *key*,
+    0 unsigned: the NAF lacks the key), session id, GPI length, GPI, parameters || MAC
+    (zeros when unsigned)."""
+    gpi_part = gpi_octets or b""
+    if not 1 <= session_id <= 0xFFFF or len(gpi_part) > gpi.MAX_GPI:
+        raise InvalidInput("SA offer session id not 16-bit or GPI too long")
+    if key is None and gpi_octets is not None:
+        raise ProtocolError("a GPI comes with its key: sign the parameters")
+    body = push_info.encode(info)
+    mac = push_sa.naf_mac(key, body) if key is not None else bytes(push_sa.MAC_LEN)
+    return _OFFER.pack(OFFER_SIGNED if key is not None else OFFER_UNSIGNED, session_id,
+                       len(gpi_part)) + gpi_part + body + mac
+
+
+def read_offer(data: bytes) -> tuple[int, bytes | None, bytes, bool]:
+    """(session id, GPI or None, parameters || MAC, signed); :class:`CodecError` if
+    malformed."""
+    if len(data) < _OFFER.size:
+        raise CodecError("SA offer shorter than its header")
+    flag, session_id, gpi_len = _OFFER.unpack_from(data)
+    if flag not in (OFFER_SIGNED, OFFER_UNSIGNED):
+        raise CodecError(f"SA offer flag {flag} unknown")
+    rest = data[_OFFER.size:]
+    if gpi_len > len(rest):
+        raise CodecError("SA offer GPI runs past the end")
+    gpi_octets, signed_info = rest[:gpi_len], rest[gpi_len:]
+    if gpi_len and flag != OFFER_SIGNED:
+        raise CodecError("an unsigned SA offer carries a GPI")
+    push_info.read_signed(signed_info)  # well formed
+    return session_id, gpi_octets or None, signed_info, flag == OFFER_SIGNED
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """What a UE's own pkg1 says of it (embodiment 3, step 401)."""
+
+    session_id: int
+    identity: str
+    btid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The SA a UE's pkg1 says it used (steps 205, 407, 605; claims 11-12, 16)."""
+
+    sa_id: SaId
+    tid: str
+    identity: str
+    algorithm: str
+
+
+def _session(msg: syncml.Message) -> int:
+    try:
+        value = int(msg.header.session_id)
+    except ValueError:
+        raise CodecError("SessionID is not a number") from None
+    if not 1 <= value <= 0xFFFF:
+        raise CodecError(f"SessionID {value} is not 16-bit")
+    return value
+
+
+def hello_of(data: bytes) -> tuple[syncml.Message, Hello | None]:
+    """The message and, when it is a UE's own pkg1 (Alert 1201), its hello."""
+    msg = syncml.decode(data)
+    if not any(isinstance(c, syncml.Alert) and c.data == syncml.ALERT_CLIENT_INITIATED
+               for c in msg.commands):
+        return msg, None
+    nodes = _nodes(msg, UE_ROOT)
+    if not nodes.get("Identity") or "/" in nodes["Identity"]:
+        raise CodecError("a client-initiated pkg1 without the UE's identity")
+    return msg, Hello(_session(msg), nodes["Identity"], nodes.get("BTID") or None)
+
+
+def choice_of(msg: syncml.Message) -> Choice | None:
+    """The SA the UE reports in a pkg1 (None if it reports none)."""
+    for command in msg.commands:
+        if not isinstance(command, syncml.Replace):
+            continue
+        for item in command.items:
+            target = item.target or ""
+            if target.startswith(syncml.SA_ROOT + "/") and target.endswith("/Kind"):
+                name = target[len(syncml.SA_ROOT) + 1:-len("/Kind")]
+                nodes = _nodes(msg, f"{syncml.SA_ROOT}/{name}")
+                name = unquote(name)
+                try:
+                    kind = push_sa.IdKind(nodes.get("Kind", ""))
+                except ValueError:
+                    raise CodecError("pkg1 names an unknown SA identifier kind") from None
+                if not name or not nodes.get("TID") or not nodes.get("Identity"):
+                    raise CodecError("pkg1's SA lacks its TID or the UE's identity")
+                return Choice(SaId(kind, name), nodes["TID"], nodes["Identity"],
+                              nodes.get("Algorithm", push_sa.ALGORITHM))
+    return None
+
+
+def sa_segment(sa_id: SaId) -> str:
+    """The SA's name as one URI segment of ``./GBA/SA`` (percent-encoded, RFC 3986
+    §2.1: a B-TID's base64 may hold "/")."""
+    return quote(sa_id.value, safe="")
+
+
+def _nodes(msg: syncml.Message, root: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for command in msg.commands:
+        if isinstance(command, syncml.Replace):
+            for item in command.items:
+                target = item.target or ""
+                if target.startswith(root + "/") and "/" not in target[len(root) + 1:]:
+                    out[target[len(root) + 1:]] = item.data or ""
+    return out
 
 
 def deadline(now: datetime, seconds: float) -> datetime:

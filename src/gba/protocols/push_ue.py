@@ -26,7 +26,8 @@ class WrongNaf(AuthError):
     """The GPI or the SA parameters name another NAF than the one pushing."""
 
 
-def _key(info: push_info.SaInfo, ks_naf: bytes) -> bytes:
+def sa_key(info: push_info.SaInfo, ks_naf: bytes) -> bytes:
+    """The SA key the parameters ask for: Ks_NAF, or the key derived from it."""
     if info.key_derivation is None:
         return ks_naf
     if info.key_derivation != push_sa.KEY_DERIVATION:
@@ -52,7 +53,7 @@ def sa_from_gpi(usim: aka.Usim, impi: str, naf_fqdn: str, gpi_octets: bytes,
     ptid = gpi.open_ptid(received, keys.ks_naf)
     push_sa.verify(push_sa.naf_mac(keys.ks_naf, body), mac)
     return PushSa(info.sa_id, received.naf_id, ptid.decode("utf-8", "replace"),
-                  _key(info, keys.ks_naf), received.key_lifetime, info.algorithm,
+                  sa_key(info, keys.ks_naf), received.key_lifetime, info.algorithm,
                   info.protocol_version, info.key_selection)
 
 
@@ -70,7 +71,7 @@ def sa_from_bootstrap(ks_naf: bytes, btid: str, expires: datetime, naf_fqdn: str
         raise push_sa.ExpiredSa("the bootstrap's key lifetime is over")
     if not skip_naf_auth:
         push_sa.verify(push_sa.naf_mac(ks_naf, body), mac)
-    return PushSa(info.sa_id, info.naf_id, btid, _key(info, ks_naf), expires, info.algorithm,
+    return PushSa(info.sa_id, info.naf_id, btid, sa_key(info, ks_naf), expires, info.algorithm,
                   info.protocol_version, info.key_selection)
 
 
