@@ -250,8 +250,20 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
                "for Wireshark's tls.keylog_file")] = None,
            with_: Annotated[str | None, typer.Option(
                "--with", help="roaming: run the two-network roaming lab (home network in "
-               "DIR/home, visited in DIR/visited; docs/roaming.md) instead of --config"
-           )] = None,
+               "DIR/home, visited in DIR/visited; docs/roaming.md) instead of --config; "
+               "push: the lab plus a Push-NAF (docs/push.md)")] = None,
+           gpi_placement: Annotated[str, typer.Option(
+               "--gpi-placement", help="with --with push: where package 0 carries the GPI, "
+               "digest, future-use or trigger")] = "trigger",
+           pkg3_timeout: Annotated[int, typer.Option(
+               "--pkg3-timeout", help="with --with push: seconds the Push-NAF waits for "
+               "pkg3")] = 30,
+           skip_ue_check: Annotated[bool, typer.Option(
+               "--skip-ue-check", help="with --with push: the Push-NAF omits the UE check "
+               "under normal GBA")] = False,
+           key_derivation: Annotated[bool, typer.Option(
+               "--key-derivation", help="with --with push: SA keys derived from "
+               "Ks_NAF")] = False,
            roaming_key: Annotated[str, typer.Option(
                "--roaming-key", help="with --with roaming: what the home BSF gives the "
                "visited network, derived (Ks_NAF for the server's NAF_Id) or ks")] = "derived",
@@ -265,10 +277,23 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
     """Start every network function of the config in the background; write DIR/lab.json."""
     from gba.lab import lab
 
+    if with_ == "push":
+        if config_file is not None or capture is not None:
+            raise typer.BadParameter("--with push takes neither --config nor --capture",
+                                     param_hint="--with")
+        if gpi_placement not in ("digest", "future-use", "trigger"):
+            raise typer.BadParameter(f"{gpi_placement!r}: digest, future-use or trigger",
+                                     param_hint="--gpi-placement")
+        from gba.lab import push
+
+        info = push.up(dir, placement=gpi_placement, pkg3_timeout_s=pkg3_timeout,
+                       skip_ue_check=skip_ue_check, key_derivation=key_derivation)
+        typer.echo(json.dumps(info, indent=2))
+        typer.echo(f"status page: {info['status_url']}", err=True)
+        return
     if with_ is not None:
         if with_ != "roaming":
-            raise typer.BadParameter(f"{with_!r}: the only one is roaming",
-                                     param_hint="--with")
+            raise typer.BadParameter(f"{with_!r}: roaming or push", param_hint="--with")
         if config_file is not None or capture is not None:
             raise typer.BadParameter("--with roaming takes neither --config nor --capture",
                                      param_hint="--with")

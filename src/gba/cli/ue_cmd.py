@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -113,3 +114,98 @@ def fetch_psk(host: Annotated[str, typer.Option()], port: Annotated[int, typer.O
     raw = _run(impi, k, opc, op, bsf_url, state_file, verbose,
                lambda ue: ue.fetch_psk_tls(host, port, naf_fqdn, path, suite))
     emit_json({"response": raw.decode("utf-8", "replace")})
+
+
+NafUrl = Annotated[str, typer.Option("--naf-url", help="the Push-NAF's HTTP site "
+                                     "(lab.json push.naf_url)")]
+PushFqdn = Annotated[str, typer.Option("--naf-fqdn", help="the Push-NAF's FQDN")]
+PskHost = Annotated[str | None, typer.Option("--psk-host", help="its PSK-TLS push host")]
+PskPort = Annotated[int | None, typer.Option("--psk-port", help="its PSK-TLS push port")]
+Timeout = Annotated[float, typer.Option("--timeout", help="seconds to wait for each step")]
+
+
+def _line(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj), flush=True)  # read line by line by whoever started us
+
+
+@app.command("push-listen")
+def push_listen(naf_url: NafUrl, naf_fqdn: PushFqdn, bsf_url: BsfUrl, impi: Impi, k: K,
+                opc: OptHex = None, op: OptHex = None,
+                state_file: StateFile = Path("ue-state.json"),
+                sessions: Annotated[int, typer.Option(help="stop after this many")] = 1,
+                timeout: Timeout = 60.0,
+                bootstrap_first: Annotated[bool, typer.Option(
+                    "--bootstrap", help="bootstrap first and register the B-TID "
+                    "(normal GBA)")] = False,
+                skip_naf_auth: Annotated[bool, typer.Option(
+                    "--skip-naf-auth", help="normal GBA: omit the NAF's MAC check")] = False,
+                no_pkg3: Annotated[bool, typer.Option(
+                    "--no-pkg3", help="withhold pkg3 (the NAF's timeout path)")] = False,
+                psk_host: PskHost = None, psk_port: PskPort = None,
+                verbose: Verbose = False) -> None:
+    """Receive pushes (seed 002, embodiments 1, 2, 4, 5): register a UDP push port with the
+    Push-NAF, then print one JSON line per session and a last line with "ok"."""
+    from gba.ue.push import PushUe
+
+    async def job(ue: GbaClient) -> list[dict[str, Any]]:
+        async with PushUe(ue, naf_url, naf_fqdn, psk_host=psk_host, psk_port=psk_port,
+                          skip_naf_auth=skip_naf_auth, send_pkg3=not no_pkg3,
+                          trace=ue.trace) as push:
+            await push.open()
+            if bootstrap_first:
+                await ue.bootstrap()
+            await push.register(with_btid=bootstrap_first)
+            _line({"registered": impi, "port": push.port})
+            reports = []
+            for _ in range(sessions):
+                report = await push.next_report(timeout)
+                _line(report)
+                reports.append(report)
+            return reports
+
+    reports = _run(impi, k, opc, op, bsf_url, state_file, verbose, job)
+    wanted = "timed_out" if no_pkg3 else "done"
+    _line({"ok": all(r.get("end") == wanted for r in reports), "sessions": len(reports)})
+
+
+@app.command("push-start")
+def push_start(naf_url: NafUrl, naf_fqdn: PushFqdn, bsf_url: BsfUrl, impi: Impi, k: K,
+               opc: OptHex = None, op: OptHex = None,
+               state_file: StateFile = Path("ue-state.json"), timeout: Timeout = 60.0,
+               normal: Annotated[bool, typer.Option(
+                   "--normal", help="normal GBA: bootstrap and send the B-TID")] = False,
+               verbose: Verbose = False) -> None:
+    """Embodiment 3: open a DM session with the Push-NAF (pkg1, no package 0) and take
+    what it has queued; prints the session's report with "ok"."""
+    from gba.ue.push import PushUe
+
+    async def job(ue: GbaClient) -> dict[str, Any]:
+        async with PushUe(ue, naf_url, naf_fqdn, trace=ue.trace) as push:
+            return await push.start_session(timeout, normal)
+
+    report = _run(impi, k, opc, op, bsf_url, state_file, verbose, job)
+    _line(report | {"ok": report.get("end") == "done"})
+
+
+@app.command("push-pull")
+def push_pull(naf_fqdn: PushFqdn, bsf_url: BsfUrl, impi: Impi, k: K,
+              psk_host: Annotated[str, typer.Option("--psk-host")],
+              psk_port: Annotated[int, typer.Option("--psk-port")],
+              opc: OptHex = None, op: OptHex = None,
+              state_file: StateFile = Path("ue-state.json"),
+              wait: Annotated[float, typer.Option(help="long-poll seconds")] = 10.0,
+              tls_suite: Annotated[str, typer.Option()] = "TLS_PSK_WITH_AES_128_CBC_SHA",
+              verbose: Verbose = False) -> None:
+    """Embodiment 4 without step 503: open PSK-TLS to the Push-NAF with the B-TID and
+    collect the pushes waiting there."""
+    from gba.ue.push import PushUe
+
+    suite = ua_protocols.tls_suite(tls_suite)
+
+    async def job(ue: GbaClient) -> dict[str, Any]:
+        async with PushUe(ue, "http://unused", naf_fqdn, psk_host=psk_host,
+                          psk_port=psk_port, trace=ue.trace) as push:
+            return await push.pull_psk(suite, wait)
+
+    report = _run(impi, k, opc, op, bsf_url, state_file, verbose, job)
+    _line(report | {"ok": bool(report.get("payloads"))})

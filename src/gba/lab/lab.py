@@ -107,17 +107,21 @@ def _issue_certificates(cfg: Topology, lab_dir: Path) -> None:
 
 
 def _rest_tokens(data: dict[str, Any], lab_dir: Path, user_file: Path | None) -> None:
-    """Give every HSS a REST bearer token file (RFC 6750): the one its section names
-    (relative to *user_file*, made absolute), else DIR/<name>-rest.token; written with a
-    random token, owner-only, unless it exists."""
+    """Give every HSS a REST bearer token file (RFC 6750), and every Push-NAF a control
+    one: the one its section names (relative to *user_file*, made absolute), else
+    DIR/<name>-rest.token (DIR/<name>-control.token); written with a random token,
+    owner-only, unless it exists."""
     from gba.nf.hss_rest import write_token_file
 
     base = user_file.parent if user_file is not None else lab_dir
     for name, section in data["functions"].items():
-        if section.get("kind") != "hss":
+        key, suffix = {"hss": ("rest_token_file", "rest"),
+                       "push_naf": ("control_token_file", "control")}.get(
+                           section.get("kind"), (None, None))
+        if key is None:
             continue
-        path = base / str(section.get("rest_token_file", lab_dir / f"{name}-rest.token"))
-        section["rest_token_file"] = str(path)
+        path = base / str(section.get(key, lab_dir / f"{name}-{suffix}.token"))
+        section[key] = str(path)
         if not path.exists():
             write_token_file(path)
 

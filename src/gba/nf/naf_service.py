@@ -201,11 +201,14 @@ def parse(topology: Topology, name: str) -> NafConfig:
         limits=DiameterLimits.parse(s), http=http_limits(s))
 
 
-def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf") -> DiameterNode:
+def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf",
+            more_apps: tuple[tuple[int, int], ...] = ()) -> DiameterNode:
     """The NAF's Diameter node: its BSF as default route, more peers and routes as
-    configured; mutual TLS where the peer's listener has it."""
+    configured; mutual TLS where the peer's listener has it. *more_apps*: more
+    applications it announces (a Push-NAF's Zpn)."""
     identity = peer_identity(cfg.diameter, cfg.http_listen.host)
-    apps = [zn.APPLICATION, *([NASREQ] if cfg.aaa else []), *([EAP] if cfg.eap else [])]
+    apps = [zn.APPLICATION, *more_apps, *([NASREQ] if cfg.aaa else []),
+            *([EAP] if cfg.eap else [])]
     node = DiameterNode(identity, apps, routes=cfg.routes, **cfg.limits.node_kwargs())
     extra = [p for p in (cfg.zn_proxy, cfg.aaa, cfg.eap) if p and p not in cfg.connect]
     connect_peers(node, topology, [*([cfg.bsf] if cfg.bsf else []), *cfg.connect, *extra],

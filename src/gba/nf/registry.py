@@ -66,9 +66,10 @@ def _kinds() -> dict[str, Kind]:
     from gba.nf.hss_service import KIND as HSS
     from gba.nf.naf_service import BMSC_KIND as BMSC
     from gba.nf.naf_service import KIND as NAF
+    from gba.nf.push_service import KIND as PUSH_NAF
     from gba.nf.remote import KIND as REMOTE
 
-    return {k.name: k for k in (HSS, BSF, DRA, GBA_PROXY, AAA, NAF, BMSC, REMOTE)}
+    return {k.name: k for k in (HSS, BSF, DRA, GBA_PROXY, AAA, NAF, BMSC, PUSH_NAF, REMOTE)}
 
 
 _CACHE: dict[str, Kind] = {}

@@ -133,8 +133,10 @@ class PskTlsServer(Generic[C]):
                  handshake_timeout: float = 10.0, key_timeout: float = 5.0,
                  io_timeout: float | None = 60.0, workers: int = 16, backlog: int = 128,
                  max_pending: int = 512, max_pending_per_source: int = 64,
-                 on_handshake: HandshakeObserver | None = None) -> None:
+                 on_handshake: HandshakeObserver | None = None,
+                 parse_identity: Callable[[str], str] = btid_from_psk_identity) -> None:
         self.ciphers = ciphers
+        self._parse_identity = parse_identity
         self.ciphersuites = ciphersuite_codes(ciphers)
         self.hint = hint
         self.server_names = (None if server_names is None
@@ -419,7 +421,7 @@ class PskTlsServer(Generic[C]):
     def _lookup(self, attempt: Attempt[C], identity: str | None) -> bytes:
         suite = attempt.suite if self._watch_suite else self.ciphersuites[0]
         return attempt.lookup(identity, suite, self.ciphersuites, self._key_for,
-                              self._key_timeout)
+                              self._key_timeout, self._parse_identity)
 
 
 async def _ready(fd: int, *, readable: bool) -> None:

@@ -96,7 +96,8 @@ class Attempt(Generic[C]):
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
 
     def lookup(self, identity: str | None, suite: int | None, offered: tuple[int, ...],
-               key_for: KeyLookup[C], key_timeout: float) -> bytes:
+               key_for: KeyLookup[C], key_timeout: float,
+               parse_identity: Callable[[str], str] = btid_from_psk_identity) -> bytes:
         """The PSK callback's work (worker thread): the key for *identity* and the
         negotiated *suite*, asked of *key_for* on the loop; b"" fails the handshake and
         :attr:`failure` says why."""
@@ -106,7 +107,7 @@ class Attempt(Generic[C]):
             return b""
         attempt.identity = identity
         try:
-            btid = btid_from_psk_identity(identity)
+            btid = parse_identity(identity)
         except CodecError as exc:
             attempt.failure = str(exc)
             return b""
