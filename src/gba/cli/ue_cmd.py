@@ -147,20 +147,25 @@ def push_listen(naf_url: NafUrl, naf_fqdn: PushFqdn, bsf_url: BsfUrl, impi: Impi
     Push-NAF, then print one JSON line per session and a last line with "ok"."""
     from gba.ue.push import PushUe
 
+    sas = state.load_push_sas(state_file)
+
     async def job(ue: GbaClient) -> list[dict[str, Any]]:
         async with PushUe(ue, naf_url, naf_fqdn, psk_host=psk_host, psk_port=psk_port,
                           skip_naf_auth=skip_naf_auth, send_pkg3=not no_pkg3,
-                          trace=ue.trace) as push:
+                          trace=ue.trace, store=sas) as push:
             await push.open()
             if bootstrap_first:
                 await ue.bootstrap()
             await push.register(with_btid=bootstrap_first)
             _line({"registered": impi, "port": push.port})
             reports = []
-            for _ in range(sessions):
-                report = await push.next_report(timeout)
-                _line(report)
-                reports.append(report)
+            try:
+                for _ in range(sessions):
+                    report = await push.next_report(timeout, aside=_line)
+                    _line(report)
+                    reports.append(report)
+            finally:
+                state.save_push_sas(state_file, push.store)
             return reports
 
     reports = _run(impi, k, opc, op, bsf_url, state_file, verbose, job)
@@ -174,14 +179,21 @@ def push_start(naf_url: NafUrl, naf_fqdn: PushFqdn, bsf_url: BsfUrl, impi: Impi,
                state_file: StateFile = Path("ue-state.json"), timeout: Timeout = 60.0,
                normal: Annotated[bool, typer.Option(
                    "--normal", help="normal GBA: bootstrap and send the B-TID")] = False,
+               new_sa: Annotated[bool, typer.Option(
+                   "--new-sa", help="do not name the SA held for this NAF")] = False,
                verbose: Verbose = False) -> None:
     """Embodiment 3: open a DM session with the Push-NAF (pkg1, no package 0) and take
     what it has queued; prints the session's report with "ok"."""
     from gba.ue.push import PushUe
 
+    sas = state.load_push_sas(state_file)
+
     async def job(ue: GbaClient) -> dict[str, Any]:
-        async with PushUe(ue, naf_url, naf_fqdn, trace=ue.trace) as push:
-            return await push.start_session(timeout, normal)
+        async with PushUe(ue, naf_url, naf_fqdn, trace=ue.trace, store=sas) as push:
+            try:
+                return await push.start_session(timeout, normal, reuse=not new_sa)
+            finally:
+                state.save_push_sas(state_file, push.store)
 
     report = _run(impi, k, opc, op, bsf_url, state_file, verbose, job)
     _line(report | {"ok": report.get("end") == "done"})

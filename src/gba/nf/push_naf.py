@@ -214,8 +214,10 @@ class PushNaf:
             raise AuthError(f"B-TID {btid} is not {impi}'s")
         return key.key, key.expires
 
-    async def _new_sa(self, order: PushOrder, session_id: int) -> _Keyed:
-        """A new SA: its key from the BSF (Zpn or Zn), its parameters signed."""
+    async def _new_sa(self, order: PushOrder, session_id: int, btid: str | None = None
+                      ) -> _Keyed:
+        """A new SA: its key from the BSF (Zpn or Zn), its parameters signed. Under
+        normal GBA the B-TID is *btid* (the UE's pkg1 named it) or the registered one."""
         naf_id = self.naf_id(order.embodiment)
         protocol = push_info.PSK_TLS if order.embodiment == 4 else push_info.SYNCML
         derivation = "hmac-sha256" if self.settings.key_derivation and \
@@ -232,15 +234,15 @@ class PushNaf:
             info = push_info.SaInfo(sa_id, naf_id, key_selection="gpi",
                                     key_derivation=derivation, security_protocol=protocol)
             return _Keyed(PushSa(sa_id, naf_id, ptid, sa_key(info, answer.me_key),
-                                 answer.expiry, key_selection="gpi"),
+                                 answer.expiry, key_selection="gpi", owner=order.impi),
                           answer.me_key, answer.gpi, info)
-        btid = await self._btid_of(order.impi)
+        btid = btid or await self._btid_of(order.impi)
         ks_naf, expires = await self._normal_key(order.impi, btid, naf_id)
         sa_id = self._sa_id(order, session_id, btid)
         info = push_info.SaInfo(sa_id, naf_id, tid=btid, key_derivation=derivation,
                                 security_protocol=protocol)
-        return _Keyed(PushSa(sa_id, naf_id, btid, sa_key(info, ks_naf), expires), ks_naf,
-                      None, info)
+        return _Keyed(PushSa(sa_id, naf_id, btid, sa_key(info, ks_naf), expires,
+                             owner=order.impi), ks_naf, None, info)
 
     @staticmethod
     def _sa_id(order: PushOrder, session_id: int, tid: str) -> SaId:
@@ -257,7 +259,7 @@ class PushNaf:
         if order.sa_value is None and order.sa_kind is not IdKind.SESSION:
             return None
         sa_id = SaId(order.sa_kind, order.sa_value or str(session_id))
-        return await self.store.get_push_sa(sa_id, self.clock())
+        return await self.store.get_push_sa(sa_id, self.clock(), order.impi)
 
     def _session_id(self, wanted: int | None) -> int:
         if wanted is not None:
@@ -278,7 +280,7 @@ class PushNaf:
         if order.embodiment == 3:
             self.queued.setdefault(order.impi, []).append(order)
             return Outcome(order.impi, 3, 0, order.sa_kind.value, order.sa_value or "",
-                           False, end="queued")
+                           False, end="queued", gba=order.gba)
         if order.embodiment not in (1, 2, 4, 5):
             raise InvalidInput(f"embodiment {order.embodiment} is not 1 to 5")
         if order.impi not in self.ues:
@@ -327,10 +329,7 @@ class PushNaf:
             return
         sa = stored if stored is not None else keyed.sa if keyed is not None else None
         assert sa is not None
-        info = keyed.info if keyed is not None else push_info.SaInfo(
-            sa.sa_id, sa.naf_id, tid=None if sa.key_selection == "gpi" else sa.tid,
-            key_selection=sa.key_selection,
-            security_protocol=push_info.PSK_TLS if order.embodiment == 4 else push_info.SYNCML)
+        info = keyed.info if keyed is not None else _reused_info(sa, order.embodiment)
         # a new SA is signed with Ks_NAF (the UE checks it before deriving anything), a
         # stored one with its own key
         sign_key = keyed.ks_naf if keyed is not None else sa.key
@@ -460,12 +459,12 @@ class PushNaf:
             raise ProtocolError("pkg1 without the SA the UE chose")
         if choice.identity != session.order.impi or choice.sa_id != session.info.sa_id:
             raise AuthError("pkg1 names another user or SA than the offer")
-        ks_naf, expires = await self._normal_key(session.order.impi, choice.tid,
+        order = session.order
+        ks_naf, expires = await self._normal_key(order.impi, choice.tid,
                                                  session.info.naf_id)
         info = replace(session.info, tid=choice.tid)
         sa = PushSa(info.sa_id, info.naf_id, choice.tid, sa_key(info, ks_naf), expires,
-                    key_selection="latest")
-        order = session.order
+                    key_selection="latest", owner=order.impi)
         session.dm = NafDmSession(
             self.fqdn, session.outcome.session_id, sa, ks_naf, info, order.payloads,
             push_dm.deadline(self.clock(), self.settings.pkg3_timeout_s),
@@ -479,11 +478,15 @@ class PushNaf:
         order = replace(orders.pop(0), session_id=hello.session_id)
         if not orders:
             del self.queued[hello.identity]
-        if order.gba == "normal" and hello.btid is not None:
-            self.register_btid(hello.identity, hello.btid)
-        keyed = await self._new_sa(order, hello.session_id)
+        stored = None if hello.sa is None else \
+            await self.store.get_push_sa(hello.sa, self.clock(), order.impi)
+        if stored is not None:  # the UE named an SA the NAF holds: reuse, no BSF
+            keyed = _Keyed(stored, stored.key, None, _reused_info(stored, 3))
+        else:
+            keyed = await self._new_sa(order, hello.session_id,
+                                       hello.btid if order.gba == "normal" else None)
         outcome = Outcome(order.impi, 3, hello.session_id, keyed.sa.sa_id.kind.value,
-                          keyed.sa.sa_id.value, False, gba=order.gba)
+                          keyed.sa.sa_id.value, stored is not None, gba=order.gba)
         session = _Session(order, outcome, asyncio.get_running_loop().create_future())
         session.dm = NafDmSession(
             self.fqdn, hello.session_id, keyed.sa, keyed.ks_naf, keyed.info, order.payloads,
@@ -494,11 +497,6 @@ class PushNaf:
         session.timer = asyncio.get_running_loop().call_later(
             self.settings.pkg3_timeout_s, self._expire, hello.session_id)
         return session.dm.ue_started(data, self.clock())
-
-    def register_btid(self, impi: str, btid: str) -> None:
-        reg = self.ues.get(impi)
-        if reg is not None:
-            reg.btid = btid
 
     # ------------------------------------------------------------------ HTTP
     def routes(self) -> list[web.RouteDef]:
@@ -531,6 +529,15 @@ class PushNaf:
             log.info("DM: refused: %s", exc, extra={"interface": "upa"})
             return web.Response(status=403, text=f"{exc}\n")
         return web.Response(body=answer, content_type=DM_TYPE)
+
+
+def _reused_info(sa: PushSa, embodiment: int) -> push_info.SaInfo:
+    """The parameters that name a stored SA (signed with its own key): no key derivation
+    to repeat, the B-TID under normal GBA (a P-TID stays private)."""
+    return push_info.SaInfo(
+        sa.sa_id, sa.naf_id, tid=None if sa.key_selection == "gpi" else sa.tid,
+        key_selection=sa.key_selection,
+        security_protocol=push_info.PSK_TLS if embodiment == 4 else push_info.SYNCML)
 
 
 def _expired(sa: PushSa | None) -> PushSa:

@@ -303,9 +303,10 @@ class UeDmSession:
                                target_refs=(f"{syncml.SA_ROOT}/{sa_segment(sa_id)}",))
         return syncml.encode(syncml.pkg1(self._hdr(), self.device, extra=[status]))
 
-    def start(self, session_id: int) -> bytes:
-        """Embodiment 3, step 401: the UE's own pkg1 (Alert 1201) with its identity and,
-        under normal GBA, its B-TID; no package 0 came before it."""
+    def start(self, session_id: int, held: SaId | None = None) -> bytes:
+        """Embodiment 3, step 401: the UE's own pkg1 (Alert 1201) with its identity,
+        under normal GBA its B-TID, and the SA it holds for this NAF (*held*: the NAF
+        may reuse it); no package 0 came before it."""
         if not 1 <= session_id <= 0xFFFF:
             raise ProtocolError(f"session id {session_id} is not 16-bit")
         self.session_id = session_id
@@ -313,6 +314,8 @@ class UeDmSession:
         hello = {"Identity": self.impi}
         if self.bootstrap is not None:
             hello["BTID"] = self.bootstrap.btid
+        if held is not None:
+            hello["SA"] = held.encode().decode("utf-8")
         items = tuple(syncml.Item(target=f"{UE_ROOT}/{name}", data=value,
                                   format=syncml.FORMAT_CHR) for name, value in hello.items())
         return syncml.encode(syncml.pkg1(self._hdr(), self.device, server_initiated=False,
@@ -326,14 +329,19 @@ class UeDmSession:
         if not 1 <= session_id <= 0xFFFF:
             raise ProtocolError(f"SA offer with session id {session_id}")
         self.session_id = session_id
+        info, body, mac = push_info.read_signed(signed_info)
+        held = self.store.find(info.sa_id, now)
         if gpi_octets is not None:
             sa = push_ue.sa_from_gpi(self.usim, self.impi, self.server_id, gpi_octets,
                                      signed_info, now)
+        elif held is not None and signed:
+            sa = held  # reuse: the NAF signed with the SA's key
+            push_sa.verify(push_sa.naf_mac(held.key, body), mac)
+            self.reused = True
         else:
             b = self.bootstrap
             if b is None:
                 raise AuthError("SA parameters with no key to select: bootstrap first")
-            info = push_info.read_signed(signed_info)[0]
             if info.key_selection not in ("btid", "latest"):
                 raise AuthError(f"key selection {info.key_selection!r} is not supported")
             if info.key_selection == "btid" and info.tid is None:
@@ -438,6 +446,8 @@ class Hello:
     session_id: int
     identity: str
     btid: str | None
+    sa: SaId | None = None
+    """The SA the UE holds for this NAF, which the NAF may reuse."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,7 +479,16 @@ def hello_of(data: bytes) -> tuple[syncml.Message, Hello | None]:
     nodes = _nodes(msg, UE_ROOT)
     if not nodes.get("Identity") or "/" in nodes["Identity"]:
         raise CodecError("a client-initiated pkg1 without the UE's identity")
-    return msg, Hello(_session(msg), nodes["Identity"], nodes.get("BTID") or None)
+    held = None
+    if nodes.get("SA"):
+        kind, _, value = nodes["SA"].partition(":")
+        try:
+            held = SaId(push_sa.IdKind(kind), value)
+        except ValueError:
+            raise CodecError("pkg1 names an SA of an unknown kind") from None
+        if not value:
+            raise CodecError("pkg1 names an SA without a value")
+    return msg, Hello(_session(msg), nodes["Identity"], nodes.get("BTID") or None, held)
 
 
 def choice_of(msg: syncml.Message) -> Choice | None:

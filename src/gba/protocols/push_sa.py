@@ -86,6 +86,8 @@ class PushSa:
     send_seq: int = 0
     received: frozenset[int] = frozenset()
     highest: int = 0
+    owner: str = ""
+    """The user it was set up with (the NAF's record: an SA is only reused for that user)."""
 
     def usable(self, now: datetime) -> bool:
         return now < self.expires

@@ -89,7 +89,19 @@ class SaStore:
         return sa if sa is not None and sa.usable(now) else None
 
     def put(self, sa: PushSa) -> None:
-        self._sas[sa.sa_id] = sa
+        self._sas.pop(sa.sa_id, None)
+        self._sas[sa.sa_id] = sa  # the most recent last
+
+    def all(self) -> list[PushSa]:
+        """Every SA held, the most recently stored last (expired ones too)."""
+        return list(self._sas.values())
+
+    def latest(self, naf_fqdn: str, now: datetime) -> PushSa | None:
+        """The most recently stored usable SA with that NAF."""
+        for sa in reversed(self._sas.values()):
+            if sa.usable(now) and _naf_fqdn(sa.naf_id) == naf_fqdn:
+                return sa
+        return None
 
     def open(self, sa_id: SaId, data: bytes, now: datetime) -> bytes:
         """Decrypt a push under the named SA, keeping its replay window; a push that

@@ -68,7 +68,9 @@ class NafStore(Protocol):
     async def put_push_sa(self, sa: PushSa) -> None:
         """Keep (or replace) a push security association until its key expires."""
 
-    async def get_push_sa(self, sa_id: SaId, now: datetime) -> PushSa | None:
-        """The push SA of that name, or None if unknown or expired (issue 13)."""
+    async def get_push_sa(self, sa_id: SaId, now: datetime, owner: str = ""
+                          ) -> PushSa | None:
+        """The push SA of that name set up with *owner* (``PushSa.owner``), or None if
+        unknown or expired (issue 13)."""
 
     async def close(self) -> None: ...

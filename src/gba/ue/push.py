@@ -52,7 +52,7 @@ class PushUe:
                  psk_host: str | None = None, psk_port: int | None = None,
                  skip_naf_auth: bool = False, send_pkg3: bool = True,
                  trace: Callable[[str], None] = lambda _: None,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, store: SaStore | None = None) -> None:
         self.gba = gba
         self.naf_url = naf_url.rstrip("/")
         self.fqdn = fqdn
@@ -62,7 +62,7 @@ class PushUe:
         self.send_pkg3 = send_pkg3
         self.trace = trace
         self.clock = clock
-        self.store = SaStore()
+        self.store = store if store is not None else SaStore()
         self.inbox = _Inbox()
         self.port = 0
         self._transport: asyncio.DatagramTransport | None = None
@@ -128,12 +128,17 @@ class PushUe:
             return body
 
     # ------------------------------------------------------------------ sessions
-    async def next_report(self, timeout: float) -> dict[str, Any]:
-        """Handle push datagrams until one session has ended; its report."""
+    async def next_report(self, timeout: float,
+                          aside: Callable[[dict[str, Any]], None] = lambda _: None
+                          ) -> dict[str, Any]:
+        """Handle push datagrams until one push has ended; its report. A session the UE
+        answered with "unknown SA" (the NAF follows it with a new GPI) goes to *aside*."""
         while True:
             data = await asyncio.wait_for(self.inbox.queue.get(), timeout)
             report = await self.handle(data, timeout)
-            if report is not None:
+            if report is not None and report.get("end") == "unknown_sa":
+                aside(report)
+            elif report is not None:
                 return report
 
     async def handle(self, data: bytes, timeout: float) -> dict[str, Any] | None:
@@ -178,8 +183,8 @@ class PushUe:
             if pkg3 is not None and not had_sa:  # embodiment 3: the SA came in pkg2
                 answer = await self._post(pkg3, "confirmation (step 407)")
                 pkg3 = session.pkg2_received(answer, self.clock())
-            if pkg3 is None:
-                report["end"] = "aborted"
+            if pkg3 is None:  # the NAF ended it; after a 404 it pushes a new GPI next
+                report["end"] = "aborted" if had_sa else "unknown_sa"
             elif not self.send_pkg3:
                 report["end"] = await self._await_end(timeout)
             else:
@@ -229,14 +234,18 @@ class PushUe:
                                 push=push, suite=suite, wait_s=wait_s)
         return [p.decode("utf-8", "replace") for p in got]
 
-    async def start_session(self, timeout: float, normal: bool) -> dict[str, Any]:
-        """Embodiment 3 (step 401): the UE opens the session with its own pkg1."""
+    async def start_session(self, timeout: float, normal: bool, reuse: bool = True
+                            ) -> dict[str, Any]:
+        """Embodiment 3 (step 401): the UE opens the session with its own pkg1, naming
+        the SA it holds for this NAF (*reuse*) so that the NAF may reuse it."""
         if normal:
             await self.gba.bootstrap()
         session = self._session(self.fqdn.encode() + ua_protocols.GENERIC_PUSH_LAYER)
         if not normal:
             session.bootstrap = None
-        pkg1 = session.start(secrets.randbelow(0xFFFF) + 1)
+        held = self.store.latest(self.fqdn, self.clock()) if reuse else None
+        pkg1 = session.start(secrets.randbelow(0xFFFF) + 1,
+                             held.sa_id if held is not None else None)
         return await self._dm(session, pkg1, timeout)
 
     async def pull_psk(self, suite: int, wait_s: float) -> dict[str, Any]:

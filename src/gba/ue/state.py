@@ -12,6 +12,8 @@ from pathlib import Path
 
 from gba.crypto.aka import IND_COUNT, SqnArray
 from gba.errors import ConfigError
+from gba.protocols.push_sa import IdKind, PushSa, SaId
+from gba.protocols.push_ue import SaStore
 from gba.protocols.ub import format_time, parse_time
 from gba.ue.client import Bootstrap
 
@@ -40,6 +42,43 @@ def save(path: Path, arr: SqnArray, boot: Bootstrap | None) -> None:
     if boot is not None:
         data["bootstrap"] = {"impi": boot.impi, "btid": boot.btid, "ks": boot.ks.hex(),
                              "rand": boot.rand.hex(), "lifetime": format_time(boot.lifetime)}
+    _write_private(path, data)
+
+
+def push_sas_path(path: Path) -> Path:
+    """Where the UE keeps its push SAs: beside its state file (seed 002: the SAs are
+    reused across sessions, so across runs of ``gba ue push-*``)."""
+    return path.with_name(path.name + ".push-sas.json")
+
+
+def load_push_sas(path: Path) -> SaStore:
+    store = SaStore()
+    file = push_sas_path(path)
+    if not file.exists():
+        return store
+    try:
+        for d in json.loads(file.read_text(encoding="utf-8")):
+            store.put(PushSa(SaId(IdKind(d["kind"]), d["value"]), bytes.fromhex(d["naf_id"]),
+                             d["tid"], bytes.fromhex(d["key"]), parse_time(d["expires"]),
+                             d["algorithm"], d["protocol_version"], d["key_selection"],
+                             int(d["send_seq"]), frozenset(int(n) for n in d["received"]),
+                             int(d["highest"])))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"UE push SA file {file} is unreadable: {exc}") from None
+    return store
+
+
+def save_push_sas(path: Path, store: SaStore) -> None:
+    """Write the SAs (owner-only, atomically); their keys are as secret as Ks."""
+    rows = [{"kind": sa.sa_id.kind.value, "value": sa.sa_id.value, "naf_id": sa.naf_id.hex(),
+             "tid": sa.tid, "key": sa.key.hex(), "expires": format_time(sa.expires),
+             "algorithm": sa.algorithm, "protocol_version": sa.protocol_version,
+             "key_selection": sa.key_selection, "send_seq": sa.send_seq,
+             "received": sorted(sa.received), "highest": sa.highest} for sa in store.all()]
+    _write_private(push_sas_path(path), rows)
+
+
+def _write_private(path: Path, data: object) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

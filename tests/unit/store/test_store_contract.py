@@ -408,3 +408,15 @@ async def test_push_sa_is_replaced_and_expires(naf: NafBackend, now: datetime) -
     assert found is not None
     assert found.send_seq == 8
     assert await naf.get_push_sa(sa.sa_id, now + HOUR) is None
+
+
+async def test_push_sas_of_two_users_never_collide(naf: NafBackend, now: datetime) -> None:
+    """The same SA name for two users: two SAs, each found only for its owner."""
+    alice = replace(push_sa("shared", now), owner="alice@example.org", key=bytes(32))
+    bob = replace(push_sa("shared", now), owner="bob@example.org", key=bytes([1]) * 32)
+    await naf.put_push_sa(alice)
+    await naf.put_push_sa(bob)
+    assert await naf.get_push_sa(alice.sa_id, now, "alice@example.org") == alice
+    assert await naf.get_push_sa(bob.sa_id, now, "bob@example.org") == bob
+    assert await naf.get_push_sa(alice.sa_id, now) is None
+    assert await naf.get_push_sa(alice.sa_id, now, "mallory@example.org") is None

@@ -95,7 +95,7 @@ async def test_step_1_builds_the_layout_of_the_vector(naf_v1: Path, tmp_path: Pa
 async def test_schema_1_naf_file_is_migrated_to_the_current_version(naf_v1: Path) -> None:
     store = SqliteNafStore(naf_v1)
     await store.close()
-    assert NAF_SCHEMA.version == 4
+    assert NAF_SCHEMA.version == 5
     assert user_version(naf_v1) == NAF_SCHEMA.version
 
 
@@ -203,3 +203,28 @@ def test_file_of_a_newer_version_is_refused(
         open_store(path)
     assert user_version(path) == newer
     assert layout(path) == []
+
+
+async def test_schema_4_push_sas_keep_every_field_under_no_owner(tmp_path: Path) -> None:
+    """Step 5 moves the push SAs to (owner, kind, value): one stored under schema 4 is
+    found afterwards with owner "" and every field as it was."""
+    import sqlite3
+
+    from gba.protocols.push_sa import IdKind, SaId
+
+    path = tmp_path / "v4.sqlite"
+    Db(path, Schema("NAF", NAF_SCHEMA.steps[:4]), synchronous="NORMAL", busy_timeout=1).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO push_sa VALUES ('secure', 's1', ?, 'ptid', ?, ?, "
+                     "'aes-128-gcm', '1.0', 'gpi', 3, 2, '[1, 2]')",
+                     (b"naf\x01\x00\x00\x00\x05", bytes(32), 4_000_000_000_000_000))
+    conn.close()
+    store = SqliteNafStore(path)
+    try:
+        found = await store.get_push_sa(SaId(IdKind.SECURE, "s1"), NOW)
+    finally:
+        await store.close()
+    assert user_version(path) == 5
+    assert found is not None
+    assert (found.owner, found.tid, found.send_seq, found.received, found.highest) == (
+        "", "ptid", 3, frozenset({1, 2}), 2)

@@ -117,19 +117,22 @@ class RedisNafStore:
         return [self._c.decode(name, raw if isinstance(raw, bytes) else raw.encode(),
                                _decode_charging) for raw in raws]
 
-    def _sa_key(self, sa_id: SaId) -> str:
-        return f"{self._c.ns}:sa:{sa_id.kind.value}:{sa_id.value}"
+    def _sa_key(self, sa_id: SaId, owner: str) -> str:
+        # the owner's length first: no owner/kind/value split is ambiguous
+        return f"{self._c.ns}:sa:{len(owner)}:{owner}:{sa_id.kind.value}:{sa_id.value}"
 
     async def put_push_sa(self, sa: PushSa) -> None:
-        await self._c.put(self._sa_key(sa.sa_id), dump({
+        await self._c.put(self._sa_key(sa.sa_id, sa.owner), dump({
             "kind": sa.sa_id.kind.value, "value": sa.sa_id.value, "naf_id": b64(sa.naf_id),
             "tid": sa.tid, "key": b64(sa.key), "expires": to_us(sa.expires, "SA expiry"),
             "algorithm": sa.algorithm, "protocol_version": sa.protocol_version,
             "key_selection": sa.key_selection, "send_seq": sa.send_seq,
-            "highest": sa.highest, "received": sorted(sa.received)}), sa.expires)
+            "highest": sa.highest, "received": sorted(sa.received), "owner": sa.owner}),
+            sa.expires)
 
-    async def get_push_sa(self, sa_id: SaId, now: datetime) -> PushSa | None:
-        name = self._sa_key(sa_id)
+    async def get_push_sa(self, sa_id: SaId, now: datetime, owner: str = ""
+                          ) -> PushSa | None:
+        name = self._sa_key(sa_id, owner)
         raw = await self._c.get(name)
         if raw is None:
             return None
@@ -145,7 +148,7 @@ def _decode_sa(d: dict[str, Any]) -> PushSa:
                   str(d["tid"]), octets(d["key"]), from_us(int(d["expires"])),
                   str(d["algorithm"]), str(d["protocol_version"]), str(d["key_selection"]),
                   int(d["send_seq"]), frozenset(int(n) for n in d["received"]),
-                  int(d["highest"]))
+                  int(d["highest"]), str(d.get("owner", "")))
 
 
 def _decode_charging(d: dict[str, Any]) -> ChargingRecord:

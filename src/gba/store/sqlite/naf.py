@@ -82,7 +82,30 @@ _V4: Step = (
     )""",
     "CREATE INDEX IF NOT EXISTS push_sa_expires ON push_sa (expires)",
 )
-NAF_SCHEMA: Final = Schema("NAF", (_V1, _V2, _V3, _V4))
+_V5: Step = (  # push SAs by user: (owner, kind, value), so users' names never collide
+    """CREATE TABLE push_sa_v5 (
+        owner TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        naf_id BLOB NOT NULL,
+        tid TEXT NOT NULL,
+        key BLOB NOT NULL,
+        expires INTEGER NOT NULL,
+        algorithm TEXT NOT NULL,
+        protocol_version TEXT NOT NULL,
+        key_selection TEXT NOT NULL,
+        send_seq INTEGER NOT NULL,
+        highest INTEGER NOT NULL,
+        received TEXT NOT NULL,
+        PRIMARY KEY (owner, kind, value)
+    )""",
+    "INSERT INTO push_sa_v5 SELECT '', kind, value, naf_id, tid, key, expires, algorithm, "
+    "protocol_version, key_selection, send_seq, highest, received FROM push_sa",
+    "DROP TABLE push_sa",
+    "ALTER TABLE push_sa_v5 RENAME TO push_sa",
+    "CREATE INDEX IF NOT EXISTS push_sa_expires ON push_sa (expires)",
+)
+NAF_SCHEMA: Final = Schema("NAF", (_V1, _V2, _V3, _V4, _V5))
 
 _PUT_KEY = (
     "INSERT OR REPLACE INTO naf_key "
@@ -198,27 +221,29 @@ class SqliteNafStore:
                 in reversed(rows)]
 
     async def put_push_sa(self, sa: PushSa) -> None:
-        row = (sa.sa_id.kind.value, sa.sa_id.value, sa.naf_id, sa.tid, sa.key,
+        row = (sa.owner, sa.sa_id.kind.value, sa.sa_id.value, sa.naf_id, sa.tid, sa.key,
                to_us(sa.expires, "SA expiry"), sa.algorithm, sa.protocol_version,
                sa.key_selection, sa.send_seq, sa.highest,
                json.dumps(sorted(sa.received)))
         with self._db.write("put push SA") as c:
-            c.execute("INSERT OR REPLACE INTO push_sa (kind, value, naf_id, tid, key, expires, "
-                      "algorithm, protocol_version, key_selection, send_seq, highest, "
-                      "received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            c.execute("INSERT OR REPLACE INTO push_sa (owner, kind, value, naf_id, tid, key, "
+                      "expires, algorithm, protocol_version, key_selection, send_seq, "
+                      "highest, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
-    async def get_push_sa(self, sa_id: SaId, now: datetime) -> PushSa | None:
+    async def get_push_sa(self, sa_id: SaId, now: datetime, owner: str = ""
+                          ) -> PushSa | None:
         with self._db.read("get push SA") as c:
             row = c.execute("SELECT naf_id, tid, key, expires, algorithm, protocol_version, "
                             "key_selection, send_seq, highest, received FROM push_sa "
-                            "WHERE kind = ? AND value = ? AND expires > ?",
-                            (sa_id.kind.value, sa_id.value, to_us(now, "now"))).fetchone()
+                            "WHERE owner = ? AND kind = ? AND value = ? AND expires > ?",
+                            (owner, sa_id.kind.value, sa_id.value,
+                             to_us(now, "now"))).fetchone()
         if row is None:
             return None
         naf_id, tid, key, expires, alg, version, selection, seq, highest, received = row
         return PushSa(SaId(IdKind(sa_id.kind), sa_id.value), naf_id, tid, key,
                       from_us(expires), alg, version, selection, seq,
-                      frozenset(int(n) for n in json.loads(received)), highest)
+                      frozenset(int(n) for n in json.loads(received)), highest, owner)
 
     async def close(self) -> None:
         self._db.close()
