@@ -123,6 +123,27 @@ def roaming(json_out: JsonFlag = False) -> None:
 
 
 @app.command()
+def push(json_out: JsonFlag = False) -> None:
+    """GBA Push (issue 13): HSS, BSF, Push-NAF and UEs as processes; every embodiment of
+    seed 002 pushes twice, first on a new SA and then reusing it; --json adds one entry
+    per embodiment ("embodiments", with the BSF requests of each push) and the normal-GBA
+    and timeout runs ("variants")."""
+    from gba.demos import push as push_demo
+
+    steps, entries, variants = push_demo.run()
+    for i, step in enumerate(steps, 1):
+        typer.echo(f"[{i}] {step.name}: {'ok' if step.ok else 'FAILED'}")
+        for line in step.lines:
+            typer.echo(f"      {line}")
+    result = {**summary("push", steps), "embodiments": entries, "variants": variants}
+    result["ok"] = bool(result["ok"]) and set(entries) == set(push_demo.EMBODIMENTS)
+    if json_out:
+        emit_json(result)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def crypto(json_out: JsonFlag = False) -> None:
     """The crypto core end to end in one process: vector, USIM, Digest AKA, Ks, Ks_NAF."""
     from gba.demos import crypto as crypto_demo

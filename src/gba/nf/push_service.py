@@ -116,8 +116,8 @@ def order_of(data: Any) -> PushOrder:
         raise InvalidInput("gba is push or normal; key_selection btid or latest")
     if session_id is not None and not isinstance(session_id, int):
         raise InvalidInput("session_id is a number")
-    if sa_id is not None and (not isinstance(sa_id, str) or not sa_id or "/" in sa_id):
-        raise InvalidInput("sa_id is one URI segment")
+    if sa_id is not None and (not isinstance(sa_id, str) or not 0 < len(sa_id) <= 255):
+        raise InvalidInput("sa_id is a string of 1 to 255 characters")
     return PushOrder(impi, embodiment, octets, gba=gba, sa_kind=kind, sa_value=sa_id,
                      session_id=session_id, key_selection=selection)
 

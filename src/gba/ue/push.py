@@ -60,13 +60,20 @@ class PushUe:
         self.psk_port = psk_port
         self.skip_naf_auth = skip_naf_auth
         self.send_pkg3 = send_pkg3
-        self.trace = trace
+        self._out = trace
+        self.recent: list[str] = []
+        """The messages of the session in progress (each report carries them)."""
+        gba.trace = self.trace  # its Ub messages too
         self.clock = clock
         self.store = store if store is not None else SaStore()
         self.inbox = _Inbox()
         self.port = 0
         self._transport: asyncio.DatagramTransport | None = None
         self._http: aiohttp.ClientSession | None = None
+
+    def trace(self, line: str) -> None:
+        self.recent.append(line)
+        self._out(line)
 
     @property
     def impi(self) -> str:
@@ -118,14 +125,15 @@ class PushUe:
 
     async def _post(self, data: bytes, what: str) -> bytes:
         assert self._http is not None
-        self.trace(f"UE -> NAF  POST /dm {what}")
+        self.trace(f"UE -> NAF  [Upa/DM] POST /dm {what}")
         async with self._http.post(f"{self.naf_url}/dm", data=data,
                                    headers={"Content-Type": DM_TYPE}) as r:
             body = await r.read()
             if r.status != 200:
                 raise GbaError(f"the NAF refused {what}: {r.status} "
                                f"{body.decode('utf-8', 'replace').strip()}")
-            return body
+        self.trace(f"NAF -> UE  [Upa/DM] 200 {_package(body)}")
+        return body
 
     # ------------------------------------------------------------------ sessions
     async def next_report(self, timeout: float,
@@ -133,12 +141,17 @@ class PushUe:
                           ) -> dict[str, Any]:
         """Handle push datagrams until one push has ended; its report. A session the UE
         answered with "unknown SA" (the NAF follows it with a new GPI) goes to *aside*."""
+        self.recent = []
         while True:
             data = await asyncio.wait_for(self.inbox.queue.get(), timeout)
             report = await self.handle(data, timeout)
-            if report is not None and report.get("end") == "unknown_sa":
+            if report is None:
+                continue
+            report["messages"] = self.recent
+            self.recent = []
+            if report.get("end") == "unknown_sa":
                 aside(report)
-            elif report is not None:
+            else:
                 return report
 
     async def handle(self, data: bytes, timeout: float) -> dict[str, Any] | None:
@@ -146,15 +159,15 @@ class PushUe:
             push = upa.decode(data)
         except GbaError as exc:
             return {"end": "refused", "error": f"push datagram: {exc}"}
-        self.trace(f"NAF -> UE  Upa {push.media_type.value}")
+        self.trace(f"NAF -> UE  [Upa/UDP] {_MEDIA.get(push.media_type, push.media_type.value)}")
         naf_id = self.fqdn.encode() + ua_protocols.GENERIC_PUSH_LAYER
         now = self.clock()
         session = self._session(naf_id)
         try:
             if push.media_type is upa.MediaType.BOOTSTRAP:
                 b = await self.gba.bootstrap()
+                self.trace(f"UE         bootstrapped: B-TID {b.btid}")
                 await self.register(with_btid=True)
-                self.trace(f"UE bootstrapped: B-TID {b.btid}")
                 return None
             if push.media_type is upa.MediaType.DM:
                 return {"end": "aborted", "error": "end indication outside a session"}
@@ -207,7 +220,7 @@ class PushUe:
         if push.media_type is upa.MediaType.DM and any(
                 isinstance(c, syncml.Alert) and c.data == syncml.ALERT_SESSION_ABORT
                 for c in syncml.decode(push.body).commands):
-            self.trace("NAF -> UE  Upa end indication (Alert 1223)")
+            self.trace("NAF -> UE  [Upa/UDP] end indication (Alert 1223)")
             return "timed_out"
         return "unexpected"
 
@@ -228,10 +241,12 @@ class PushUe:
                     wait_s: float = 0.0) -> list[str]:
         if self.psk_host is None or self.psk_port is None:
             raise GbaError("no PSK-TLS push endpoint given (--psk-host/--psk-port)")
-        self.trace(f"UE -> NAF  PSK-TLS {'P-TID' if push else 'B-TID'} {tid}, suite "
-                   f"0x{suite:04x}, GET /push")
+        self.trace(f"UE -> NAF  [Upa/PSK-TLS] handshake, identity "
+                   f"{'P-TID' if push else 'B-TID'} {tid}, suite 0x{suite:04x}")
+        self.trace("UE -> NAF  [Upa/PSK-TLS] GET /push")
         got = await pull_pushes(self.psk_host, self.psk_port, self.fqdn, tid, key,
                                 push=push, suite=suite, wait_s=wait_s)
+        self.trace(f"NAF -> UE  [Upa/PSK-TLS] 200, {len(got)} push(es)")
         return [p.decode("utf-8", "replace") for p in got]
 
     async def start_session(self, timeout: float, normal: bool, reuse: bool = True
@@ -246,7 +261,7 @@ class PushUe:
         held = self.store.latest(self.fqdn, self.clock()) if reuse else None
         pkg1 = session.start(secrets.randbelow(0xFFFF) + 1,
                              held.sa_id if held is not None else None)
-        return await self._dm(session, pkg1, timeout)
+        return await self._dm(session, pkg1, timeout) | {"messages": self.recent}
 
     async def pull_psk(self, suite: int, wait_s: float) -> dict[str, Any]:
         """Embodiment 4 without step 503: PSK-TLS opened by the UE with its B-TID."""
@@ -254,7 +269,31 @@ class PushUe:
         key = kdf.ks_naf(b.ks, b.rand, self.impi,
                          self.fqdn.encode() + ua_protocols.psk_tls(suite))
         payloads = await self._pull(b.btid, key, push=False, suite=suite, wait_s=wait_s)
-        return {"end": "done", "payloads": payloads, "btid": b.btid, "over": "psk-tls"}
+        return {"end": "done", "payloads": payloads, "btid": b.btid, "over": "psk-tls",
+                "messages": self.recent}
+
+
+_MEDIA = {upa.MediaType.NOTIFICATION: "package 0", upa.MediaType.SA_PARAMS: "SA parameters",
+          upa.MediaType.BOOTSTRAP: "bootstrap request", upa.MediaType.DM: "DM message",
+          upa.MediaType.GPI: "GPI"}
+
+
+def _package(body: bytes) -> str:
+    """What a NAF's DM answer is, for the trace."""
+    try:
+        msg = syncml.decode(body)
+    except GbaError:
+        return "(not SyncML)"
+    if any(isinstance(c, syncml.Alert) and c.data == syncml.ALERT_SESSION_ABORT
+           for c in msg.commands):
+        return "Alert 1223 (end)"
+    targets = [i.target or "" for c in msg.commands if isinstance(c, syncml.Add)
+               for i in c.items]
+    if push_dm.SA_INFO_NODE in targets:
+        return "pkg2 (GPI + SA parameters)" if push_dm.GPI_NODE in targets \
+            else "pkg2 (SA parameters)"
+    pushes = sum(1 for t in targets if t.startswith(push_dm.PUSH_ROOT + "/"))
+    return f"pkg2 ({pushes} sealed push(es))" if pushes else "pkg4 (end)"
 
 
 def _sa_view(sa: PushSa | None) -> dict[str, str] | None:
