@@ -78,6 +78,8 @@ class UeProcess:
     lines: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     trace: list[str] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    registered_port: int = 0
+    """The UDP port a ``push-listen`` registered with the Push-NAF."""
 
     async def _read_out(self) -> None:
         assert self.proc.stdout is not None
@@ -156,6 +158,7 @@ class PushDriver:
             first = await ue.line()
             if "registered" not in first:
                 raise RuntimeError(f"UE {name} did not register: {first} {ue.trace}")
+            ue.registered_port = int(first["port"])
             yield ue
         finally:
             if ue.proc.returncode is None:
