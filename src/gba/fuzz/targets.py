@@ -18,15 +18,22 @@ from gba.protocols import (
     diameter_eap,
     eap,
     eap_aka,
+    gpi,
     guss,
     mbms,
     mikey,
     nasreq,
+    omadm_pkg0,
+    push_dm,
+    push_info,
     srtp,
+    syncml,
     ua_psk,
     ub,
+    upa,
     zh,
     zn,
+    zpn,
 )
 from gba.protocols.diameter import PeerConnection, PeerIdentity, Role
 from gba.protocols.diameter.bench import sample_bia, sample_maa
@@ -57,7 +64,7 @@ def _diameter_app(data: bytes) -> object:
     msg = Message.decode(data)
     for parse in (zh.parse_mar, zh.parse_maa, zn.parse_bir, zn.parse_bia,
                   nasreq.parse_aar, nasreq.parse_aaa, diameter_eap.parse_der,
-                  diameter_eap.parse_dea):
+                  diameter_eap.parse_dea, zpn.parse_gpir, zpn.parse_gpia):
         with contextlib.suppress(GbaError):
             parse(msg)
     return msg
@@ -87,6 +94,35 @@ def _srtp(d: bytes) -> object:
     with contextlib.suppress(GbaError):
         receiver.unprotect(d)
     return srtp.RtpPacket.decode(d)
+
+
+def _push_datagram(d: bytes) -> object:
+    """A datagram on the UE's push channel (Upa) and what it carries, as the UE reads it:
+    package 0 with or without a GPI, SA parameters (embodiments 4, 5), a DM message."""
+    push = upa.decode(d)
+    with contextlib.suppress(GbaError):
+        if push.media_type is upa.MediaType.NOTIFICATION:
+            pkg, _, placement = omadm_pkg0.extract_gpi(push.body)
+            if placement != "digest":
+                omadm_pkg0.verify_digest(push.body, pkg.server_id, b"", b"")
+            push_info.read_signed(pkg.vendor)
+        elif push.media_type is upa.MediaType.SA_PARAMS:
+            _, found, _, _ = push_dm.read_offer(push.body)
+            if found is not None:
+                gpi.decode_gpi(found)
+        elif push.media_type is upa.MediaType.GPI:
+            gpi.decode_gpi(gpi.decode_envelope(push.body).gpi)
+        else:
+            syncml.decode(push.body)
+    return push
+
+
+def _syncml_dm(d: bytes) -> object:
+    """A SyncML DM package as the Push-NAF's /dm reads it (pkg1, confirmation, pkg3)."""
+    msg, hello = push_dm.hello_of(d)
+    with contextlib.suppress(GbaError):
+        push_dm.choice_of(msg)
+    return hello
 
 
 def _challenge(d: bytes) -> object:
@@ -140,7 +176,37 @@ def table() -> Table:
             bytes(32), ("bmsc", btid), bytes(4), bytes(16), 1, bytes(16), None)]),
         "srtp": (_srtp, [srtp.SrtpSender(srtp.MasterKey(bytes(16), bytes(14))).protect(
             srtp.RtpPacket(96, 1, 160, 7, b"content").encode())]),
+        "push-datagram": (_push_datagram, _push_seeds(now)),
+        "syncml-dm": (_syncml_dm, [_hello()]),
     }
+
+
+def _push_seeds(now: datetime) -> list[bytes]:
+    """A package 0 carrying a GPI in each placement, and an SA offer."""
+    from gba.protocols.push_sa import IdKind, SaId
+
+    naf_id = b"naf.example.org\x01\x00\x00\x00\x05"
+    info = push_info.SaInfo(SaId(IdKind.SECURE, "s1"), naf_id)
+    found = gpi.encode_gpi(gpi.Gpi(b"ptid", bytes(16), bytes(16), naf_id, gpi.UiccMe.GBA_ME,
+                                   now.replace(microsecond=0)))
+    pkg = omadm_pkg0.Pkg0(ui_mode=1, initiator=1, session_id=7, server_id="naf.example.org",
+                          vendor=push_info.sign(info, bytes(32)))
+    seeds = [upa.encode(upa.Push(upa.MediaType.NOTIFICATION, omadm_pkg0.encode_with_gpi(
+        pkg, found, placement, server_password=b"", nonce=b"", ks_naf=bytes(32))))
+        for placement in ("digest", "future-use", "trigger")]
+    seeds.append(upa.encode(upa.Push(upa.MediaType.SA_PARAMS,
+                                     push_dm.offer(7, info, bytes(32), found))))
+    return seeds
+
+
+def _hello() -> bytes:
+    from gba.crypto import aka
+    from gba.protocols.push_ue import SaStore
+
+    session = push_dm.UeDmSession(SaStore(), aka.Usim(bytes(16), bytes(16)),
+                                  "user@example.org", syncml.DevInfo("d", "m", "o"),
+                                  "naf.example.org", b"")
+    return session.start(7)
 
 
 TARGETS = tuple(table())
