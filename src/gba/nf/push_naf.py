@@ -51,6 +51,9 @@ DM_TYPE = "application/vnd.syncml.dm+xml"
 MAX_DM = 64 * 1024
 MAX_PAYLOADS = 16
 MAX_REGISTRATIONS = 100_000
+MAX_QUEUED = 64
+"""Embodiment-3 orders waiting for one UE to start its session."""
+MAX_PSK_KEYS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +281,11 @@ class PushNaf:
         if not order.payloads or len(order.payloads) > MAX_PAYLOADS:
             raise InvalidInput(f"1 to {MAX_PAYLOADS} payloads")
         if order.embodiment == 3:
-            self.queued.setdefault(order.impi, []).append(order)
+            waiting = self.queued.get(order.impi, [])
+            if len(waiting) >= MAX_QUEUED or (not waiting and
+                                              len(self.queued) >= MAX_REGISTRATIONS):
+                raise InvalidInput(f"too many pushes queued for {order.impi}")
+            self.queued[order.impi] = [*waiting, order]
             return Outcome(order.impi, 3, 0, order.sa_kind.value, order.sa_value or "",
                            False, end="queued", gba=order.gba)
         if order.embodiment not in (1, 2, 4, 5):
@@ -335,6 +342,7 @@ class PushNaf:
         sign_key = keyed.ks_naf if keyed is not None else sa.key
         gpi_octets = keyed.gpi if keyed is not None else None
         if order.embodiment == 4:
+            self._forget_expired_psk_keys()
             self.psk_keys[sa.tid] = PushKey(sa.key, sa.tid, sa.expires, owner=order.impi)
             self.mailbox.put(order.impi, order.payloads)
             self._psk_waiters[order.impi] = session
@@ -352,6 +360,13 @@ class PushNaf:
                        push_dm.offer(session_id, info, sign_key, gpi_octets))
         else:
             self._send(order.impi, upa.MediaType.NOTIFICATION, session.dm.notification())
+
+    def _forget_expired_psk_keys(self) -> None:
+        now = self.clock()
+        for tid in [t for t, k in self.psk_keys.items() if k.expires <= now]:
+            del self.psk_keys[tid]
+        if len(self.psk_keys) >= MAX_PSK_KEYS:
+            raise InvalidInput("too many PSK-TLS push keys held")
 
     def _remember(self, sa: PushSa) -> None:
         task = asyncio.get_running_loop().create_task(self.store.put_push_sa(sa))
@@ -405,11 +420,13 @@ class PushNaf:
     async def push_waiting(self, order: PushOrder) -> Outcome:
         """Embodiment 4 without step 503: queue the pushes for the UE's own PSK-TLS
         connection and wait for it to collect them."""
+        if not order.payloads or len(order.payloads) > MAX_PAYLOADS:
+            raise InvalidInput(f"1 to {MAX_PAYLOADS} payloads")
         session_id = self._session_id(None)
         outcome = Outcome(order.impi, 4, session_id, "btid", "", False, gba="normal")
         session = _Session(order, outcome, asyncio.get_running_loop().create_future())
+        self.mailbox.put(order.impi, order.payloads)  # refused: nothing to undo
         self.sessions[session_id] = session
-        self.mailbox.put(order.impi, order.payloads)
         self._psk_waiters[order.impi] = session
         session.timer = asyncio.get_running_loop().call_later(
             self.settings.pkg3_timeout_s, self._expire, session_id)

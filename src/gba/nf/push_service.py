@@ -101,7 +101,8 @@ def order_of(data: Any) -> PushOrder:
     impi, embodiment, payloads = data.get("impi"), data.get("embodiment"), data.get("payloads")
     if not isinstance(impi, str) or not impi:
         raise InvalidInput("impi is missing")
-    if not isinstance(embodiment, int) or not 1 <= embodiment <= 5:
+    if not isinstance(embodiment, int) or isinstance(embodiment, bool) or \
+            not 1 <= embodiment <= 5:
         raise InvalidInput("embodiment is 1 to 5")
     if not isinstance(payloads, list) or not all(isinstance(p, str) for p in payloads):
         raise InvalidInput("payloads is a list of base64 strings")
@@ -114,7 +115,8 @@ def order_of(data: Any) -> PushOrder:
     session_id, sa_id = data.get("session_id"), data.get("sa_id")
     if gba not in ("push", "normal") or selection not in ("btid", "latest"):
         raise InvalidInput("gba is push or normal; key_selection btid or latest")
-    if session_id is not None and not isinstance(session_id, int):
+    if session_id is not None and (not isinstance(session_id, int)
+                                   or isinstance(session_id, bool)):
         raise InvalidInput("session_id is a number")
     if sa_id is not None and (not isinstance(sa_id, str) or not 0 < len(sa_id) <= 255):
         raise InvalidInput("sa_id is a string of 1 to 255 characters")
