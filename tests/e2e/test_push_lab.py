@@ -23,7 +23,7 @@ from gba.protocols import omadm_pkg0, upa
 
 pytestmark = pytest.mark.push
 
-UES = [f"e2e-{n}" for n in range(1, 16)]
+UES = [f"e2e-{n}" for n in range(1, 19)]
 
 
 def _up(lab_dir: Path, *options: str) -> dict[str, Any]:
@@ -300,3 +300,21 @@ async def test_other_placements_and_a_derived_key(tmp_path: Path, options: tuple
     assert (got1["payloads"], got2["payloads"], got2["reused"]) == (["p1"], ["p2"], True)
     assert (bsf1, bsf2) == (1, 0)
     assert got3["payloads"] == ["p3"]
+
+
+@pytest.mark.parametrize(("embodiment", "kind"), [(2, "secure"), (4, "secure"),
+                                                  (5, "pseudonym")])
+async def test_normal_gba_for_a_bootstrapped_ue(driver: PushDriver, embodiment: int,
+                                                kind: str) -> None:
+    """Steps 203, 303, 503, 603 under normal GBA: the UE registered its B-TID, the NAF
+    takes Ks_NAF over Zn and signs the parameters carrying the B-TID; then reuse."""
+    who = {2: "e2e-16", 4: "e2e-17", 5: "e2e-18"}[embodiment]
+    async with driver.listener(who, 2, "--bootstrap") as ue:
+        first, got1, bsf1 = await _push(driver, ue, _order(
+            who, embodiment, "n-a", gba="normal", sa_kind=kind, sa_id=f"{kind}-n"))
+        _, got2, bsf2 = await _push(driver, ue, _order(
+            who, embodiment, "n-b", gba="normal", sa_kind=kind, sa_id=f"{kind}-n"))
+    assert first["gba"] == "normal"
+    assert "@bsf." in got1["sa"]["tid"]  # the SA is on the bootstrap's key
+    assert (got1["payloads"], got2["payloads"], got2["reused"]) == (["n-a"], ["n-b"], True)
+    assert (bsf1, bsf2) == (1, 0)  # one BIR, then nothing

@@ -21,6 +21,7 @@ from gba.nf import (
     gba_proxy_service,
     hss_service,
     naf_service,
+    push_service,
     registry,
     remote,
 )
@@ -59,14 +60,15 @@ def test_kinds_come_from_their_modules() -> None:
     assert registry.kinds() == {"hss": hss_service.KIND, "bsf": bsf_service.KIND,
                                 "dra": dra.KIND, "naf": naf_service.KIND,
                                 "remote": remote.KIND, "gba_proxy": gba_proxy_service.KIND,
-                                "aaa": aaa_service.KIND, "bmsc": naf_service.BMSC_KIND}
+                                "aaa": aaa_service.KIND, "bmsc": naf_service.BMSC_KIND,
+                                "push_naf": push_service.KIND}
     assert all(name == k.name for name, k in registry.kinds().items())
 
 
 def test_unknown_kind_raises_config_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigError,
                        match=r"unknown network function kind 'pcrf'; one of aaa, bmsc, bsf, "
-                             r"dra, gba_proxy, hss, naf, remote$"):
+                             r"dra, gba_proxy, hss, naf, push_naf, remote$"):
         registry.kind("pcrf")
 
 
