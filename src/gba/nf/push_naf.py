@@ -305,9 +305,11 @@ class PushNaf:
         session_id = self._session_id(order.session_id)
         loop = asyncio.get_running_loop()
         stored = await self._stored(order, session_id)
-        keyed = None if stored is not None else \
-            None if order.embodiment == 5 and order.key_selection == "latest" \
-            and order.gba == "normal" else await self._new_sa(order, session_id)
+        # embodiment 5 may leave the key to the UE's choice (step 605's note)
+        lacks_key = order.embodiment == 5 and order.key_selection == "latest" and \
+            order.gba == "normal"
+        keyed = None if stored is not None or lacks_key else \
+            await self._new_sa(order, session_id)
         sa = stored or (keyed.sa if keyed else None)
         outcome = Outcome(order.impi, order.embodiment, session_id,
                           sa.sa_id.kind.value if sa else order.sa_kind.value,
