@@ -166,6 +166,70 @@ def add_subscriber(
     emit_json(asyncio.run(put()))
 
 
+@hss_app.command("add-mtc-group")
+def add_mtc_group(
+    config_file: ConfigOpt,
+    group_id: Annotated[str, typer.Option("--group-id", help="the group identity, "
+                                          "name@domain")],
+    key_id: Annotated[int, typer.Option("--key-id", help="the identifier of the group key "
+                                        "given now (devices name it in their requests)")],
+    k: Annotated[str, typer.Option(help="the group key, hex, 16 octets")],
+    opc: Annotated[str | None, typer.Option(help="hex, 16 octets")] = None,
+    op: Annotated[str | None, typer.Option(help="hex, 16 octets")] = None,
+    amf: Annotated[str | None, typer.Option(help="hex, 2 octets")] = None,
+    function: FunctionOpt = None,
+) -> None:
+    """Add an MTC device group, or give it a new group key (seed 004; docs/mtc.md §1).
+    Its vectors come from the group key under one SQN for the group, which a new key
+    keeps; prints the group without key material."""
+    from gba.nf.provisioning import subscriber_from_fields
+    from gba.store.hss import MtcGroup
+
+    if not 0 <= key_id <= 0xFFFFFFFF:
+        raise typer.BadParameter("0 to 2**32-1", param_hint="--key-id")
+    key = subscriber_from_fields(group_id, k, opc=opc, op=op, amf=amf)
+
+    async def put() -> dict[str, object]:
+        store = _subscriber_store(config_file, function)
+        try:
+            stored = await store.provision_mtc_group(MtcGroup(group_id, key_id), key)
+        finally:
+            await store.close()
+        return {"group_id": group_id, "key_id": key_id, "sqn": f"{stored.sqn:012x}"}
+
+    emit_json(asyncio.run(put()))
+
+
+@hss_app.command("add-mtc-device")
+def add_mtc_device(
+    config_file: ConfigOpt,
+    imsi: Annotated[str, typer.Option(help="the device's IMSI")],
+    group_id: Annotated[str, typer.Option("--group-id", help="its group")],
+    small_data: Annotated[str, typer.Option(
+        "--small-data", help="the subscription's small-data capability: send, receive, "
+        "both or none")] = "both",
+    function: FunctionOpt = None,
+) -> None:
+    """Add an MTC device to a group, with its subscription's small-data capability."""
+    from gba.store.hss import MtcDevice
+
+    capability = {"none": 0, "send": 1, "receive": 2, "both": 3}.get(small_data)
+    if capability is None:
+        raise typer.BadParameter("send, receive, both or none", param_hint="--small-data")
+    if not imsi.isdigit() or not 6 <= len(imsi) <= 15:
+        raise typer.BadParameter("6 to 15 digits", param_hint="--imsi")
+
+    async def put() -> None:
+        store = _subscriber_store(config_file, function)
+        try:
+            await store.put_mtc_device(MtcDevice(imsi, group_id, capability))
+        finally:
+            await store.close()
+
+    asyncio.run(put())
+    emit_json({"imsi": imsi, "group_id": group_id, "small_data": small_data})
+
+
 @hss_app.command("list")
 def list_subscribers(config_file: ConfigOpt, function: FunctionOpt = None) -> None:
     """List subscribers (no keys)."""

@@ -24,8 +24,9 @@ import os
 from gba.crypto import aka
 from gba.crypto.milenage import Milenage
 from gba.errors import CodecError, GbaError, MacFailure, NotFound
+from gba.nf.hss_mtc import CapabilitySource, MtcHss
 from gba.protocols import guss as guss_xml
-from gba.protocols import zh
+from gba.protocols import zh, zh_mtc
 from gba.protocols.diameter import (
     CMD_MULTIMEDIA_AUTH,
     ExperimentalResultCode,
@@ -49,7 +50,8 @@ class Hss:
     """The Zh application logic of the HSS; transport-free, driven by a Diameter server."""
 
     def __init__(self, store: SubscriberStore, identity: PeerIdentity, ind: int = 0,
-                 allowed_peers: frozenset[str] | None = None) -> None:
+                 allowed_peers: frozenset[str] | None = None,
+                 capability_source: CapabilitySource = CapabilitySource.BOTH) -> None:
         self.store = store
         self.identity = identity
         self.ind = ind
@@ -58,6 +60,8 @@ class Hss:
         self._milenage: dict[str, tuple[bytes, bytes, Milenage]] = {}
         self._decoy = Milenage(os.urandom(16), os.urandom(16))
         """Runs for an unknown IMPI, so that its answer costs what a vector costs."""
+        self.mtc = MtcHss(self, capability_source)
+        """MTC devices' requests: vectors from their group's key (seed 004)."""
 
     def _cipher(self, sub: Subscriber) -> Milenage:
         cached = self._milenage.get(sub.impi)
@@ -89,6 +93,32 @@ class Hss:
             impi=impi, rand=vector.rand, autn=vector.autn, xres=vector.xres, ck=vector.ck,
             ik=vector.ik, guss=default_guss(impi))).encode()
 
+    async def resync(self, request: Message, req: zh.VectorRequest, sub: Subscriber,
+                     mil: Milenage, peer: str) -> Message | None:
+        """Resynchronise *sub*'s SQN when the request carries RAND || AUTS (TS 33.102
+        §6.3.5); the refusal to send when AUTS does not verify, else None."""
+        if req.auts is None or req.resync_rand is None:
+            return None
+        try:
+            sqn_ms = aka.resync_sqn(mil, req.resync_rand, req.auts)
+        except (MacFailure, GbaError) as exc:
+            log.warning("Zh resync for %s rejected: %s", req.impi, exc,
+                        extra={"interface": "zh", "impi": req.impi, "peer": peer,
+                               "result": int(ResultCode.AUTHENTICATION_REJECTED)})
+            return zh.build_maa_error(request, self.identity,
+                                      ResultCode.AUTHENTICATION_REJECTED, experimental=False)
+        target = aka.sqn_after_resync(sub.sqn, sqn_ms)
+        if target != sub.sqn:
+            await self.store.set_sqn(sub.impi, target)
+        log.info("Zh resync for %s: SQN_MS SEQ=%d IND=%d, continuing from SEQ=%d",
+                 req.impi, *aka.split_sqn(sqn_ms), aka.split_sqn(target)[0],
+                 extra={"interface": "zh", "impi": req.impi, "peer": peer})
+        return None
+
+    def cipher(self, sub: Subscriber) -> Milenage:
+        """Milenage under *sub*'s K and OPc (kept per subscriber)."""
+        return self._cipher(sub)
+
     async def handle(self, request: Message, peer: str) -> Message:
         """Answer one Zh request (TS 29.109 §4.2)."""
         if request.command_code != CMD_MULTIMEDIA_AUTH:
@@ -100,11 +130,13 @@ class Hss:
                                "result": int(ResultCode.UNKNOWN_PEER)})
             return error_answer(request, self.identity, ResultCode.UNKNOWN_PEER)
         try:
-            req = zh.parse_mar(request)
+            req, group = zh_mtc.parse_mtc_mar(request)
         except CodecError as exc:
             log.warning("Zh MAR from %s malformed: %s", peer, exc,
                         extra={"interface": "zh", "peer": peer})
             return codec_error_answer(request, self.identity, exc)
+        if group is not None:
+            return await self.mtc.handle(request, req, group, peer)
         try:
             sub = await self.store.get_subscriber(req.impi)
         except NotFound:
@@ -115,21 +147,9 @@ class Hss:
             return zh.build_maa_error(request, self.identity,
                                       ExperimentalResultCode.IMPI_UNKNOWN, experimental=True)
         mil = self._cipher(sub)
-        if req.auts is not None and req.resync_rand is not None:
-            try:
-                sqn_ms = aka.resync_sqn(mil, req.resync_rand, req.auts)
-            except (MacFailure, GbaError) as exc:
-                log.warning("Zh resync for %s rejected: %s", req.impi, exc,
-                            extra={"interface": "zh", "impi": req.impi, "peer": peer,
-                                   "result": int(ResultCode.AUTHENTICATION_REJECTED)})
-                return zh.build_maa_error(request, self.identity,
-                                          ResultCode.AUTHENTICATION_REJECTED, experimental=False)
-            target = aka.sqn_after_resync(sub.sqn, sqn_ms)
-            if target != sub.sqn:
-                await self.store.set_sqn(req.impi, target)
-            log.info("Zh resync for %s: SQN_MS SEQ=%d IND=%d, continuing from SEQ=%d",
-                     req.impi, *aka.split_sqn(sqn_ms), aka.split_sqn(target)[0],
-                     extra={"interface": "zh", "impi": req.impi, "peer": peer})
+        refused = await self.resync(request, req, sub, mil, peer)
+        if refused is not None:
+            return refused
         sub, sqn = await self.store.issue_sqn(req.impi, self.ind)
         vector = aka.generate_vector(mil, sqn, sub.amf)
         log.info("Zh vector for %s to %s: SEQ=%d IND=%d", req.impi, peer, *aka.split_sqn(sqn),

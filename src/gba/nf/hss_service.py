@@ -7,6 +7,8 @@ Origin-Hosts allowed on Zh; by default every BSF of its network) and ``tls`` (Zh
 mutual TLS) with ``tls_cert``/``tls_key``/``tls_ca``.
 ``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
 Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
+``capability_source`` (``request``, ``subscription`` or ``both``, the default): where the
+HSS takes an MTC device's small-data capability from (seed 004 claims 6-7; docs/mtc.md §3).
 
 The REST provisioning API (:mod:`gba.nf.hss_rest`) can replace K and move SQN, so it
 needs a bearer token (RFC 6750): ``rest_token_file`` names an owner-only (0600) file
@@ -34,6 +36,7 @@ from gba.config import Address, DiameterNodeConfig, Section, Topology
 from gba.errors import ConfigError
 from gba.nf.common import DiameterLimits, DiameterTls, http_limits, peer_check, peer_identity
 from gba.nf.hss import Hss
+from gba.nf.hss_mtc import CapabilitySource
 from gba.nf.hss_rest import make_app, read_token_file
 from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site
@@ -66,6 +69,16 @@ class HssConfig:
     """Its HTTP sites' timeouts and connection cap (``http_*`` keys,
     :func:`gba.nf.common.http_limits`)."""
     """The Diameter node's caps (``diameter_max_*``)."""
+    capability_source: CapabilitySource = CapabilitySource.BOTH
+
+
+def _capability_source(s: Section) -> CapabilitySource:
+    text = s.text("capability_source", CapabilitySource.BOTH.value)
+    try:
+        return CapabilitySource(text)
+    except ValueError:
+        raise ConfigError(f"{s.where}.capability_source should be request, subscription or "
+                          f"both, not {text!r}") from None
 
 
 def _rest_listen(s: Section) -> tuple[Address, bool]:
@@ -90,7 +103,8 @@ def parse(topology: Topology, name: str) -> HssConfig:
                      ind=s.integer("ind", 0, 0, 31),
                      bsf_hosts=s.strings("bsf_hosts", default_bsfs),
                      rest_token_file=s.opt_text("rest_token_file"), rest_public=rest_public,
-                     limits=DiameterLimits.parse(s), http=http_limits(s))
+                     limits=DiameterLimits.parse(s), http=http_limits(s),
+                     capability_source=_capability_source(s))
 
 
 @contextlib.asynccontextmanager
@@ -101,7 +115,7 @@ async def running(cfg: HssConfig, topology: Topology, name: str) -> AsyncIterato
     rest_token = read_token_file(topology.file(cfg.rest_token_file))
     store = open_subscriber_store(topology.store_url(cfg.store))
     identity = peer_identity(cfg.diameter, cfg.zh_listen.host)
-    hss = Hss(store, identity, cfg.ind, frozenset(cfg.bsf_hosts))
+    hss = Hss(store, identity, cfg.ind, frozenset(cfg.bsf_hosts), cfg.capability_source)
     node = DiameterNode(identity, [zh.APPLICATION], **cfg.limits.node_kwargs())
     node.serve(zh.APPLICATION[1], None, hss.handle)
     observed = process_metrics().function(name)

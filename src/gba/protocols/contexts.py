@@ -25,6 +25,9 @@ class Challenge:
     ik: bytes = field(repr=False)
     expires: datetime
     guss: str | None = None
+    mtc: str | None = None
+    """An MTC device's request (docs/mtc.md §2), as :func:`gba.protocols.mtc` canonical
+    text, with the MTC user security settings after it; None for any other UE."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,27 @@ class BootstrapContext:
     expires: datetime
     guss: str | None = None
     gba_u: bool = False
+    mtc: str | None = None
+    """An MTC device's security settings (XML, docs/mtc.md §1), which Zn hands the
+    MTC-IWF; None for any other UE."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupVector:
+    """The vector an MTC group's devices were last authenticated with, its settings and
+    the devices that used it (seed 004 step 203; docs/mtc.md §4): another device of the
+    group may use it once, while it lives."""
+
+    group_id: str
+    rand: bytes
+    autn: bytes
+    xres: bytes = field(repr=False)
+    ck: bytes = field(repr=False)
+    ik: bytes = field(repr=False)
+    settings: str
+    expires: datetime
+    used_by: tuple[str, ...]
+    """IMSIs, in the order they used it."""
 
 
 @dataclass(frozen=True, slots=True)

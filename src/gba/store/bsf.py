@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from gba.protocols.contexts import BootstrapContext, Challenge
+from gba.protocols.contexts import BootstrapContext, Challenge, GroupVector
 from gba.store import COUNT_CAP
 
-__all__ = ["BootstrapContext", "BsfStore", "Challenge", "ContextSummary"]
+__all__ = ["BootstrapContext", "BsfStore", "Challenge", "ContextSummary", "GroupVector"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,15 @@ class BsfStore(Protocol):
     async def live_contexts(self, now: datetime, limit: int) -> list[ContextSummary]:
         """Up to *limit* live contexts, the latest to expire first, without key material."""
 
+    async def put_group_vector(self, vector: GroupVector) -> None:
+        """Keep *vector* as its group's current one (replacing the last) until it expires."""
+
+    async def claim_group_vector(self, group_id: str, imsi: str, now: datetime,
+                                 max_uses: int) -> GroupVector | None:
+        """The group's current vector with *imsi* added to its users, atomically; None
+        when there is none live, *imsi* used it already, or *max_uses* devices did."""
+
     async def purge_expired(self, now: datetime) -> int:
-        """Delete expired challenges and contexts; return how many went."""
+        """Delete expired challenges, contexts and group vectors; return how many went."""
 
     async def close(self) -> None: ...

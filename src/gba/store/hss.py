@@ -27,6 +27,26 @@ class Subscriber:
     """GBA User Security Settings as TS 29.109 Annex A XML, or None for the default."""
 
 
+@dataclass(frozen=True, slots=True)
+class MtcGroup:
+    """An MTC device group (seed 004; docs/mtc.md §1): its identity and the identifier of
+    its current group key. The key itself is the AKA subscription stored under the group
+    identity (a :class:`Subscriber` whose ``impi`` is ``group_id``: K, OPc, one SQN)."""
+
+    group_id: str
+    key_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MtcDevice:
+    """An MTC device's subscription: its IMSI, its group, its small-data capability
+    (bit 0 send, bit 1 receive; docs/mtc.md §1)."""
+
+    imsi: str
+    group_id: str
+    capability: int
+
+
 class SqnNotForward(StoreError):
     """Provisioning asked to move a subscriber's SQN backwards (TS 33.102 Annex C.3: only
     resynchronisation may lower SQN_HE); *stored* and *asked* are the two SQNs."""
@@ -76,5 +96,21 @@ class SubscriberStore(Protocol):
 
     async def set_sqn(self, impi: str, sqn: int) -> None:
         """Set SQN to *sqn* (resynchronisation may lower it, TS 33.102 §6.3.5)."""
+
+    async def provision_mtc_group(self, group: MtcGroup, key: Subscriber) -> Subscriber:
+        """Insert or replace a group and its group-key subscription (``key.impi`` =
+        ``group.group_id``), SQN forward only, in one transaction. Returns what is stored."""
+
+    async def get_mtc_group(self, group_id: str) -> MtcGroup:
+        """The group, or :class:`~gba.errors.NotFound`."""
+
+    async def put_mtc_device(self, device: MtcDevice) -> None:
+        """Insert or replace a device; :class:`~gba.errors.NotFound` for an unknown group."""
+
+    async def get_mtc_device(self, imsi: str) -> MtcDevice:
+        """The device, or :class:`~gba.errors.NotFound`."""
+
+    async def mtc_members(self, group_id: str, limit: int) -> list[str]:
+        """The IMSIs of the group's devices, in order, at most *limit*."""
 
     async def close(self) -> None: ...

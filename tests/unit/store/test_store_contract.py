@@ -18,6 +18,7 @@ import pytest
 from gba.errors import StoreError
 from gba.protocols.push_sa import IdKind, PushSa, SaId
 from gba.store.base import BootstrapContext, Challenge, NafKey
+from gba.store.bsf import GroupVector
 from gba.store.naf import ChargingRecord
 from gba.store.redis import RedisBsfStore, RedisNafStore
 from gba.store.sqlite import SqliteBsfStore, SqliteNafStore
@@ -420,3 +421,60 @@ async def test_push_sas_of_two_users_never_collide(naf: NafBackend, now: datetim
     assert await naf.get_push_sa(bob.sa_id, now, "bob@example.org") == bob
     assert await naf.get_push_sa(alice.sa_id, now) is None
     assert await naf.get_push_sa(alice.sa_id, now, "mallory@example.org") is None
+
+
+# --- MTC (issue 15): the device's request and settings, the group's current vector -----
+
+def group_vector(group_id: str, expires: datetime, used_by: tuple[str, ...]) -> GroupVector:
+    return GroupVector(group_id, bytes(range(16)), bytes(range(16, 32)), bytes(8),
+                       bytes(range(40, 56)), bytes(range(56, 72)), "<mtcSecuritySettings/>",
+                       expires, used_by)
+
+
+async def test_mtc_fields_round_trip(bsf: BsfBackend, now: datetime) -> None:
+    ch = replace(challenge("mtc-nonce", now + HOUR), mtc="g@x;1;3\n<settings/>")
+    await bsf.put_challenge(ch)
+    assert await bsf.take_challenge("mtc-nonce", now) == ch
+    ctx = replace(context("AAEC@bsf.example.org", now, now + HOUR), mtc="<settings/>")
+    await bsf.put_context(ctx)
+    assert await bsf.get_context(ctx.btid, now) == ctx
+
+
+async def test_group_vector_is_claimed_once_per_device(bsf: BsfBackend, now: datetime
+                                                       ) -> None:
+    first = group_vector("meters@x", now + HOUR, ("001010000000001",))
+    await bsf.put_group_vector(first)
+    got = await bsf.claim_group_vector("meters@x", "001010000000002", now, 10)
+    assert got == replace(first, used_by=("001010000000001", "001010000000002"))
+    assert got is not None
+    assert got.ck == first.ck  # the same vector
+    # a device that used it, and the device that fetched it, get nothing more
+    assert await bsf.claim_group_vector("meters@x", "001010000000002", now, 10) is None
+    assert await bsf.claim_group_vector("meters@x", "001010000000001", now, 10) is None
+    assert await bsf.claim_group_vector("valves@x", "001010000000003", now, 10) is None
+
+
+async def test_group_vector_stops_at_max_uses_and_expiry(bsf: BsfBackend, now: datetime
+                                                         ) -> None:
+    await bsf.put_group_vector(group_vector("meters@x", now + HOUR, ("a1",)))
+    assert await bsf.claim_group_vector("meters@x", "a2", now, 2) is not None
+    assert await bsf.claim_group_vector("meters@x", "a3", now, 2) is None  # 2 users: full
+    await bsf.put_group_vector(group_vector("meters@x", now + HOUR, ("b1",)))  # a new one
+    assert await bsf.claim_group_vector("meters@x", "a3", now, 2) is not None
+    assert await bsf.claim_group_vector("meters@x", "a4", now + HOUR, 10) is None  # expired
+
+
+async def test_concurrent_claims_admit_each_device_once(bsf: BsfBackend, now: datetime
+                                                        ) -> None:
+    await bsf.put_group_vector(group_vector("meters@x", now + HOUR, ("a1",)))
+    got = await asyncio.gather(*(bsf.claim_group_vector("meters@x", "a2", now, 10)
+                                 for _ in range(8)))
+    assert sum(g is not None for g in got) == 1
+
+
+async def test_purge_removes_expired_group_vectors(bsf: BsfBackend, now: datetime) -> None:
+    await bsf.put_group_vector(group_vector("old@x", now + timedelta(seconds=1), ("a1",)))
+    await bsf.put_group_vector(group_vector("new@x", now + HOUR, ("a1",)))
+    await bsf.purge_expired(now + timedelta(seconds=2))
+    assert await bsf.claim_group_vector("new@x", "a2", now, 10) is not None
+    assert await bsf.claim_group_vector("old@x", "a2", now, 10) is None

@@ -228,3 +228,31 @@ async def test_schema_4_push_sas_keep_every_field_under_no_owner(tmp_path: Path)
     assert found is not None
     assert (found.owner, found.tid, found.send_seq, found.received, found.highest) == (
         "", "ptid", 3, frozenset({1, 2}), 2)
+
+
+async def test_schema_1_bsf_contexts_read_as_not_mtc_after_step_2(tmp_path: Path) -> None:
+    """BSF step 2 adds the MTC columns and the group vectors: a context stored under
+    schema 1 is read back with ``mtc`` None, and group vectors work in the same file."""
+    import sqlite3
+
+    from gba.store.bsf import GroupVector
+
+    path = tmp_path / "bsf-v1.sqlite"
+    Db(path, Schema("BSF", BSF_SCHEMA.steps[:1]), synchronous="NORMAL", busy_timeout=1).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO context VALUES ('AAEC@bsf.x', 'u@x', ?, ?, 1, ?, NULL, 0)",
+                     (bytes(32), bytes(16), 4_000_000_000_000_000))
+    conn.close()
+    store = SqliteBsfStore(path)
+    try:
+        ctx = await store.get_context("AAEC@bsf.x", NOW)
+        await store.put_group_vector(GroupVector("g@x", bytes(16), bytes(16), bytes(8),
+                                                 bytes(16), bytes(16), "<s/>",
+                                                 NOW + timedelta(hours=1), ("1",)))
+        claimed = await store.claim_group_vector("g@x", "2", NOW, 5)
+    finally:
+        await store.close()
+    assert user_version(path) == BSF_SCHEMA.version == 2
+    assert ctx is not None
+    assert ctx.mtc is None
+    assert claimed is not None

@@ -88,6 +88,27 @@ KEY_KIND = 1
 """Key-Kind (vendor :data:`VENDOR_PROJECT`): KS_NAF 0 (the default, a key derived for the
 NAF_Id asked) or KS 1 (Ks itself, for a visited server to derive from)."""
 
+VENDOR_GBA_LAB_MTC = VENDOR_PROJECT
+"""The vendor of the MTC group AVPs and result codes (docs/mtc.md §3): 32473, the IANA
+enterprise number reserved for documentation (RFC 5612 §2), used because no 3GPP AVP
+carries an MTC device group on Zh or Zn. The same number as :data:`VENDOR_PROJECT`, so
+the codes share one space with Key-Kind (code 1)."""
+
+# docs/mtc.md §3 [P]: the MTC AVPs, all M set. docs/mtc.md numbers MTC-Group-Id 1, but
+# (1, 32473) is Key-Kind already (docs/roaming.md §2, on the wire since): it takes 7.
+MTC_GROUP_ID = 7
+"""MTC-Group-Id (UTF8String, MAR): the group identity, ``name@domain``."""
+MTC_GROUP_KEY_ID = 2
+"""MTC-Group-Key-Id (Unsigned32, MAR): the identifier of the group key the device holds."""
+MTC_SMALL_DATA_CAPABILITY = 3
+"""MTC-Small-Data-Capability (Unsigned32, MAR and BIA): bit 0 send, bit 1 receive."""
+MTC_SECURITY_SETTINGS = 4
+"""MTC-Security-Settings (OctetString, MAA and BIA): the MTC security settings XML."""
+MTC_ENC_KEY = 5
+"""MTC-Enc-Key (OctetString of 16, BIA): K_enc for small data."""
+MTC_INT_KEY = 6
+"""MTC-Int-Key (OctetString of 32, BIA): K_int for small data."""
+
 
 class AvpType(StrEnum):
     """AVP data formats (RFC 6733 §4.2 basic, §4.3 derived)."""
@@ -294,6 +315,16 @@ AVPS: tuple[AvpDef, ...] = (
     # answers a visited network; M set so that a peer without it refuses (5001)
     AvpDef(KEY_KIND, "Key-Kind", _T.ENUMERATED, VENDOR_PROJECT, enum=(
         (0, "KS_NAF"), (1, "KS"))),
+    # this project's MTC group AVPs (docs/mtc.md §3), M set so that a peer without them
+    # refuses the group (5001) rather than ignoring it
+    AvpDef(MTC_GROUP_ID, "MTC-Group-Id", _T.UTF8_STRING, VENDOR_GBA_LAB_MTC),
+    AvpDef(MTC_GROUP_KEY_ID, "MTC-Group-Key-Id", _T.UNSIGNED32, VENDOR_GBA_LAB_MTC),
+    AvpDef(MTC_SMALL_DATA_CAPABILITY, "MTC-Small-Data-Capability", _T.UNSIGNED32,
+           VENDOR_GBA_LAB_MTC),
+    AvpDef(MTC_SECURITY_SETTINGS, "MTC-Security-Settings", _T.OCTET_STRING,
+           VENDOR_GBA_LAB_MTC),
+    AvpDef(MTC_ENC_KEY, "MTC-Enc-Key", _T.OCTET_STRING, VENDOR_GBA_LAB_MTC),
+    AvpDef(MTC_INT_KEY, "MTC-Int-Key", _T.OCTET_STRING, VENDOR_GBA_LAB_MTC),
 )
 
 COMMANDS: tuple[CommandDef, ...] = (

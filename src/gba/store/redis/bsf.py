@@ -4,7 +4,10 @@ Keys, layout version :data:`LAYOUT_VERSION` (see :mod:`gba.store.redis`)::
 
     <prefix>:v1:bsf:chal:<nonce>     pending challenge, JSON, taken with GETDEL
     <prefix>:v1:bsf:ctx:<B-TID>      bootstrapping context, JSON
+    <prefix>:v1:bsf:gv:<group id>    an MTC group's current vector, JSON, claimed by script
     <prefix>:v1:bsf:expiry           sorted set: key -> expires (µs)
+
+Records written before the MTC fields (``mtc``) read as None: the layout stays 1.
 
 Redis drops each record at its own ``expires``; a context therefore lives exactly as long
 as its key lifetime. Counting and listing live contexts walk the expiry index from the
@@ -19,7 +22,7 @@ from typing import Any, Final
 from gba.errors import StoreError
 from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
-from gba.store.bsf import BootstrapContext, Challenge, ContextSummary
+from gba.store.bsf import BootstrapContext, Challenge, ContextSummary, GroupVector
 from gba.store.redis.client import Client, b64, dump, namespace, octets
 
 LAYOUT_VERSION: Final = 1
@@ -39,6 +42,23 @@ for _, key in ipairs(due) do
 end
 return out
 """
+_CLAIM_LUA = """
+-- KEYS: the group vector. ARGV: now us, IMSI, max uses.
+-- Add the IMSI to the vector's users and return the record, or nil when the vector is
+-- gone or expired, the IMSI used it, or max uses is reached. One script: atomic.
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local v = cjson.decode(raw)
+if tonumber(v.expires) <= tonumber(ARGV[1]) then return false end
+for _, who in ipairs(v.used_by) do
+  if who == ARGV[2] then return false end
+end
+if #v.used_by >= tonumber(ARGV[3]) then return false end
+table.insert(v.used_by, ARGV[2])
+local out = cjson.encode(v)
+redis.call('SET', KEYS[1], out, 'KEEPTTL')
+return out
+"""
 LIST_EXAMINE_FACTOR: Final = 20
 """Index entries examined per context listed (challenges share the index)."""
 
@@ -55,6 +75,7 @@ def _encode_challenge(ch: Challenge) -> bytes:
             "ik": b64(ch.ik),
             "expires": to_us(ch.expires, "challenge expiry"),
             "guss": ch.guss,
+            "mtc": ch.mtc,
         }
     )
 
@@ -70,6 +91,7 @@ def _decode_challenge(d: dict[str, Any]) -> Challenge:
         ik=octets(d["ik"]),
         expires=from_us(int(d["expires"])),
         guss=d["guss"],
+        mtc=d.get("mtc"),
     )
 
 
@@ -84,6 +106,7 @@ def _encode_context(ctx: BootstrapContext) -> bytes:
             "expires": to_us(ctx.expires, "context expiry"),
             "guss": ctx.guss,
             "gba_u": ctx.gba_u,
+            "mtc": ctx.mtc,
         }
     )
 
@@ -98,7 +121,24 @@ def _decode_context(d: dict[str, Any]) -> BootstrapContext:
         expires=from_us(int(d["expires"])),
         guss=d["guss"],
         gba_u=bool(d["gba_u"]),
+        mtc=d.get("mtc"),
     )
+
+
+def _encode_group_vector(v: GroupVector) -> bytes:
+    # expires as text: the claim script's cjson would round a 16-digit number
+    return dump({"group_id": v.group_id, "rand": b64(v.rand), "autn": b64(v.autn),
+                 "xres": b64(v.xres), "ck": b64(v.ck), "ik": b64(v.ik),
+                 "settings": v.settings, "expires": str(to_us(v.expires, "vector expiry")),
+                 "used_by": list(v.used_by)})
+
+
+def _decode_group_vector(d: dict[str, Any]) -> GroupVector:
+    used = d["used_by"]
+    return GroupVector(str(d["group_id"]), octets(d["rand"]), octets(d["autn"]),
+                       octets(d["xres"]), octets(d["ck"]), octets(d["ik"]),
+                       str(d["settings"]), from_us(int(d["expires"])),
+                       tuple(str(x) for x in (used if isinstance(used, list) else [])))
 
 
 class RedisBsfStore:
@@ -107,6 +147,7 @@ class RedisBsfStore:
     def __init__(self, url: str, *, prefix: str = "gba", timeout: float = 5.0) -> None:
         self._c = Client(url, namespace(prefix, LAYOUT_VERSION, "bsf"), timeout)
         self._live = self._c.redis.register_script(_LIVE_LUA)
+        self._claim = self._c.redis.register_script(_CLAIM_LUA)
 
     def _chal(self, nonce: str) -> str:
         return f"{self._c.ns}:chal:{nonce}"
@@ -164,6 +205,23 @@ class RedisBsfStore:
                 if ctx.expires > now:
                     out.append(ContextSummary(ctx.btid, ctx.impi, ctx.expires))
         return out
+
+    def _gv(self, group_id: str) -> str:
+        return f"{self._c.ns}:gv:{group_id}"
+
+    async def put_group_vector(self, vector: GroupVector) -> None:
+        await self._c.put(self._gv(vector.group_id), _encode_group_vector(vector),
+                          vector.expires)
+
+    async def claim_group_vector(self, group_id: str, imsi: str, now: datetime,
+                                 max_uses: int) -> GroupVector | None:
+        key = self._gv(group_id)
+        with self._c.errors("claim group vector"):
+            raw = await self._claim(keys=[key], args=[to_us(now, "now"), imsi, max_uses])
+        if not raw:
+            return None
+        return self._c.decode(key, raw if isinstance(raw, bytes) else str(raw).encode(),
+                              _decode_group_vector)
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete challenges and contexts with expires <= *now* that Redis still holds."""

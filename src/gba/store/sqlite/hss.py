@@ -8,6 +8,9 @@ Schema versions (:data:`HSS_SCHEMA`):
 1. ``subscriber`` (impi, K, OPc, SQN, AMF, IMSI unique, GUSS).
 2. ``unknown_impi`` (one row: how many vectors were asked for IMPIs the HSS does not
    have). Counting them is the write that makes such a request cost what a vector costs.
+3. ``mtc_group`` (group id -> current group-key id; the key is the ``subscriber`` row of
+   the group id) and ``mtc_device`` (IMSI, group, small-data capability): seed 004,
+   docs/mtc.md §1.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Final
 
 from gba.crypto.aka import SQN_MAX, next_sqn
 from gba.errors import InvalidInput, NotFound, StoreError
-from gba.store.hss import SqnNotForward, Subscriber
+from gba.store.hss import MtcDevice, MtcGroup, SqnNotForward, Subscriber
 from gba.store.sqlite.db import Db, Schema, Step, StorePath
 
 _V1: Step = (
@@ -37,7 +40,19 @@ _V2: Step = (
         requests INTEGER NOT NULL
     )""",
 )
-HSS_SCHEMA: Final = Schema("HSS", (_V1, _V2))
+_V3: Step = (
+    """CREATE TABLE IF NOT EXISTS mtc_group (
+        group_id TEXT PRIMARY KEY REFERENCES subscriber (impi),
+        key_id INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS mtc_device (
+        imsi TEXT PRIMARY KEY,
+        group_id TEXT NOT NULL REFERENCES mtc_group (group_id),
+        capability INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS mtc_device_group ON mtc_device (group_id, imsi)",
+)
+HSS_SCHEMA: Final = Schema("HSS", (_V1, _V2, _V3))
 
 _SELECT_SUBSCRIBER = "SELECT impi, k, opc, sqn, amf, imsi, guss FROM subscriber"
 _SUBSCRIBER_BY_IMPI = _SELECT_SUBSCRIBER + " WHERE impi = ?"
@@ -159,6 +174,52 @@ class SqliteSubscriberStore:
         with self._db.write(f"set SQN for {impi!r}") as c:
             if not c.execute("UPDATE subscriber SET sqn = ? WHERE impi = ?", (sqn, impi)).rowcount:
                 raise NotFound(f"no subscriber {impi!r}")
+
+    async def provision_mtc_group(self, group: MtcGroup, key: Subscriber) -> Subscriber:
+        if key.impi != group.group_id:
+            raise InvalidInput("the group key's subscription must be stored under the group id")
+        with self._db.write(f"provision MTC group {group.group_id!r}") as c:
+            row = c.execute("SELECT sqn FROM subscriber WHERE impi = ?", (key.impi,)).fetchone()
+            if row is not None and row[0] > key.sqn:
+                key = replace(key, sqn=row[0])  # a new group key keeps the group's SQN
+            c.execute(_UPSERT_SUBSCRIBER,
+                      (key.impi, key.k, key.opc, key.sqn, key.amf, None, key.guss))
+            c.execute("INSERT INTO mtc_group (group_id, key_id) VALUES (?, ?) "
+                      "ON CONFLICT (group_id) DO UPDATE SET key_id = excluded.key_id",
+                      (group.group_id, group.key_id))
+        return key
+
+    async def get_mtc_group(self, group_id: str) -> MtcGroup:
+        with self._db.read("get MTC group") as c:
+            row = c.execute("SELECT group_id, key_id FROM mtc_group WHERE group_id = ?",
+                            (group_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no MTC group {group_id!r}")
+        return MtcGroup(row[0], int(row[1]))
+
+    async def put_mtc_device(self, device: MtcDevice) -> None:
+        with self._db.write(f"put MTC device {device.imsi!r}") as c:
+            if c.execute("SELECT 1 FROM mtc_group WHERE group_id = ?",
+                         (device.group_id,)).fetchone() is None:
+                raise NotFound(f"no MTC group {device.group_id!r}")
+            c.execute("INSERT INTO mtc_device (imsi, group_id, capability) VALUES (?, ?, ?) "
+                      "ON CONFLICT (imsi) DO UPDATE SET group_id = excluded.group_id, "
+                      "capability = excluded.capability",
+                      (device.imsi, device.group_id, device.capability))
+
+    async def get_mtc_device(self, imsi: str) -> MtcDevice:
+        with self._db.read("get MTC device") as c:
+            row = c.execute("SELECT imsi, group_id, capability FROM mtc_device WHERE imsi = ?",
+                            (imsi,)).fetchone()
+        if row is None:
+            raise NotFound(f"no MTC device {imsi!r}")
+        return MtcDevice(row[0], row[1], int(row[2]))
+
+    async def mtc_members(self, group_id: str, limit: int) -> list[str]:
+        with self._db.read("list MTC group members") as c:
+            rows = c.execute("SELECT imsi FROM mtc_device WHERE group_id = ? ORDER BY imsi "
+                             "LIMIT ?", (group_id, max(limit, 0))).fetchall()
+        return [r[0] for r in rows]
 
     async def close(self) -> None:
         self._db.close()
