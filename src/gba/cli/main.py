@@ -12,6 +12,7 @@ from gba.cli import (
     crypto_cmd,
     demo_cmd,
     fuzz_cmd,
+    mtc_cmd,
     network_cmd,
     trace_cmd,
     ue_cmd,
@@ -31,6 +32,7 @@ app.add_typer(network_cmd.naf_app, name="naf")
 app.add_typer(network_cmd.lab_app, name="lab")
 app.add_typer(capture_cmd.app, name="capture")
 app.add_typer(ue_cmd.app, name="ue")
+app.add_typer(mtc_cmd.app, name="mtc")
 app.command("trace")(trace_cmd.trace)
 
 

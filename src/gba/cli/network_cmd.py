@@ -315,7 +315,17 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
            with_: Annotated[str | None, typer.Option(
                "--with", help="roaming: run the two-network roaming lab (home network in "
                "DIR/home, visited in DIR/visited; docs/roaming.md) instead of --config; "
-               "push: the lab plus a Push-NAF (docs/push.md)")] = None,
+               "push: the lab plus a Push-NAF (docs/push.md); mtc: the lab plus an "
+               "MTC-IWF and an application server (docs/mtc.md)")] = None,
+           mtc_subkeys: Annotated[str, typer.Option(
+               "--mtc-subkeys", help="with --with mtc: small-data keys from K_IWF, none, "
+               "enc, int or both")] = "both",
+           mtc_reuse_on: Annotated[str, typer.Option(
+               "--mtc-reuse-on", help="with --with mtc: when a group's vector serves "
+               "another device, kiwf, enc_int or off")] = "kiwf",
+           capability_source: Annotated[str, typer.Option(
+               "--capability-source", help="with --with mtc: the HSS takes small-data "
+               "capability from the request, the subscription or both")] = "both",
            gpi_placement: Annotated[str, typer.Option(
                "--gpi-placement", help="with --with push: where package 0 carries the GPI, "
                "digest, future-use or trigger")] = "trigger",
@@ -341,6 +351,17 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
     """Start every network function of the config in the background; write DIR/lab.json."""
     from gba.lab import lab
 
+    if with_ == "mtc":
+        if config_file is not None or capture is not None:
+            raise typer.BadParameter("--with mtc takes neither --config nor --capture",
+                                     param_hint="--with")
+        from gba.lab import mtc as mtc_lab
+
+        info = mtc_lab.up(dir, subkeys=mtc_subkeys, reuse_on=mtc_reuse_on,
+                          capability_source=capability_source)
+        typer.echo(json.dumps(info, indent=2))
+        typer.echo(f"status page: {info['status_url']}", err=True)
+        return
     if with_ == "push":
         if config_file is not None or capture is not None:
             raise typer.BadParameter("--with push takes neither --config nor --capture",
@@ -357,7 +378,7 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
         return
     if with_ is not None:
         if with_ != "roaming":
-            raise typer.BadParameter(f"{with_!r}: roaming or push", param_hint="--with")
+            raise typer.BadParameter(f"{with_!r}: roaming, push or mtc", param_hint="--with")
         if config_file is not None or capture is not None:
             raise typer.BadParameter("--with roaming takes neither --config nor --capture",
                                      param_hint="--with")

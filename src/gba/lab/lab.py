@@ -116,7 +116,8 @@ def _rest_tokens(data: dict[str, Any], lab_dir: Path, user_file: Path | None) ->
     base = user_file.parent if user_file is not None else lab_dir
     for name, section in data["functions"].items():
         key, suffix = {"hss": ("rest_token_file", "rest"),
-                       "push_naf": ("control_token_file", "control")}.get(
+                       "push_naf": ("control_token_file", "control"),
+                       "mtc_as": ("token_file", "as")}.get(
                            section.get("kind"), (None, None))
         if key is None:
             continue

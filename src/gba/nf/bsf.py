@@ -21,9 +21,10 @@ from aiohttp import web
 from gba.clock import Clock, utc_now
 from gba.crypto import kdf
 from gba.errors import CodecError, GbaError
+from gba.nf.bsf_mtc import BsfMtc
 from gba.nf.zn_proxy import ZnProxy
 from gba.protocols import guss as guss_xml
-from gba.protocols import roaming, zh, zn, zn_proxy
+from gba.protocols import roaming, zh, zh_mtc, zn, zn_proxy
 from gba.protocols.actions import (
     AdmitChallenge,
     NeedVector,
@@ -45,6 +46,7 @@ from gba.protocols.diameter.routing import route_record
 from gba.protocols.ratelimit import ChallengeLimits
 from gba.protocols.shedding import InflightLimit, busy_response
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME, BsfUbAction, BsfUbConfig, BsfUbExchange
+from gba.protocols.zh_mtc import MtcResultCode
 from gba.protocols.zn import KeyAnswer, KeyRequest
 from gba.store.base import BsfStore
 from gba.transport.diameter import DiameterNode, ask
@@ -134,8 +136,10 @@ class Bsf:
                  ub_inflight: InflightLimit | None = None,
                  zn_inflight: InflightLimit | None = None,
                  roaming_policy: roaming.RoamingPolicy | None = None,
-                 proxy: ZnProxy | None = None) -> None:
+                 proxy: ZnProxy | None = None, mtc: BsfMtc | None = None) -> None:
         self.store = store
+        self.mtc = mtc
+        """Set when this BSF serves MTC device groups (seed 004, :mod:`gba.nf.bsf_mtc`)."""
         self.zn_proxy = proxy
         """Set when this BSF is also its network's Zn-Proxy (TS 33.220 Annex K, case A):
         a key request of its NAFs for a visitor's B-TID goes to the visitor's home BSF."""
@@ -176,7 +180,8 @@ class Bsf:
     async def _ub(self, request: web.Request) -> web.Response:
         config = BsfUbConfig(self.realm, self.server_name, self.key_lifetime,
                              self.challenge_lifetime, decoy_key=self.decoy_key,
-                             decoy_amf=self.decoy_amf)
+                             decoy_amf=self.decoy_amf,
+                             mtc_subkeys=self.mtc.policy.subkeys.value if self.mtc else "none")
         exchange = BsfUbExchange(config, await read_request(request), self.clock(),
                                  peer=request.remote)
         action = exchange.start()
@@ -199,6 +204,14 @@ class Bsf:
                 except GbaError as exc:
                     return exchange.limits_unavailable(str(exc))
             return exchange.challenge_admitted(wait)
+        if isinstance(action, NeedVector) and action.mtc is not None:
+            if self.mtc is None:  # this BSF serves no MTC groups
+                return exchange.vector_received(int(MtcResultCode.UNKNOWN_GROUP))
+            try:
+                vector, settings = await self.mtc.vector(action.request, action.mtc)
+            except GbaError as exc:
+                return exchange.vector_unavailable(str(exc))
+            return exchange.vector_received(vector, settings)
         if isinstance(action, NeedVector):
             try:
                 answer = await self.fetch_vector(action.request)
@@ -261,7 +274,13 @@ class Bsf:
         answer = await self.zn_key(req, partner)
         if isinstance(answer, int):
             return zn.build_bia_error(request, self.identity, answer)
-        return zn.build_bia(request, self.identity, answer)
+        bia = zn.build_bia(request, self.identity, answer)
+        if self.mtc is not None and partner is None and answer.me_key is not None:
+            ctx = await self.store.get_context(req.btid, self.clock())
+            keys = self.mtc.bia_keys(ctx, req.naf_id, answer.me_key) if ctx else None
+            if keys is not None:  # the MTC-IWF's settings and small-data keys (step 204)
+                bia = zh_mtc.add_mtc_to_bia(bia, keys)
+        return bia
 
     def _partner(self, request: Message, req: KeyRequest, peer: str, fqdn: str
                  ) -> tuple[roaming.VisitedPartner | None, str | None]:

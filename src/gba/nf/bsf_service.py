@@ -30,22 +30,28 @@ flight: past them a request is shed at once, Ub with 503 and Retry-After, Zn wit
 DIAMETER_TOO_BUSY 3004 (:mod:`gba.protocols.shedding`).
 ``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
 Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
+``mtc`` (default false): the BSF serves MTC device groups (seed 004, docs/mtc.md):
+``mtc_subkeys`` (``none``, ``enc``, ``int``, ``both``: the small-data keys derived from
+K_IWF and sent to the MTC-IWF), ``mtc_reuse_on`` (``kiwf``, ``enc_int`` or ``off``: when
+another device of a group may use the group's vector) and ``mtc_max_reuse`` (default 100).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from gba.clock import utc_now
 from gba.config import Address, DiameterNodeConfig, Section, Topology, is_address
 from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
 from gba.errors import ConfigError
 from gba.nf.aaa import HomeAaa
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
 from gba.nf.bsf_eap import BsfEap
+from gba.nf.bsf_mtc import BsfMtc, FetchMtcVector, MtcPolicy, ReuseOn, mtc_fetcher
 from gba.nf.bsf_zpn import BsfZpn
 from gba.nf.common import (
     DiameterLimits,
@@ -60,19 +66,20 @@ from gba.nf.registry import DiameterEndpoint, Kind
 from gba.nf.services import http_site, purging
 from gba.nf.zn_proxy import ZnProxy
 from gba.observe.metrics import process_metrics
-from gba.protocols import roaming, zh, zn, zpn
+from gba.protocols import mtc, roaming, zh, zh_mtc, zn, zpn
 from gba.protocols.diameter import (
     APP_EAP,
     APP_NASREQ,
     CMD_BOOTSTRAPPING_INFO,
     CMD_GBA_PUSH_INFO,
+    PeerIdentity,
 )
 from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, ChallengeLimits, Rate
 from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
 from gba.protocols.ub_bsf import DEFAULT_CHALLENGE_LIFETIME
 from gba.store.factory import open_bsf_store, parse_store_url
 from gba.store.redis.ratelimit import RedisChallengeLimits
-from gba.transport.diameter import DiameterNode, session_id_factory
+from gba.transport.diameter import DiameterNode, ask, session_id_factory
 from gba.transport.http import SiteLimits
 
 log = logging.getLogger(__name__)
@@ -126,6 +133,8 @@ class BsfConfig:
     """Its HTTP sites' timeouts and connection cap (``http_*`` keys,
     :func:`gba.nf.common.http_limits`)."""
     """The Diameter node's caps (``diameter_max_*``)."""
+    mtc: MtcPolicy | None = None
+    """Set when the BSF serves MTC device groups (``mtc = true``)."""
 
     @property
     def zn_tls(self) -> bool:
@@ -134,6 +143,34 @@ class BsfConfig:
 
 def _seconds(span: timedelta) -> int:
     return int(span.total_seconds())
+
+
+def mtc_zh(node: DiameterNode, identity: PeerIdentity, hss_realm: str,
+           session_id: Callable[[], str]) -> FetchMtcVector:
+    """Zh for MTC devices (docs/mtc.md §3): the MAR with the group, the MAA's vector and
+    settings, or the refusing code."""
+
+    async def ask_hss(req: zh.VectorRequest, init: mtc.InitRequest
+                      ) -> tuple[zh.VectorAnswer, str | None] | int:
+        group = zh_mtc.MtcVectorRequest(req.impi, init.group_id, init.key_id,
+                                        int(init.capability))
+        mar = zh_mtc.build_mtc_mar(identity, hss_realm, session_id(), group, base=req)
+        return await ask(node, mar, zh_mtc.parse_mtc_maa)
+
+    return mtc_fetcher(ask_hss)
+
+
+def _mtc_policy(s: Section) -> MtcPolicy | None:
+    if not s.flag("mtc", False):
+        return None
+    subkeys, reuse_on = s.text("mtc_subkeys", "none"), s.text("mtc_reuse_on", "kiwf")
+    try:
+        return MtcPolicy(mtc.SubKeys(subkeys), ReuseOn(reuse_on),
+                         s.integer("mtc_max_reuse", 100, 1, 100_000))
+    except ValueError:
+        raise ConfigError(f"{s.where}: mtc_subkeys is none, enc, int or both and "
+                          f"mtc_reuse_on kiwf, enc_int or off, not {subkeys!r} and "
+                          f"{reuse_on!r}") from None
 
 
 def parse(topology: Topology, name: str) -> BsfConfig:
@@ -157,7 +194,7 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         nafs=nafs,
         roaming=roaming.RoamingPolicy(partners, frozenset(s.strings("aaa_hosts"))),
         zn_proxy=s.flag("zn_proxy", False), btid_realms=btid_realms(s),
-        aaa=s.flag("aaa", False),
+        aaa=s.flag("aaa", False), mtc=_mtc_policy(s),
         tls=DiameterTls.parse(s), connect=s.strings("connect"),
         routes=s.routes(),
         ub_challenges_per_impi_per_min=s.integer(
@@ -234,7 +271,11 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
               ub_limits=shared or ChallengeLimits(per_impi, per_source),
               ub_inflight=InflightLimit(cfg.ub_max_inflight),
               zn_inflight=InflightLimit(cfg.zn_max_inflight),
-              roaming_policy=cfg.roaming, proxy=proxy)
+              roaming_policy=cfg.roaming, proxy=proxy,
+              mtc=BsfMtc(store, mtc_zh(node, identity, cfg.hss_realm,
+                                       session_id_factory(identity.origin_host)), cfg.mtc,
+                         utc_now, timedelta(seconds=cfg.key_lifetime_s))
+              if cfg.mtc is not None else None)
     node.serve(zn.APPLICATION[1], CMD_BOOTSTRAPPING_INFO, bsf.zn)
     node.serve(zpn.APPLICATION[1], CMD_GBA_PUSH_INFO, BsfZpn(bsf).gpir)  # GBA Push
     if cfg.aaa:

@@ -64,12 +64,15 @@ def _kinds() -> dict[str, Kind]:
     from gba.nf.dra import KIND as DRA
     from gba.nf.gba_proxy_service import KIND as GBA_PROXY
     from gba.nf.hss_service import KIND as HSS
+    from gba.nf.mtc_service import AS_KIND as MTC_AS
+    from gba.nf.mtc_service import IWF_KIND as MTC_IWF
     from gba.nf.naf_service import BMSC_KIND as BMSC
     from gba.nf.naf_service import KIND as NAF
     from gba.nf.push_service import KIND as PUSH_NAF
     from gba.nf.remote import KIND as REMOTE
 
-    return {k.name: k for k in (HSS, BSF, DRA, GBA_PROXY, AAA, NAF, BMSC, PUSH_NAF, REMOTE)}
+    return {k.name: k for k in (HSS, BSF, DRA, GBA_PROXY, AAA, NAF, BMSC, PUSH_NAF, MTC_IWF, MTC_AS,
+                                    REMOTE)}
 
 
 _CACHE: dict[str, Kind] = {}

@@ -20,6 +20,7 @@ from gba.errors import ProtocolError
 from gba.protocols.contexts import BootstrapContext, NafKey
 from gba.protocols.contexts import Challenge as PendingChallenge
 from gba.protocols.http import HttpRequest, HttpResponse
+from gba.protocols.mtc import InitRequest
 from gba.protocols.ub import Bootstrap
 from gba.protocols.zh import VectorRequest
 
@@ -62,6 +63,9 @@ class NeedVector:
     the answer or the refusing result code, or ``vector_unavailable``."""
 
     request: VectorRequest
+    mtc: InitRequest | None = None
+    """An MTC device's initialisation request (docs/mtc.md §2): the vector is its
+    group's, from the HSS or reused (feed ``vector_received`` with the settings)."""
 
 
 @dataclass(frozen=True, slots=True)

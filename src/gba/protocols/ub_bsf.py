@@ -12,6 +12,15 @@ RFC 3310). One :class:`BsfUbExchange` per request:
   B-TID and the lifetime (capped by the GUSS lifeTime) make a context, and the 200
   carries BootstrappingInfo and rspauth (§4.5.2 step 5-7).
 
+An MTC device (seed 004; docs/mtc.md §2, §4) adds its group, group-key identifier and
+small-data capability to both requests (``X-MTC-Group``, ``X-MTC-Small-Data``):
+:class:`NeedVector` carries them, ``vector_received`` takes the settings with the
+group's vector (from the HSS or reused by the driver), the challenge remembers the request
+and the answer must repeat it, and the context gets the settings, a B-TID of its own
+(:func:`gba.protocols.mtc.mtc_btid`: devices may share RAND) and, in the 200,
+``X-MTC-Subkeys`` naming the small-data keys the BSF will derive. The HSS's MTC refusals
+(docs/mtc.md §3) are 403s that say why.
+
 GBA_U or GBA_ME is the subscription's, never the UE's (TS 33.220 §5.1: "The decision on
 running one or the other shall be based on subscription information (i.e. UICC
 capabilities)", acquired "as part of the GBA user security settings received from the
@@ -57,7 +66,7 @@ from gba.crypto import digest, kdf
 from gba.crypto.aka import Rng
 from gba.errors import CodecError, GbaError, UnknownAlgorithm
 from gba.protocols import guss as guss_xml
-from gba.protocols import ub
+from gba.protocols import mtc, ub
 from gba.protocols.actions import (
     AdmitChallenge,
     NeedVector,
@@ -74,6 +83,7 @@ from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentia
 from gba.protocols.http import HttpRequest, HttpResponse, text_response
 from gba.protocols.ratelimit import retry_after
 from gba.protocols.zh import VectorAnswer, VectorRequest
+from gba.protocols.zh_mtc import MtcResultCode
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +140,23 @@ class BsfUbConfig:
     """Keys the tag that marks a decoy nonce; one per BSF, kept for as long as it runs."""
     decoy_amf: bytes = b"\x00\x00"
     """The AMF a decoy AUTN shows in the clear: the one the HSS's vectors carry."""
+    mtc_subkeys: str = "none"
+    """The small-data keys derived from K_IWF for MTC devices (docs/mtc.md §4)."""
+
+
+MTC_REFUSALS = {
+    int(MtcResultCode.NOT_A_MEMBER): "the device is not a member of that group",
+    int(MtcResultCode.NO_SMALL_DATA): "no small-data capability for this device",
+    int(MtcResultCode.STALE_GROUP_KEY): "that group key is not the group's current key",
+    int(MtcResultCode.UNKNOWN_GROUP): "unknown MTC group",
+}
+"""The HSS's MTC refusals (docs/mtc.md §3) as the 403 tells the device."""
+MTC_SUBKEYS_HEADER = "X-MTC-Subkeys"
+
+
+def mtc_binding(req: mtc.InitRequest) -> str:
+    """The canonical text of an initialisation request, kept with its challenge."""
+    return f"{req.group_id};{req.key_id};{int(req.capability)}"
 
 
 def decoy_challenge(config: BsfUbConfig, impi: str, now: datetime, rng: Rng
@@ -174,6 +201,8 @@ class BsfUbExchange:
         self._stale = False
         self._nonce = ""
         self._answer: tuple[digest.DigestInput, bytes] | None = None
+        self._mtc: mtc.InitRequest | None = None
+        self._mtc_context = False
 
     def _emit(self, action: BsfUbAction) -> BsfUbAction:
         self.state = _STATE_AFTER[type(action)]
@@ -214,6 +243,12 @@ class BsfUbExchange:
                         extra=self._fields(None, 400))
             return self._refuse(400, f"malformed Authorization: {exc}\n")
         self._creds = creds
+        try:
+            self._mtc = mtc.parse_request_headers(self.request.header)
+        except CodecError as exc:
+            log.warning("Ub: malformed MTC request from %s: %s", self.peer, exc,
+                        extra=self._fields(creds.username, 400))
+            return self._refuse(400, f"malformed MTC initialisation request: {exc}\n")
         if not creds.nonce:
             return self._vector_for(creds.username)
         return self._emit(TakeChallenge(creds.nonce, self.now))
@@ -227,6 +262,11 @@ class BsfUbExchange:
                      extra=self._fields(creds.username))
             self._stale = True
             return self._vector_for(creds.username)
+        bound = pending.mtc.partition("\n")[0] if pending.mtc is not None else None
+        if bound != (mtc_binding(self._mtc) if self._mtc is not None else None):
+            log.warning("Ub: %s answered a challenge with another MTC request",
+                        pending.impi, extra=self._fields(pending.impi, 403))
+            return self._refuse(403, "the MTC request differs from the one challenged\n")
         if creds.auts is not None:
             try:
                 auts = digest.decode_auts(creds.auts)
@@ -255,12 +295,21 @@ class BsfUbExchange:
                                 (("Retry-After", retry_after(wait)),))
         resync = self._resync
         return self._emit(NeedVector(VectorRequest(
-            self._impi, resync[0] if resync else None, resync[1] if resync else None)))
+            self._impi, resync[0] if resync else None, resync[1] if resync else None),
+            self._mtc))
 
-    def vector_received(self, answer: VectorAnswer | int) -> BsfUbAction:
+    def vector_received(self, answer: VectorAnswer | int, mtc_settings: str | None = None
+                        ) -> BsfUbAction:
         """The HSS's vector, or the Diameter result code it refused with: a refused IMPI
-        is challenged with a decoy, a refused resynchronisation fails as a wrong RES."""
+        is challenged with a decoy, a refused resynchronisation fails as a wrong RES. For
+        an MTC device, the group's vector with *mtc_settings*, or an MTC refusal (403)."""
         expect(self, self.state, "vector_received", BsfUbState.FETCHING_VECTOR)
+        if isinstance(answer, int) and self._mtc is not None and answer in MTC_REFUSALS:
+            log.info("Ub: MTC device %s refused: %s", self._impi, MTC_REFUSALS[answer],
+                     extra=self._fields(self._impi, 403))
+            return self._refuse(403, MTC_REFUSALS[answer] + "\n")
+        if self._mtc is not None and not isinstance(answer, int) and mtc_settings is None:
+            return self._refuse(503, "no MTC security settings with the group's vector\n")
         if isinstance(answer, int):
             if answer not in REFUSED_BY_HSS:
                 log.warning("Ub: HSS answered %d for %s", answer, self._impi,
@@ -278,7 +327,8 @@ class BsfUbExchange:
                 nonce=digest.aka_nonce(answer.rand, answer.autn), impi=self._impi,
                 rand=answer.rand, autn=answer.autn, xres=answer.xres, ck=answer.ck,
                 ik=answer.ik, expires=self.now + self.config.challenge_lifetime,
-                guss=answer.guss)
+                guss=answer.guss,
+                mtc=None if self._mtc is None else f"{mtc_binding(self._mtc)}\n{mtc_settings}")
         self._nonce = pending.nonce
         return self._emit(StoreChallenge(pending))
 
@@ -312,9 +362,11 @@ class BsfUbExchange:
         d, body = self._answer
         info = AuthenticationInfo(rspauth=digest.rspauth(d, body), qop=d.qop, nc=d.nc,
                                   cnonce=d.cnonce)
+        mtc_headers = ((MTC_SUBKEYS_HEADER, self.config.mtc_subkeys),) \
+            if self._mtc_context else ()
         return self._emit(Respond(HttpResponse(200, (
             ("Content-Type", ub.CONTENT_TYPE),
-            ("Authentication-Info", info.to_header())), body)))
+            ("Authentication-Info", info.to_header()), *mtc_headers), body)))
 
     # ------------------------------------------------------------------ checks
 
@@ -374,7 +426,19 @@ class BsfUbExchange:
             except CodecError as exc:
                 log.warning("Ub: GUSS of %s unreadable, defaults (GBA_ME) used: %s",
                             pending.impi, exc)
+        btid = kdf.btid(pending.rand, self.config.server_name)
+        device_settings = None
+        if pending.mtc is not None:
+            device_settings = pending.mtc.partition("\n")[2]
+            try:
+                lifetime = min(lifetime, timedelta(
+                    seconds=mtc.decode_settings(device_settings).lifetime_s))
+            except CodecError as exc:
+                log.warning("Ub: MTC settings of %s unreadable: %s", pending.impi, exc)
+            btid = mtc.mtc_btid(pending.rand, pending.impi, self.config.server_name)
+            self._mtc_context = True
         return BootstrapContext(
-            btid=kdf.btid(pending.rand, self.config.server_name), impi=pending.impi,
+            btid=btid, impi=pending.impi,
             ks=kdf.ks(pending.ck, pending.ik), rand=pending.rand, created=self.now,
-            expires=kdf.key_expiry(self.now, lifetime), guss=pending.guss, gba_u=gba_u)
+            expires=kdf.key_expiry(self.now, lifetime), guss=pending.guss, gba_u=gba_u,
+            mtc=device_settings)

@@ -50,8 +50,13 @@ class UeUbExchange:
 
     def __init__(self, impi: str, usim: aka.Usim, uri: str = "/", *,
                  rng: aka.Rng = os.urandom, trace: Trace = no_trace,
-                 user_agent: str = ub.user_agent()) -> None:
+                 user_agent: str = ub.user_agent(),
+                 extra_headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.impi = impi
+        self.extra_headers = extra_headers
+        """Sent on every request: an MTC device's group and capability (docs/mtc.md §2)."""
+        self.final: HttpResponse | None = None
+        """The BSF's 200, once bootstrapped (its headers may say more, e.g. X-MTC-Subkeys)."""
         self.usim = usim
         self.uri = uri
         self.user_agent = user_agent
@@ -64,7 +69,7 @@ class UeUbExchange:
     def _request(self, creds: Credentials) -> Send:
         return Send(HttpRequest("GET", self.uri, (
             ("User-Agent", self.user_agent),
-            ("Authorization", creds.to_header()))))
+            ("Authorization", creds.to_header()), *self.extra_headers)))
 
     def start(self) -> Send:
         """The first request: the IMPI only (TS 24.109 §4.3.1)."""
@@ -81,7 +86,9 @@ class UeUbExchange:
         if self.state is UeUbState.ANSWERED:
             return self._result(response)
         if response.status != 401:
-            raise ProtocolError(f"BSF answered {response.status} instead of a 401 challenge")
+            why = response.body[:200].decode("utf-8", "replace").strip()
+            raise ProtocolError(f"BSF answered {response.status} instead of a 401 challenge"
+                                + (f": {why}" if why else ""))
         if self._challenges >= MAX_CHALLENGES:
             raise ProtocolError("BSF kept challenging after resynchronisation")
         self._challenges += 1
@@ -112,6 +119,7 @@ class UeUbExchange:
         if not digest.verify(digest.rspauth(d, response.body), info.rspauth):
             raise AuthError("BSF rspauth does not verify (TS 33.220 §4.5.2 step 5)")
         boot = ub.BootstrappingInfo.decode(response.body)
+        self.final = response
         self.state = UeUbState.DONE
         self._trace(f"BSF -> UE  200 B-TID {boot.btid} lifetime "
                     f"{ub.format_time(boot.lifetime)} (rspauth verified)")

@@ -20,6 +20,7 @@ from gba.nf import (
     dra,
     gba_proxy_service,
     hss_service,
+    mtc_service,
     naf_service,
     push_service,
     registry,
@@ -61,14 +62,16 @@ def test_kinds_come_from_their_modules() -> None:
                                 "dra": dra.KIND, "naf": naf_service.KIND,
                                 "remote": remote.KIND, "gba_proxy": gba_proxy_service.KIND,
                                 "aaa": aaa_service.KIND, "bmsc": naf_service.BMSC_KIND,
-                                "push_naf": push_service.KIND}
+                                "push_naf": push_service.KIND,
+                                "mtc_iwf": mtc_service.IWF_KIND,
+                                "mtc_as": mtc_service.AS_KIND}
     assert all(name == k.name for name, k in registry.kinds().items())
 
 
 def test_unknown_kind_raises_config_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigError,
                        match=r"unknown network function kind 'pcrf'; one of aaa, bmsc, bsf, "
-                             r"dra, gba_proxy, hss, naf, push_naf, remote$"):
+                             r"dra, gba_proxy, hss, mtc_as, mtc_iwf, naf, push_naf, remote$"):
         registry.kind("pcrf")
 
 
