@@ -44,13 +44,16 @@ def topology(subkeys: str = "both", reuse_on: str = "kiwf",
 
 
 def up(lab_dir: Path, *, subkeys: str = "both", reuse_on: str = "kiwf",
-       capability_source: str = "both", max_reuse: int = 100, timeout: float = 30.0
-       ) -> dict[str, Any]:
+       capability_source: str = "both", max_reuse: int = 100, timeout: float = 30.0,
+       bsf_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Start the MTC lab; *bsf_overrides* are more keys for the BSF's section (the
+    simulator turns the Ub probe limits off)."""
     lab_dir = lab_dir.resolve()
     lab_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     source = lab_dir / "mtc-network.toml"
-    source.write_text(tomli_w.dumps(topology(subkeys, reuse_on, capability_source,
-                                             max_reuse)), encoding="utf-8")
+    raw = topology(subkeys, reuse_on, capability_source, max_reuse)
+    raw["functions"]["bsf"].update(bsf_overrides or {})
+    source.write_text(tomli_w.dumps(raw), encoding="utf-8")
     info: dict[str, Any] = dict(lab.up(lab_dir, source, timeout=timeout))
     resolved = tomllib.loads(Path(info["config"]).read_text(encoding="utf-8"))
     iwf = info["functions"][IWF]["endpoints"]["http"]

@@ -152,6 +152,9 @@ MTC_REFUSALS = {
 }
 """The HSS's MTC refusals (docs/mtc.md §3) as the 403 tells the device."""
 MTC_SUBKEYS_HEADER = "X-MTC-Subkeys"
+MTC_NONCE_DATA = 8
+"""Octets of server data in an MTC device's nonce (RFC 3310 §3.2: base64(RAND || AUTN ||
+server data)): devices sharing a vector still get distinct nonces."""
 
 
 def mtc_binding(req: mtc.InitRequest) -> str:
@@ -323,8 +326,12 @@ class BsfUbExchange:
                      answer, extra=self._fields(self._impi))
             pending = decoy_challenge(self.config, self._impi, self.now, self.rng)
         else:
+            # devices of an MTC group may share a vector: server data in the nonce
+            # (RFC 3310 §3.2) keeps each device's challenge its own
+            nonce = digest.aka_nonce(answer.rand, answer.autn,
+                                     self.rng(MTC_NONCE_DATA) if self._mtc else b"")
             pending = PendingChallenge(
-                nonce=digest.aka_nonce(answer.rand, answer.autn), impi=self._impi,
+                nonce=nonce, impi=self._impi,
                 rand=answer.rand, autn=answer.autn, xres=answer.xres, ck=answer.ck,
                 ik=answer.ik, expires=self.now + self.config.challenge_lifetime,
                 guss=answer.guss,

@@ -107,6 +107,9 @@ class SubscriberStore(Protocol):
     async def put_mtc_device(self, device: MtcDevice) -> None:
         """Insert or replace a device; :class:`~gba.errors.NotFound` for an unknown group."""
 
+    async def put_mtc_devices(self, devices: list[MtcDevice]) -> None:
+        """Insert or replace many devices in one transaction (bulk provisioning)."""
+
     async def get_mtc_device(self, imsi: str) -> MtcDevice:
         """The device, or :class:`~gba.errors.NotFound`."""
 

@@ -44,7 +44,8 @@ class MtcDevice:
     def __init__(self, imsi: str, group_id: str, key_id: int, usim: aka.Usim,
                  capability: mtc.Capability, bsf_url: str, iwf_url: str, iwf_fqdn: str, *,
                  mcc: str = "001", mnc: str = "01",
-                 trace: Callable[[str], None] = lambda _: None) -> None:
+                 trace: Callable[[str], None] = lambda _: None,
+                 session: aiohttp.ClientSession | None = None) -> None:
         self.imsi = imsi
         self.impi = mtc.device_impi(imsi, mcc, mnc)
         self.request = mtc.InitRequest(group_id, key_id, capability)
@@ -53,14 +54,17 @@ class MtcDevice:
         self.iwf_url = iwf_url.rstrip("/")
         self.iwf_fqdn = iwf_fqdn
         self.trace = trace
-        self._http: aiohttp.ClientSession | None = None
+        self._http = session
+        self._own = session is None
+        """A device of a simulator shares the simulator's HTTP session."""
 
     async def __aenter__(self) -> MtcDevice:
-        self._http = aiohttp.ClientSession()
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._http is not None:
+        if self._own and self._http is not None:
             await self._http.close()
 
     async def initialise(self, messages: list[str]) -> tuple[str, bytes, str]:

@@ -207,6 +207,17 @@ class SqliteSubscriberStore:
                       "capability = excluded.capability",
                       (device.imsi, device.group_id, device.capability))
 
+    async def put_mtc_devices(self, devices: list[MtcDevice]) -> None:
+        with self._db.write(f"put {len(devices)} MTC devices") as c:
+            for group in {d.group_id for d in devices}:
+                if c.execute("SELECT 1 FROM mtc_group WHERE group_id = ?",
+                             (group,)).fetchone() is None:
+                    raise NotFound(f"no MTC group {group!r}")
+            c.executemany("INSERT INTO mtc_device (imsi, group_id, capability) "
+                          "VALUES (?, ?, ?) ON CONFLICT (imsi) DO UPDATE SET "
+                          "group_id = excluded.group_id, capability = excluded.capability",
+                          [(d.imsi, d.group_id, d.capability) for d in devices])
+
     async def get_mtc_device(self, imsi: str) -> MtcDevice:
         with self._db.read("get MTC device") as c:
             row = c.execute("SELECT imsi, group_id, capability FROM mtc_device WHERE imsi = ?",
