@@ -7,8 +7,9 @@ BSF keeps the vector, the settings and the device as the group's current use. Em
 3-4: another device of the group, while the group's keys are in use (the vector lives,
 and ``reuse_on`` allows: ``kiwf`` whenever K_IWF is in use, ``enc_int`` only when the
 small-data keys are derived too, ``off`` never), is authenticated with that vector with no
-HSS request, once per device and for at most ``max_reuse`` devices; the BSF refuses an
-IMSI that the stored settings do not list. On the reuse path the HSS is not asked, so the
+HSS request, once per device and for at most ``max_reuse`` devices; the reuse path
+refuses an IMSI that the stored settings do not list, and the HSS decides for it (it
+refuses an outsider, and knows a member added since the vector was fetched). On the reuse path the HSS is not asked, so the
 capability is the request's (claim 6) and the settings are the stored ones re-addressed
 to the device. A device that already used the vector, or a group with none in use, goes
 to the HSS, which gives the group a new current vector.
@@ -109,9 +110,12 @@ class BsfMtc:
             log.warning("MTC group %s: stored settings unreadable: %s", init.group_id, exc)
             return None
         if imsi not in settings.members:
-            log.info("MTC reuse refused: %s is not in group %s", imsi, init.group_id,
-                     extra={"interface": "ub", "impi": req.impi, "result": 403})
-            return int(MtcResultCode.NOT_A_MEMBER), None
+            # refused on the reuse path; the HSS, which knows members added since the
+            # vector was fetched, decides (and refuses an outsider)
+            log.info("MTC reuse refused: %s is not in group %s's stored settings; asking "
+                     "the HSS", imsi, init.group_id,
+                     extra={"interface": "ub", "impi": req.impi})
+            return None
         if settings.key_id != init.key_id:
             return int(MtcResultCode.STALE_GROUP_KEY), None
         if init.capability == mtc.Capability.NONE:
