@@ -22,6 +22,8 @@ from gba.protocols import (
     guss,
     mbms,
     mikey,
+    mtc,
+    mtc_small_data,
     nasreq,
     omadm_pkg0,
     push_dm,
@@ -125,6 +127,26 @@ def _syncml_dm(d: bytes) -> object:
     return hello
 
 
+def _mtc_request(d: bytes) -> object:
+    """The MTC headers of an initialisation request as the BSF reads them (two header
+    values separated by a newline), and MTC security settings as the MTC-IWF reads them."""
+    group, _, small = _text(d).partition("\n")
+    with contextlib.suppress(GbaError):
+        mtc.decode_settings(d)
+    return mtc.parse_request_headers(
+        {"x-mtc-group": group, "x-mtc-small-data": small}.get)
+
+
+def _mtc_small_data(d: bytes) -> object:
+    """A small-data message as the MTC-IWF reads it: the header, then opening it."""
+    header = mtc_small_data.read_header(d)
+    keys = mtc_small_data.Keys.derive(bytes(32), mtc.SubKeys.BOTH)
+    with contextlib.suppress(GbaError):
+        mtc_small_data.open_(keys, None, d, mtc_small_data.ReplayWindow(),
+                             expect=mtc_small_data.Direction.UPLINK)
+    return header
+
+
 def _challenge(d: bytes) -> object:
     return Challenge.from_header(_text(d))
 
@@ -178,6 +200,14 @@ def table() -> Table:
             srtp.RtpPacket(96, 1, 160, 7, b"content").encode())]),
         "push-datagram": (_push_datagram, _push_seeds(now)),
         "syncml-dm": (_syncml_dm, [_hello()]),
+        "mtc-request": (_mtc_request, [b"meters@mtc.example.org; key-id=1\nsend, receive",
+                                       mtc.encode_settings(mtc.MtcSettings(
+                                           "g@x", 1, "001010000000001",
+                                           mtc.Capability.SEND, ("001010000000001",),
+                                           3600)).encode()]),
+        "mtc-small-data": (_mtc_small_data, [mtc_small_data.seal(
+            mtc_small_data.Keys.derive(bytes(32), mtc.SubKeys.BOTH), btid,
+            mtc_small_data.Direction.UPLINK, 1, b"reading")]),
     }
 
 
