@@ -35,6 +35,8 @@ def send(
     small_data: Annotated[str, typer.Option(
         "--small-data", help="the capability the request claims: send, receive, both, "
         "none")] = "both",
+    server: Annotated[str | None, typer.Option(
+        "--as", help="the application server (an MTC-IWF's name for it)")] = None,
     mcc: str = "001", mnc: str = "01",
     state_file: Annotated[Path, typer.Option("--state", help="the USIM's SQN array")] =
     Path("mtc-state.json"),
@@ -62,7 +64,7 @@ def send(
                              bsf_url, iwf_url, iwf_fqdn, mcc=mcc, mnc=mnc) as device:
             try:
                 for text in data:
-                    t = await device.transmit(text.encode("utf-8"))
+                    t = await device.transmit(text.encode("utf-8"), server)
                     out.append(view(t))
                     emit_json(out[-1])
             finally:

@@ -75,6 +75,8 @@ class MtcDriver:
         self.mtc = info["mtc"]
         self.work = work
         self.token = Path(self.mtc["as_token_file"]).read_text().strip()
+        self.tokens = {name: Path(where["token_file"]).read_text().strip()
+                       for name, where in self.mtc.get("servers", {}).items()}
 
     async def _scrape(self, url: str) -> str:
         async with aiohttp.ClientSession() as http, http.get(url) as r:
@@ -89,15 +91,19 @@ class MtcDriver:
         return _metric_sum(await self._scrape(self.mtc["bsf_metrics"]), "gba_requests_total",
                            {"function": "bsf", "interface": "zn"})
 
-    async def received(self) -> list[dict[str, Any]]:
+    async def received(self, server: str | None = None) -> list[dict[str, Any]]:
+        """What an application server received (default: the MTC-IWF's first)."""
+        url, token = self.mtc["as_url"], self.token
+        if server is not None:
+            where = self.mtc["servers"][server]
+            url, token = where["url"], self.tokens[server]
         async with aiohttp.ClientSession() as http, http.get(
-                f"{self.mtc['as_url']}/received",
-                headers={"Authorization": f"Bearer {self.token}"}) as r:
+                f"{url}/received", headers={"Authorization": f"Bearer {token}"}) as r:
             got: list[dict[str, Any]] = await r.json()
             return got
 
     async def send(self, who: str, *data: str, group: str = GROUP, key_id: int = KEY_ID,
-                   key: bytes = DEMO_K, small_data: str = "both"
+                   key: bytes = DEMO_K, small_data: str = "both", server: str | None = None
                    ) -> tuple[int, list[dict[str, Any]], str]:
         """``gba mtc send`` for device *who*: (exit code, its JSON lines, its stderr)."""
         args = ["--bsf-url", self.mtc["bsf_url"], "--iwf-url", self.mtc["iwf_url"],
@@ -106,6 +112,8 @@ class MtcDriver:
                 "--small-data", small_data, "--state", str(self.work / f"{who}.json")]
         for text in data:
             args += ["--data", text]
+        if server is not None:
+            args += ["--as", server]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gba", "mtc", "send", *args,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

@@ -4,7 +4,8 @@
 The BSF serves MTC groups (``mtc = true``, the given ``mtc_subkeys`` and ``mtc_reuse_on``),
 the HSS takes small-data capability from ``capability_source``, the MTC-IWF
 (``iwf.example.org``, a NAF the BSF authorises) relays to the application server. lab.json
-gains ``mtc``: ``iwf_url``, ``iwf_fqdn``, ``as_url``, ``as_token_file``, ``bsf_url``,
+gains ``mtc``: ``iwf_url``, ``iwf_fqdn``, ``as_url``, ``as_token_file`` (the default
+application server), ``servers`` (both servers by name: url, token_file), ``bsf_url``,
 ``hss_metrics`` and ``bsf_metrics`` (where the Zh and Zn counts are read).
 """
 
@@ -22,6 +23,8 @@ from gba.lab import lab
 
 IWF = "mtc-iwf"
 AS = "mtc-as"
+AS2 = "mtc-as2"
+"""A second application server behind the same MTC-IWF."""
 IWF_FQDN = "iwf.example.org"
 
 
@@ -35,11 +38,14 @@ def topology(subkeys: str = "both", reuse_on: str = "kiwf",
                 "mtc_max_reuse": max_reuse})
     bsf.setdefault("naf", []).append(
         {"diameter_host": IWF_FQDN, "hostnames": [IWF_FQDN], "gaa_service_ids": []})
-    functions[AS] = {"kind": "mtc_as", "network": "default", "http_listen": "127.0.0.1:0"}
+    for server in (AS, AS2):
+        functions[server] = {"kind": "mtc_as", "network": "default",
+                             "http_listen": "127.0.0.1:0"}
     functions[IWF] = {
         "kind": "mtc_iwf", "network": "default", "fqdn": IWF_FQDN, "diameter_host": IWF_FQDN,
         "diameter_realm": "example.org", "http_listen": "127.0.0.1:0",
-        "psk_tls_listen": "127.0.0.1:0", "bsf": "bsf", "store": "mtc-iwf.sqlite", "as": AS}
+        "psk_tls_listen": "127.0.0.1:0", "bsf": "bsf", "store": "mtc-iwf.sqlite",
+        "as": [AS, AS2]}
     return raw
 
 
@@ -61,6 +67,9 @@ def up(lab_dir: Path, *, subkeys: str = "both", reuse_on: str = "kiwf",
     info["mtc"] = {
         "iwf_url": f"http://{iwf}", "iwf_fqdn": IWF_FQDN, "as_url": f"http://{server}",
         "as_token_file": resolved["functions"][AS]["token_file"],
+        "servers": {name: {"url": f"http://{info['functions'][name]['endpoints']['http']}",
+                           "token_file": resolved["functions"][name]["token_file"]}
+                    for name in (AS, AS2)},
         "bsf_url": info["bsf_url"], "hss_metrics": info["metrics"].get("hss"),
         "bsf_metrics": info["metrics"].get("bsf"), "subkeys": subkeys, "reuse_on": reuse_on,
         "capability_source": capability_source, "max_reuse": max_reuse}

@@ -9,10 +9,11 @@ and ``reuse_on`` allows: ``kiwf`` whenever K_IWF is in use, ``enc_int`` only whe
 small-data keys are derived too, ``off`` never), is authenticated with that vector with no
 HSS request, once per device and for at most ``max_reuse`` devices; the reuse path
 refuses an IMSI that the stored settings do not list, and the HSS decides for it (it
-refuses an outsider, and knows a member added since the vector was fetched). On the reuse path the HSS is not asked, so the
-capability is the request's (claim 6) and the settings are the stored ones re-addressed
-to the device. A device that already used the vector, or a group with none in use, goes
-to the HSS, which gives the group a new current vector.
+refuses an outsider, and knows a member added since the vector was fetched). On the
+reuse path the HSS is not asked, so the capability is the request's (claim 6) and the
+settings are the stored ones re-addressed to the device. A device that already used the
+vector, or a group with none in use, goes to the HSS, which gives the group a new
+current vector.
 """
 
 from __future__ import annotations

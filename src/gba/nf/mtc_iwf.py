@@ -6,7 +6,8 @@ MTC-IWF asks the BSF for over Zn (NAF_Id = FQDN || FF 00 00 00 01): K_IWF, the M
 security settings, which it keeps (step 204), and the small-data keys (step 304). The
 message must open under them with a counter above the last one (a forged or replayed
 one is refused with 403 and forwards nothing) and the device must be allowed to send;
-the clear data goes to the application server (``as_url``, bearer token), and the
+the clear data goes to the application server the device names (``?as=<name>``; the
+first configured by default; bearer token), and the
 server's answer comes back sealed as the downlink when the device may receive (else 204).
 
 Application server, ``POST /small-data`` (bearer token): records the device, group and
@@ -111,10 +112,13 @@ def as_forwarder(http: aiohttp.ClientSession, as_url: str, token: bytes) -> Forw
 
 
 class MtcIwf:
-    def __init__(self, fetch: FetchMtcKeys, forward: ForwardToAs, clock: Clock = utc_now
-                 ) -> None:
+    def __init__(self, fetch: FetchMtcKeys, servers: dict[str, ForwardToAs],
+                 clock: Clock = utc_now) -> None:
+        if not servers:
+            raise GbaError("an MTC-IWF needs an application server")
         self.fetch = fetch
-        self.forward = forward
+        self.servers = servers
+        """The application servers by name; the first is the default."""
         self.clock = clock
         self.held: OrderedDict[str, _Held] = OrderedDict()
         self.accepted = 0
@@ -139,8 +143,8 @@ class MtcIwf:
                  extra={"interface": "zn", "btid": btid})
         return held
 
-    async def small_data(self, data: bytes) -> tuple[int, bytes]:
-        """(status, body) for one uplink message."""
+    async def small_data(self, data: bytes, server: str | None = None) -> tuple[int, bytes]:
+        """(status, body) for one uplink message to *server* (default: the first)."""
         try:
             header = mtc_small_data.read_header(data)
         except CodecError as exc:
@@ -162,9 +166,13 @@ class MtcIwf:
         if not settings.capability & mtc.Capability.SEND:
             self.refused += 1
             return 403, b"this device may not send small data\n"
+        forward = self.servers.get(server or next(iter(self.servers)))
+        if forward is None:
+            self.refused += 1
+            return 404, b"no such application server\n"
         held.window = window
         self.accepted += 1
-        downlink = await self.forward(settings, clear)
+        downlink = await forward(settings, clear)
         if not settings.capability & mtc.Capability.RECEIVE:
             return 204, b""
         held.sent += 1
@@ -177,7 +185,7 @@ class MtcIwf:
             if len(body) > MAX_BODY:
                 return web.Response(status=413, text="small data too large\n")
             try:
-                status, out = await self.small_data(body)
+                status, out = await self.small_data(body, request.query.get("as"))
             except (GbaError, aiohttp.ClientError) as exc:
                 log.warning("MTC-IWF: application server leg failed: %s", exc)
                 return web.Response(status=502, text="application server unreachable\n")

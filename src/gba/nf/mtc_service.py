@@ -1,8 +1,9 @@
 """The MTC-IWF and the application server as network functions (docs/mtc.md).
 
 ``mtc_iwf``: a NAF section (:mod:`gba.nf.naf_service`; it serves Ua as any NAF) plus
-``as`` (an ``mtc_as`` function, or its URL) and ``as_token_file`` (the application
-server's bearer token; by default the server's own). Small data on its ``http_listen``.
+``as``: the application servers it relays to, ``mtc_as`` function names (the first is
+the default; a device names another with ``?as=<name>``), or one URL with
+``as_token_file``. Small data on its ``http_listen``.
 
 ``mtc_as``: ``http_listen`` and ``token_file`` (owner-only bearer token, RFC 6750;
 `gba lab up` writes one).
@@ -36,10 +37,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Server:
+    url: str
+    token_file: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class IwfConfig:
     naf: NafConfig
-    as_url: str
-    as_token_file: str | None
+    servers: dict[str, Server]
+    """The application servers by name, the default first."""
 
     @property
     def fqdn(self) -> str:
@@ -62,15 +69,20 @@ class AsConfig:
 
 def parse_iwf(topology: Topology, name: str) -> IwfConfig:
     s = topology.function(name).section
-    target = s.text("as")
-    token = s.opt_text("as_token_file")
-    if not target.startswith(("http://", "https://")):
+    named = s.strings("as") if isinstance(s.data.get("as"), list) else (s.text("as"),)
+    if not named:
+        raise ConfigError(f"{s.where}.as names no application server")
+    servers: dict[str, Server] = {}
+    for target in named:
+        if target.startswith(("http://", "https://")):
+            servers["default"] = Server(target, s.opt_text("as_token_file"))
+            continue
         server = topology.referenced(target, f"{s.where}.as")
         if server.kind != "mtc_as":
             raise ConfigError(f"{s.where}.as names {target!r}, which is not an mtc_as")
-        target = f"http://{server.section.address('http_listen')}"
-        token = token or server.section.opt_text("token_file")
-    return IwfConfig(naf_service.parse(topology, name), target, token)
+        servers[target] = Server(f"http://{server.section.address('http_listen')}",
+                                 server.section.opt_text("token_file"))
+    return IwfConfig(naf_service.parse(topology, name), servers)
 
 
 def parse_as(topology: Topology, name: str) -> AsConfig:
@@ -81,9 +93,10 @@ def parse_as(topology: Topology, name: str) -> AsConfig:
 @contextlib.asynccontextmanager
 async def running_iwf(cfg: IwfConfig, topology: Topology, name: str
                       ) -> AsyncIterator[MtcIwf]:
-    if cfg.as_token_file is None:
-        raise ConfigError(f"functions.{name}: no token file for the application server")
-    token = read_token_file(topology.file(cfg.as_token_file))
+    missing = [n for n, server in cfg.servers.items() if server.token_file is None]
+    if missing:
+        raise ConfigError(f"functions.{name}: no token file for application server "
+                          f"{missing[0]!r}")
     n = cfg.naf
     store = open_naf_store(topology.store_url(n.store))
     node = naf_service.zn_node(n, topology, name)
@@ -93,15 +106,17 @@ async def running_iwf(cfg: IwfConfig, topology: Topology, name: str
     naf = Naf(n.fqdn, keys)
     http_client = aiohttp.ClientSession()
     iwf = MtcIwf(mtc_zn_fetcher(node, node.identity, n.bsf_realm, sessions, n.fqdn),
-                 as_forwarder(http_client, cfg.as_url, token))
+                 {server_name: as_forwarder(http_client, server.url, read_token_file(
+                     topology.file(server.token_file or "")))
+                  for server_name, server in cfg.servers.items()})
     app = web.Application(client_max_size=64 * 1024)
     app.add_routes(iwf.routes())
     app.router.add_route("*", "/{tail:.*}", naf.ua_digest)
     observed = process_metrics().function(name)
     observed.watch_node(node)
     http = await http_site(app, n.http_listen, n.http, observe=observed.http("ua"))
-    log.info("MTC-IWF %s (%s): small data on http://%s, application server %s", name,
-             n.fqdn, n.http_listen, cfg.as_url)
+    log.info("MTC-IWF %s (%s): small data on http://%s, application servers %s", name,
+             n.fqdn, n.http_listen, ", ".join(cfg.servers))
     try:
         yield iwf
     finally:
@@ -132,6 +147,7 @@ IWF_KIND = Kind(
     listen_keys=("http_listen", "psk_tls_listen"),
     peers=lambda c: {"bsf": (c.naf.bsf,) if c.naf.bsf else (), "connect": c.naf.connect},
     order=35)
+"""Its application servers start first (``mtc_as`` has order 25)."""
 
 AS_KIND = Kind(
     name="mtc_as", parse=parse_as, run=running_as,

@@ -85,8 +85,9 @@ class MtcDevice:
         messages.append(f"UE         Ks -> K_IWF for {self.iwf_fqdn}, subkeys {mode}")
         return boot.btid, k_iwf, mode
 
-    async def transmit(self, data: bytes) -> Transmission:
-        """One small-data transmission on fresh keys (claim 4)."""
+    async def transmit(self, data: bytes, server: str | None = None) -> Transmission:
+        """One small-data transmission on fresh keys (claim 4), to application server
+        *server* (the MTC-IWF's default when None)."""
         assert self._http is not None
         messages: list[str] = []
         btid, k_iwf, mode = await self.initialise(messages)
@@ -94,6 +95,7 @@ class MtcDevice:
         sealed = mtc_small_data.seal(keys, btid, mtc_small_data.Direction.UPLINK, 1, data)
         messages.append(f"UE -> MTC-IWF  POST /small-data ({len(data)} octets, {mode})")
         async with self._http.post(f"{self.iwf_url}/small-data", data=sealed,
+                                   params={"as": server} if server else None,
                                    headers={"Content-Type": SMALL_DATA_TYPE}) as r:
             body = await r.read()
             if r.status not in (200, 204):
