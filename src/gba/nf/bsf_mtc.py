@@ -10,10 +10,11 @@ small-data keys are derived too, ``off`` never), is authenticated with that vect
 HSS request, once per device and for at most ``max_reuse`` devices; the reuse path
 refuses an IMSI that the stored settings do not list, and the HSS decides for it (it
 refuses an outsider, and knows a member added since the vector was fetched). On the
-reuse path the HSS is not asked, so the capability is the request's (claim 6) and the
-settings are the stored ones re-addressed to the device. A device that already used the
-vector, or a group with none in use, goes to the HSS, which gives the group a new
-current vector.
+reuse path the HSS is not asked: the stored settings carry each member's subscribed
+capability and the HSS's ``capability_source``, and the BSF applies the HSS's rule
+(claims 6-7); the settings are the stored ones re-addressed to the device. A device
+that already used the vector, or a group with none in use, goes to the HSS, which gives
+the group a new current vector.
 """
 
 from __future__ import annotations
@@ -119,13 +120,16 @@ class BsfMtc:
             return None
         if settings.key_id != init.key_id:
             return int(MtcResultCode.STALE_GROUP_KEY), None
-        if init.capability == mtc.Capability.NONE:
+        if settings.capability_source != "request" and not settings.subscribed:
+            return None  # the settings cannot say what the subscription allows: the HSS
+        granted = settings.granted(imsi, init.capability)
+        if granted == mtc.Capability.NONE:
             return int(MtcResultCode.NO_SMALL_DATA), None
         self.reused += 1
         log.info("MTC: %s authenticated with group %s's vector (device %d of it)", imsi,
                  init.group_id, len(claimed.used_by),
                  extra={"interface": "ub", "impi": req.impi})
-        mine = replace(settings, imsi=imsi, capability=init.capability)
+        mine = replace(settings, imsi=imsi, capability=granted)
         return zh.VectorAnswer(req.impi, claimed.rand, claimed.autn, claimed.xres,
                                claimed.ck, claimed.ik), mtc.encode_settings(mine)
 

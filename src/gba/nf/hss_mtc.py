@@ -25,8 +25,9 @@ from gba.store.hss import Subscriber, SubscriberStore
 
 log = logging.getLogger(__name__)
 
-MAX_MEMBERS = 10_000
-"""The group members the settings list (the BSF checks them on its reuse path)."""
+MAX_MEMBERS = 1_500
+"""The group members the settings list (the BSF checks them, and their subscribed
+capability, on its reuse path); the settings document stays under 64 KiB."""
 
 
 class CapabilitySource(StrEnum):
@@ -114,9 +115,12 @@ class MtcHss:
             return refused
         key, sqn = await self.store.issue_sqn(group.group_id, self.hss.ind)
         vector = aka.generate_vector(mil, sqn, key.amf)
+        members = await self.store.mtc_group_devices(group.group_id, MAX_MEMBERS)
         settings = mtc.MtcSettings(
             group.group_id, group.key_id, device.imsi, mtc.Capability(granted),
-            tuple(await self.store.mtc_members(group.group_id, MAX_MEMBERS)), self.lifetime_s)
+            tuple(m.imsi for m in members), self.lifetime_s,
+            subscribed=tuple(mtc.Capability(m.capability) for m in members),
+            capability_source=self.source.value)
         log.info("Zh MTC vector for %s (group %s, key %d) to %s: SEQ=%d IND=%d", req.impi,
                  group.group_id, group.key_id, peer, *aka.split_sqn(sqn),
                  extra={"interface": "zh", "impi": req.impi, "peer": peer,

@@ -241,6 +241,23 @@ class MtcSettings:
     members: tuple[str, ...]
     """The group's member IMSIs (the BSF checks them on the reuse path, step 401)."""
     lifetime_s: int
+    subscribed: tuple[Capability, ...] = ()
+    """Each member's subscribed small-data capability, in ``members`` order (empty:
+    not given), and the HSS's ``capability_source`` below: with them the BSF decides a
+    device's capability on the reuse path as the HSS would."""
+    capability_source: str = "request"
+
+    def granted(self, imsi: str, claimed: Capability) -> Capability:
+        """The capability the HSS's rule gives *imsi* claiming *claimed* (NONE: refused)."""
+        if self.capability_source == "request" or not self.subscribed:
+            return claimed if self.capability_source == "request" else Capability.NONE
+        try:
+            subscribed = self.subscribed[self.members.index(imsi)]
+        except ValueError:
+            return Capability.NONE
+        if self.capability_source == "subscription":
+            return subscribed
+        return claimed if int(claimed) & ~int(subscribed) == 0 else Capability.NONE
 
 
 def _settings_problem(s: MtcSettings) -> str | None:
@@ -257,6 +274,10 @@ def _settings_problem(s: MtcSettings) -> str | None:
         return f"lifetime {s.lifetime_s} s is not 1..{MAX_LIFETIME_S}"
     if len(s.members) > MAX_MEMBERS:
         return f"{len(s.members)} members exceed {MAX_MEMBERS}"
+    if s.subscribed and len(s.subscribed) != len(s.members):
+        return "subscribed capabilities do not match the members"
+    if s.capability_source not in ("request", "subscription", "both"):
+        return f"capability source {s.capability_source[:20]!r} is unknown"
     seen: set[str] = set()
     for imsi in s.members:
         if not _imsi_ok(imsi):
@@ -281,9 +302,11 @@ def encode_settings(s: MtcSettings) -> str:
     SubElement(root, "imsi").text = s.imsi
     SubElement(root, "smallData").text = format_capability(s.capability)
     SubElement(root, "lifeTime").text = str(s.lifetime_s)
+    SubElement(root, "capabilitySource").text = s.capability_source
     members = SubElement(root, "members")
-    for imsi in s.members:
-        SubElement(members, "member").text = imsi
+    for n, imsi in enumerate(s.members):
+        attrs = {"smallData": format_capability(s.subscribed[n])} if s.subscribed else {}
+        SubElement(members, "member", attrs).text = imsi
     text = tostring(root, encoding="unicode")
     if len(text.encode("utf-8")) > MAX_XML:
         raise InvalidInput(f"MTC settings document exceeds {MAX_XML} octets "
@@ -292,6 +315,7 @@ def encode_settings(s: MtcSettings) -> str:
 
 
 _FIELDS = ("groupId", "groupKeyId", "imsi", "smallData", "lifeTime", "members")
+_OPTIONAL = ("capabilitySource",)
 
 
 def _text(el: Element, name: str) -> str:
@@ -309,15 +333,22 @@ def _number(text: str, name: str, maximum: int) -> int:
     return value
 
 
-def _members(el: Element) -> tuple[str, ...]:
+def _members(el: Element) -> tuple[tuple[str, ...], tuple[Capability, ...]]:
     out: list[str] = []
+    caps: list[Capability] = []
     for n, child in enumerate(el):
         if n >= MAX_MEMBERS:
             raise CodecError(f"MTC settings: more than {MAX_MEMBERS} members")
         if child.tag != f"{{{NAMESPACE}}}member":
             raise CodecError(f"MTC settings: unexpected {child.tag[-40:]!r} in members")
+        if set(child.attrib) - {"smallData"}:
+            raise CodecError("MTC settings: unexpected member attribute")
         out.append(_text(child, "member"))
-    return tuple(out)
+        if "smallData" in child.attrib:
+            caps.append(parse_capability(child.attrib["smallData"]))
+    if caps and len(caps) != len(out):
+        raise CodecError("MTC settings: smallData on some members only")
+    return tuple(out), tuple(caps)
 
 
 def decode_settings(data: str | bytes) -> MtcSettings:
@@ -331,7 +362,7 @@ def decode_settings(data: str | bytes) -> MtcSettings:
     found: dict[str, Element] = {}
     for child in root:
         name = child.tag.removeprefix(f"{{{NAMESPACE}}}")
-        if name not in _FIELDS:
+        if name not in _FIELDS and name not in _OPTIONAL:
             raise CodecError(f"MTC settings: unexpected element {child.tag[-40:]!r}")
         if name in found:
             raise CodecError(f"MTC settings: {name} appears twice")
@@ -339,13 +370,18 @@ def decode_settings(data: str | bytes) -> MtcSettings:
     missing = [n for n in _FIELDS if n not in found]
     if missing:
         raise CodecError(f"MTC settings lack {', '.join(missing)}")
+    members, subscribed = _members(found["members"])
+    source = found.get("capabilitySource")
     settings = MtcSettings(
         group_id=_text(found["groupId"], "groupId"),
         key_id=_number(_text(found["groupKeyId"], "groupKeyId"), "groupKeyId", MAX_KEY_ID),
         imsi=_text(found["imsi"], "imsi"),
         capability=parse_capability(_text(found["smallData"], "smallData")),
-        members=_members(found["members"]),
+        members=members,
         lifetime_s=_number(_text(found["lifeTime"], "lifeTime"), "lifeTime", MAX_LIFETIME_S),
+        subscribed=subscribed,
+        capability_source=_text(source, "capabilitySource") if source is not None
+        else "request",
     )
     problem = _settings_problem(settings)
     if problem is not None:

@@ -116,4 +116,7 @@ class SubscriberStore(Protocol):
     async def mtc_members(self, group_id: str, limit: int) -> list[str]:
         """The IMSIs of the group's devices, in order, at most *limit*."""
 
+    async def mtc_group_devices(self, group_id: str, limit: int) -> list[MtcDevice]:
+        """The group's devices by IMSI, at most *limit*."""
+
     async def close(self) -> None: ...

@@ -158,3 +158,36 @@ async def test_an_impi_not_made_from_an_imsi_is_no_member(store: BsfStore) -> No
     got, _ = await bsf(store, hss).vector(zh.VectorRequest("alice@example.org"), REQUEST)
     assert got == MtcResultCode.NOT_A_MEMBER
     assert hss.asked == []
+
+
+@pytest.mark.parametrize(("source", "subscribed", "claimed", "granted"), [
+    ("request", mtc.Capability.NONE, mtc.Capability.SEND, mtc.Capability.SEND),
+    ("subscription", mtc.Capability.NONE, mtc.Capability.SEND, mtc.Capability.NONE),
+    ("subscription", mtc.Capability.SEND, mtc.Capability.NONE, mtc.Capability.SEND),
+    ("both", mtc.Capability.SEND, mtc.Capability.SEND, mtc.Capability.SEND),
+    ("both", mtc.Capability.SEND, REQUEST.capability, mtc.Capability.NONE),
+])
+async def test_the_reuse_path_applies_the_hss_capability_rule(
+        store: BsfStore, source: str, subscribed: mtc.Capability, claimed: mtc.Capability,
+        granted: mtc.Capability) -> None:
+    """The stored settings carry each member's subscription and the HSS's source, so a
+    device's capability on the reuse path is the one the HSS would grant."""
+    both = mtc.Capability.SEND | mtc.Capability.RECEIVE
+    settings = mtc.encode_settings(mtc.MtcSettings(
+        GROUP, 1, MEMBERS[0], both, MEMBERS[:2], 3600, subscribed=(both, subscribed),
+        capability_source=source))
+
+    async def hss(req: zh.VectorRequest, init: mtc.InitRequest
+                  ) -> tuple[zh.VectorAnswer, str] | int:
+        return zh.VectorAnswer(req.impi, bytes(16), bytes(16), bytes(8), bytes(16),
+                               bytes(16)), settings
+
+    b = BsfMtc(store, hss, MtcPolicy(), lambda: NOW, timedelta(hours=1))
+    await b.vector(zh.VectorRequest(impi(MEMBERS[0])), REQUEST)
+    got, reused = await b.vector(zh.VectorRequest(impi(MEMBERS[1])),
+                                 mtc.InitRequest(GROUP, 1, claimed))
+    if granted == mtc.Capability.NONE:
+        assert got == MtcResultCode.NO_SMALL_DATA
+    else:
+        assert isinstance(got, zh.VectorAnswer)
+        assert mtc.decode_settings(reused or "").capability == granted

@@ -232,5 +232,12 @@ class SqliteSubscriberStore:
                              "LIMIT ?", (group_id, max(limit, 0))).fetchall()
         return [r[0] for r in rows]
 
+    async def mtc_group_devices(self, group_id: str, limit: int) -> list[MtcDevice]:
+        with self._db.read("list MTC group devices") as c:
+            rows = c.execute("SELECT imsi, group_id, capability FROM mtc_device "
+                             "WHERE group_id = ? ORDER BY imsi LIMIT ?",
+                             (group_id, max(limit, 0))).fetchall()
+        return [MtcDevice(r[0], r[1], int(r[2])) for r in rows]
+
     async def close(self) -> None:
         self._db.close()
