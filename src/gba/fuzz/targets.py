@@ -25,9 +25,11 @@ from gba.protocols import (
     mtc,
     mtc_small_data,
     nasreq,
+    ngn,
     omadm_pkg0,
     push_dm,
     push_info,
+    sip,
     srtp,
     syncml,
     ua_psk,
@@ -147,6 +149,22 @@ def _mtc_small_data(d: bytes) -> object:
     return header
 
 
+def _sip(d: bytes) -> object:
+    """A SIP message as the softswitch or proxy reads it (RFC 3261 §7), its required
+    headers, its security agreement headers (RFC 3329) and mechanism list (seed 001 s7);
+    the same bytes through the TCP framer."""
+    with contextlib.suppress(GbaError):
+        sip.StreamFramer().feed(d)
+    msg = sip.decode(d)
+    for check in (lambda: sip.check_request(msg) if isinstance(msg, sip.SipRequest)
+                  else None,
+                  lambda: [sip.parse_security(v) for v in msg.headers_named("Security-Client")],
+                  lambda: ngn.parse_mechanisms(msg.header("Security-Client") or "")):
+        with contextlib.suppress(GbaError):
+            check()
+    return msg
+
+
 def _challenge(d: bytes) -> object:
     return Challenge.from_header(_text(d))
 
@@ -205,6 +223,11 @@ def table() -> Table:
                                            "g@x", 1, "001010000000001",
                                            mtc.Capability.SEND, ("001010000000001",),
                                            3600)).encode()]),
+        "sip": (_sip, [b"REGISTER sip:ngn.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;"
+                       b"branch=z9hG4bK1\r\nMax-Forwards: 70\r\nTo: <sip:t@ngn.example.org>"
+                       b"\r\nFrom: <sip:t@ngn.example.org>;tag=1\r\nCall-ID: c1\r\n"
+                       b"CSeq: 1 REGISTER\r\nSecurity-Client: tls;q=0.2, ipsec;q=0.1\r\n"
+                       b"Content-Length: 0\r\n\r\n"]),
         "mtc-small-data": (_mtc_small_data, [mtc_small_data.seal(
             mtc_small_data.Keys.derive(bytes(32), mtc.SubKeys.BOTH), btid,
             mtc_small_data.Direction.UPLINK, 1, b"reading")]),
