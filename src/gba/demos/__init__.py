@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -22,3 +23,15 @@ def summary(system: str, steps: list[Step]) -> dict[str, object]:
     """The JSON summary printed as the last line of ``gba demo --json``."""
     return {"system": system, "ok": bool(steps) and all(s.ok for s in steps),
             "steps": [{"name": s.name, "ok": s.ok} for s in steps]}
+
+
+def metric_sum(text: str, name: str, labels: Mapping[str, str]) -> float:
+    """The sum of a Prometheus counter's samples whose labels include *labels*, from an
+    exposition *text* (a function's /metrics)."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            head, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+    return total

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from gba.demos import Step
+from gba.demos import Step, metric_sum
 from gba.lab import lab
 from gba.lab import mtc as mtc_lab
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
@@ -56,16 +56,6 @@ async def provision(config: str, groups: Mapping[str, tuple[int, list[tuple[str,
         await store.close()
 
 
-def _metric_sum(text: str, name: str, labels: Mapping[str, str]) -> int:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            head, _, value = line.rpartition(" ")
-            if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-    return int(total)
-
-
 class MtcDriver:
     """The MTC lab from its lab.json: devices as processes, the HSS's and BSF's counts,
     and what the application server received."""
@@ -84,12 +74,12 @@ class MtcDriver:
 
     async def zh_requests(self) -> int:
         """The Zh requests the HSS has answered (its own counter)."""
-        return _metric_sum(await self._scrape(self.mtc["hss_metrics"]), "gba_requests_total",
-                           {"function": "hss", "interface": "zh"})
+        return int(metric_sum(await self._scrape(self.mtc["hss_metrics"]),
+                              "gba_requests_total", {"function": "hss", "interface": "zh"}))
 
     async def zn_requests(self) -> int:
-        return _metric_sum(await self._scrape(self.mtc["bsf_metrics"]), "gba_requests_total",
-                           {"function": "bsf", "interface": "zn"})
+        return int(metric_sum(await self._scrape(self.mtc["bsf_metrics"]),
+                              "gba_requests_total", {"function": "bsf", "interface": "zn"}))
 
     async def received(self, server: str | None = None) -> list[dict[str, Any]]:
         """What an application server received (default: the MTC-IWF's first)."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from gba.demos import Step
+from gba.demos import Step, metric_sum
 from gba.lab import lab
 from gba.lab import push as push_lab
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
@@ -57,17 +57,6 @@ async def provision(config: str, names: list[str]) -> None:
                 impi(name), DEMO_K.hex(), opc=DEMO_OPC.hex()))
     finally:
         await store.close()
-
-
-def _metric_sum(text: str, name: str, labels: Mapping[str, str]) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        head, _, value = line.rpartition(" ")
-        if all(f'{k}="{v}"' in head for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 @dataclass
@@ -128,7 +117,7 @@ class PushDriver:
         """The Zn and Zpn requests the BSF has received (its own counters)."""
         async with aiohttp.ClientSession() as http, http.get(self.push["bsf_metrics"]) as r:
             text = await r.text()
-        return {iface: int(_metric_sum(text, "gba_requests_total",
+        return {iface: int(metric_sum(text, "gba_requests_total",
                                        {"function": "bsf", "interface": iface}))
                 for iface in ("zn", "zpn")}
 

@@ -19,14 +19,13 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from gba.config import Address, DiameterNodeConfig, Topology
+from gba.config import Address, Topology
 from gba.errors import ConfigError
 from gba.nf import naf_service
-from gba.nf.common import DiameterTls
 from gba.nf.hss_rest import read_token_file
 from gba.nf.mtc_iwf import ApplicationServer, MtcIwf, as_forwarder, mtc_zn_fetcher
 from gba.nf.naf import Naf, NafKeys, zn_fetcher
-from gba.nf.naf_service import NafConfig
+from gba.nf.naf_service import ExtendsNaf, NafConfig
 from gba.nf.registry import Kind
 from gba.nf.services import http_site
 from gba.observe.metrics import process_metrics
@@ -43,22 +42,10 @@ class Server:
 
 
 @dataclass(frozen=True, slots=True)
-class IwfConfig:
+class IwfConfig(ExtendsNaf):
     naf: NafConfig
     servers: dict[str, Server]
     """The application servers by name, the default first."""
-
-    @property
-    def fqdn(self) -> str:
-        return self.naf.fqdn
-
-    @property
-    def diameter(self) -> DiameterNodeConfig:
-        return self.naf.diameter
-
-    @property
-    def tls(self) -> DiameterTls:
-        return self.naf.tls
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,26 @@ class NafConfig:
         return self.tls.key
 
 
+class ExtendsNaf:
+    """What the lab reads of a configuration built on a NAF's (``naf``): its FQDN,
+    Diameter identity and TLS files (certificates, lab.json)."""
+
+    __slots__ = ()
+    naf: NafConfig
+
+    @property
+    def fqdn(self) -> str:
+        return self.naf.fqdn
+
+    @property
+    def diameter(self) -> DiameterNodeConfig:
+        return self.naf.diameter
+
+    @property
+    def tls(self) -> DiameterTls:
+        return self.naf.tls
+
+
 def parse(topology: Topology, name: str) -> NafConfig:
     function = topology.function(name)
     s = function.section

@@ -27,13 +27,12 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from gba.config import Address, DiameterNodeConfig, Topology
+from gba.config import Address, Topology
 from gba.errors import ConfigError, GbaError, InvalidInput
 from gba.nf import naf_service
-from gba.nf.common import DiameterTls
 from gba.nf.hss_rest import bearer_auth, read_token_file
 from gba.nf.naf import Naf, NafKeys, zn_fetcher, zpn_fetcher
-from gba.nf.naf_service import NafConfig
+from gba.nf.naf_service import ExtendsNaf, NafConfig
 from gba.nf.push_naf import PushNaf, PushOrder, PushSettings
 from gba.nf.push_psk import PushMailbox, make_push_psk_server
 from gba.nf.registry import Kind
@@ -51,24 +50,12 @@ PLACEMENTS = ("digest", "future-use", "trigger")
 
 
 @dataclass(frozen=True, slots=True)
-class PushNafConfig:
+class PushNafConfig(ExtendsNaf):
     naf: NafConfig
     push_psk_listen: Address
     control_listen: Address
     control_token_file: str | None
     settings: PushSettings
-
-    @property
-    def fqdn(self) -> str:
-        return self.naf.fqdn
-
-    @property
-    def diameter(self) -> DiameterNodeConfig:
-        return self.naf.diameter
-
-    @property
-    def tls(self) -> DiameterTls:
-        return self.naf.tls
 
 
 def parse(topology: Topology, name: str) -> PushNafConfig:
