@@ -17,19 +17,12 @@ from gba.crypto import ua_protocols
 from gba.crypto.kdf import btid
 from gba.errors import AuthError, CodecError, InvalidInput, ProtocolError
 from gba.nf.naf_psk import naf_id_for
-from gba.nf.push_psk import (
-    PushKey,
-    PushMailbox,
-    PushRefused,
-    Resolve,
-    make_push_psk_server,
-    pull_pushes,
-    push_psk_identity,
-    tid_from_identity,
-)
+from gba.nf.push_psk import PushKey, PushMailbox, Resolve, make_push_psk_server
+from gba.protocols.push_psk import push_psk_identity, tid_from_identity
 from gba.protocols.push_sa import MAX_PUSH
 from gba.protocols.ua_psk import psk_identity_for
 from gba.transport.psk_tls import PskTlsServer, psk_tls_request
+from gba.ue.push_pull import PushRefused, pull_pushes
 
 pytestmark = pytest.mark.push
 

@@ -10,7 +10,8 @@ The key is Ks_(ext/int)_NAF for NAF_Id = FQDN || 01 00 01 yy zz, yy zz the suite
 negotiated on this connection (TS 33.220 Annex H.3; :func:`~gba.nf.naf_psk.naf_id_for`).
 The UE names it by its PSK identity: ``3GPP-bootstrapping.`` + B-TID after a normal
 bootstrap (TS 33.222 §5.4), or [P] ``3GPP-bootstrapping-push.`` + P-TID after GBA Push
-(no specification gives a PSK identity for a P-TID).
+(no specification gives a PSK identity for a P-TID; :mod:`gba.protocols.push_psk`).
+The UE's side is :mod:`gba.ue.push_pull`.
 
 [P] The pushes ride HTTP/1.1 inside the connection: ``GET /push?wait=<seconds>`` answers
 ``{"pushes": [<base64>, ...]}``, everything the NAF's :class:`PushMailbox` holds for the
@@ -19,105 +20,44 @@ from the mailbox are gone once the response is built: a connection that breaks b
 the UE reads it loses them (no acknowledgement at this layer).
 
 The transport (:class:`~gba.transport.psk_tls.PskTlsServer`) is given
-:func:`tid_from_identity` to read identities, so ``conn.btid`` holds the P-TID on a push
-connection. The mailbox is read by the key's *owner* (the user: the NAF queues pushes by
-IMPI, so a UE that connects on its own with its B-TID collects them too).
+:func:`~gba.protocols.push_psk.tid_from_identity` to read identities, so ``conn.btid``
+holds the P-TID on a push connection. The mailbox is read by the key's *owner* (the
+user: the NAF queues pushes by IMPI, so a UE that connects on its own with its B-TID
+collects them too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import logging
-import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
 from urllib.parse import parse_qs, urlsplit
-
-import h11
 
 from gba.clock import Clock, utc_now
 from gba.config import Address
-from gba.crypto import ua_protocols
-from gba.errors import CodecError, InvalidInput, ProtocolError
+from gba.errors import CodecError, InvalidInput
 from gba.nf.naf_psk import naf_id_for
 from gba.protocols.http import HttpRequest, HttpResponse, text_response
+from gba.protocols.push_psk import JSON, PUSH_PATH, tid_from_identity
 from gba.protocols.push_sa import MAX_PUSH
-from gba.protocols.ua_psk import btid_from_psk_identity, psk_identity_for
 from gba.transport.psk_http import CLOSE, http_handler
 from gba.transport.psk_tls import (
     SERVER_CIPHERS,
     PskGrant,
     PskTlsConnection,
     PskTlsServer,
-    psk_tls_request,
 )
 
-__all__ = [
-    "PUSH_PATH",
-    "PUSH_PSK_IDENTITY_PREFIX",
-    "PushKey",
-    "PushMailbox",
-    "PushRefused",
-    "Resolve",
-    "make_push_psk_server",
-    "pull_pushes",
-    "push_psk_identity",
-    "tid_from_identity",
-]
+__all__ = ["PushKey", "PushMailbox", "Resolve", "make_push_psk_server"]
 
 log = logging.getLogger(__name__)
 
-PUSH_PSK_IDENTITY_PREFIX: Final = "3GPP-bootstrapping-push."
-"""[P] PSK identity prefix for a P-TID (B-TIDs keep ``3GPP-bootstrapping.``)."""
-MAX_IDENTITY: Final = 255
-"""Longest PSK identity, in characters (the client's limit, in octets, is the same)."""
-PUSH_PATH: Final = "/push"
-"""[P] Where the UE collects its pushes inside the PSK-TLS connection."""
-JSON: Final = "application/json"
-
-_PTID = re.compile(r"[\x21-\x7e]+")
-"""A P-TID in a PSK identity: visible ASCII, so that it is safe to log and to key on."""
 _WAIT = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
-
-
-def push_psk_identity(ptid: str) -> str:
-    """[P] The UE's PSK identity for a GBA Push key: ``3GPP-bootstrapping-push.`` + P-TID.
-
-    No specification defines one; a B-TID keeps ``3GPP-bootstrapping.`` + B-TID
-    (:func:`~gba.protocols.ua_psk.psk_identity_for`)."""
-    identity = PUSH_PSK_IDENTITY_PREFIX + ptid
-    if _PTID.fullmatch(ptid) is None or len(identity) > MAX_IDENTITY:
-        raise InvalidInput(f"P-TID of {len(ptid)} characters is empty, too long or not "
-                           "visible ASCII")
-    return identity
-
-
-def tid_from_identity(identity: str) -> tuple[bool, str]:
-    """(is_push, TID) named by a received PSK identity; :class:`CodecError` if malformed.
-
-    ``3GPP-bootstrapping-push.<P-TID>`` (any ASCII case in the prefix) gives
-    (True, P-TID); anything else must carry a B-TID
-    (:func:`~gba.protocols.ua_psk.btid_from_psk_identity`) and gives (False, B-TID)."""
-    if not identity:
-        raise CodecError("PSK identity is empty")
-    if len(identity) > MAX_IDENTITY:
-        raise CodecError(f"PSK identity of {len(identity)} characters exceeds "
-                         f"{MAX_IDENTITY}")
-    head = identity[:len(PUSH_PSK_IDENTITY_PREFIX)]
-    if head.isascii() and head.lower() == PUSH_PSK_IDENTITY_PREFIX.lower():
-        ptid = identity[len(PUSH_PSK_IDENTITY_PREFIX):]
-        if _PTID.fullmatch(ptid) is None:
-            raise CodecError(f"PSK identity {identity[:80]!r}: P-TID is empty or not "
-                             "visible ASCII")
-        return True, ptid
-    return False, btid_from_psk_identity(identity)
-
 
 class PushMailbox:
     """Push payloads waiting per TID (B-TID or P-TID), for one event loop.
@@ -211,14 +151,6 @@ Resolve = Callable[[bool, str, bytes], Awaitable[PushKey | None]]
 NAF_Id = FQDN || 01 00 01 yy zz, or None when there is none."""
 
 
-class PushRefused(ProtocolError):
-    """The NAF answered the pull with a status other than 200."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def _wait_of(target: str, cap: float) -> float:
     """The ``wait`` query parameter in seconds, capped; :class:`CodecError` if malformed."""
     values = parse_qs(urlsplit(target).query, keep_blank_values=True).get("wait", [])
@@ -285,63 +217,3 @@ def make_push_psk_server(fqdn: str, where: Address, resolve: Resolve, mailbox: P
                         parse_identity=lambda identity: tid_from_identity(identity)[1])
 
 
-def _response(raw: bytes) -> tuple[int, bytes]:
-    """(status, body) of the one HTTP/1.1 response in *raw*; :class:`CodecError` if none."""
-    client = h11.Connection(h11.CLIENT)
-    client.send(h11.Request(method="GET", target=PUSH_PATH, headers=[("Host", "naf")]))
-    client.send(h11.EndOfMessage())
-    try:
-        client.receive_data(raw)
-        client.receive_data(b"")
-        head = client.next_event()
-        while isinstance(head, h11.InformationalResponse):
-            head = client.next_event()
-        if not isinstance(head, h11.Response):
-            raise CodecError(f"PSK-TLS push: no HTTP response ({len(raw)} octets)")
-        body = bytearray()
-        while not isinstance(event := client.next_event(), h11.EndOfMessage):
-            if not isinstance(event, h11.Data):
-                raise CodecError("PSK-TLS push: HTTP response truncated")
-            body += event.data
-    except h11.RemoteProtocolError as exc:
-        raise CodecError(f"PSK-TLS push: malformed HTTP response: {exc}") from None
-    return head.status_code, bytes(body)
-
-
-def _pushes(body: bytes) -> list[bytes]:
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise CodecError("PSK-TLS push: body is not JSON") from None
-    items = doc.get("pushes") if isinstance(doc, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise CodecError('PSK-TLS push: body has no "pushes" list of strings')
-    try:
-        return [base64.b64decode(i, validate=True) for i in items]
-    except (binascii.Error, ValueError):
-        raise CodecError("PSK-TLS push: a push is not base64") from None
-
-
-async def pull_pushes(host: str, port: int, fqdn: str, tid: str, key: bytes, *, push: bool,
-                      suite: int = ua_protocols.TLS_PSK_WITH_AES_128_CBC_SHA,
-                      wait_s: float = 0.0) -> list[bytes]:
-    """UE side: one PSK-TLS connection to the NAF, ``GET /push``, its payloads.
-
-    *key* is Ks_(ext/int)_NAF for *fqdn* || 01 00 01 yy zz of *suite*, the only suite
-    offered; *tid* is a P-TID (*push*) or a B-TID. Raises :class:`~gba.errors.AuthError`
-    when the handshake fails, :class:`PushRefused` (a :class:`ProtocolError`) on a status
-    other than 200, :class:`CodecError` on a malformed answer."""
-    if not math.isfinite(wait_s) or not 0 <= wait_s < 1_000_000:
-        raise InvalidInput(f"wait of {wait_s} s is not a number of seconds")
-    if not fqdn or not fqdn.isascii() or not fqdn.isprintable() or " " in fqdn:
-        raise InvalidInput(f"NAF FQDN {fqdn[:80]!r} is not an ASCII host name")
-    identity = push_psk_identity(tid) if push else psk_identity_for(tid)
-    request = (f"GET {PUSH_PATH}?wait={wait_s:.3f} HTTP/1.1\r\nHost: {fqdn}\r\n"
-               f"Accept: {JSON}\r\nConnection: close\r\n\r\n").encode("ascii")
-    raw = await psk_tls_request(host, port, identity, key, request,
-                                ciphers=ua_protocols.openssl_suite_name(suite),
-                                timeout=wait_s + 10.0, server_hostname=fqdn)
-    status, body = _response(raw)
-    if status != 200:
-        raise PushRefused(f"PSK-TLS push: {host}:{port} answered {status}", status)
-    return _pushes(body)

@@ -23,6 +23,7 @@ compact forms of RFC 3261 §7.3.3 (``v``, ``f``, ``t``, ``i``, ``m``, ``l``, ``k
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from gba.errors import CodecError, InvalidInput
@@ -74,7 +75,7 @@ def _check_headers(headers: tuple[tuple[str, str], ...]) -> None:
             raise InvalidInput(f"header {name!r} value holds a control character")
 
 
-class _Message:
+class _Message(ABC):
     """Header access shared by requests and responses."""
 
     __slots__ = ()
@@ -94,8 +95,9 @@ class _Message:
         want = _canon(name)
         return tuple(v for n, v in self.headers if _canon(n) == want)
 
+    @abstractmethod
     def _start_line(self) -> str:
-        raise NotImplementedError
+        """The request or status line."""
 
     def encode(self) -> bytes:
         """Serialise (RFC 3261 §7): start line, headers, CRLF, body.

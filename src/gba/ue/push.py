@@ -25,12 +25,12 @@ import aiohttp
 from gba.clock import Clock, utc_now
 from gba.crypto import aka, kdf, ua_protocols
 from gba.errors import GbaError
-from gba.nf.push_psk import pull_pushes
 from gba.protocols import push_dm, push_info, syncml, upa
 from gba.protocols.push_dm import Bootstrapped, UeDmSession
 from gba.protocols.push_sa import PushSa
 from gba.protocols.push_ue import SaStore
 from gba.ue.client import GbaClient
+from gba.ue.push_pull import pull_pushes
 
 log = logging.getLogger(__name__)
 
