@@ -14,6 +14,7 @@ from gba.cli import (
     fuzz_cmd,
     mtc_cmd,
     network_cmd,
+    ngn_cmd,
     trace_cmd,
     ue_cmd,
 )
@@ -33,6 +34,7 @@ app.add_typer(network_cmd.lab_app, name="lab")
 app.add_typer(capture_cmd.app, name="capture")
 app.add_typer(ue_cmd.app, name="ue")
 app.add_typer(mtc_cmd.app, name="mtc")
+app.add_typer(ngn_cmd.app, name="ngn")
 app.command("trace")(trace_cmd.trace)
 
 

@@ -56,10 +56,14 @@ class Kind:
     runs: bool = True
     """False for a function another operator runs (``remote``): a lab starts no process
     for it and waits for nothing."""
+    datagram: frozenset[str] = frozenset()
+    """The endpoint roles that are UDP sockets: listed in lab.json, not probed by a TCP
+    connect (a lab waits for the function's metrics site instead)."""
 
 
 def _kinds() -> dict[str, Kind]:
     from gba.nf.aaa_service import KIND as AAA
+    from gba.nf.auc_service import KIND as AUC
     from gba.nf.bsf_service import KIND as BSF
     from gba.nf.dra import KIND as DRA
     from gba.nf.gba_proxy_service import KIND as GBA_PROXY
@@ -68,11 +72,13 @@ def _kinds() -> dict[str, Kind]:
     from gba.nf.mtc_service import IWF_KIND as MTC_IWF
     from gba.nf.naf_service import BMSC_KIND as BMSC
     from gba.nf.naf_service import KIND as NAF
+    from gba.nf.ngn_service import PROXY_KIND as NGN_PROXY
+    from gba.nf.ngn_service import SOFTSWITCH_KIND as NGN_SOFTSWITCH
     from gba.nf.push_service import KIND as PUSH_NAF
     from gba.nf.remote import KIND as REMOTE
 
     return {k.name: k for k in (HSS, BSF, DRA, GBA_PROXY, AAA, NAF, BMSC, PUSH_NAF, MTC_IWF, MTC_AS,
-                                    REMOTE)}
+                                    REMOTE, AUC, NGN_SOFTSWITCH, NGN_PROXY)}
 
 
 _CACHE: dict[str, Kind] = {}
@@ -128,6 +134,12 @@ def load(path: Path | str) -> Topology:
 
 def endpoints(topology: Topology, name: str) -> dict[str, Address]:
     return kind(topology.function(name).kind).endpoints(config_of(topology, name))
+
+
+def stream_endpoints(topology: Topology, name: str) -> dict[str, Address]:
+    """The endpoints a TCP connect can probe (all but :attr:`Kind.datagram`)."""
+    udp = kind(topology.function(name).kind).datagram
+    return {role: a for role, a in endpoints(topology, name).items() if role not in udp}
 
 
 METRICS_LISTEN = "metrics_listen"

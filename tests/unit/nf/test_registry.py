@@ -16,6 +16,7 @@ from gba.config import SAMPLE_CONFIG, Address, Topology, normalise
 from gba.errors import ConfigError
 from gba.nf import (
     aaa_service,
+    auc_service,
     bsf_service,
     dra,
     gba_proxy_service,
@@ -64,13 +65,14 @@ def test_kinds_come_from_their_modules() -> None:
                                 "aaa": aaa_service.KIND, "bmsc": naf_service.BMSC_KIND,
                                 "push_naf": push_service.KIND,
                                 "mtc_iwf": mtc_service.IWF_KIND,
-                                "mtc_as": mtc_service.AS_KIND}
+                                "mtc_as": mtc_service.AS_KIND,
+                                "auc": auc_service.KIND}
     assert all(name == k.name for name, k in registry.kinds().items())
 
 
 def test_unknown_kind_raises_config_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigError,
-                       match=r"unknown network function kind 'pcrf'; one of aaa, bmsc, bsf, "
+                       match=r"unknown network function kind 'pcrf'; one of aaa, auc, bmsc, bsf, "
                              r"dra, gba_proxy, hss, mtc_as, mtc_iwf, naf, push_naf, remote$"):
         registry.kind("pcrf")
 
