@@ -1,0 +1,569 @@
+"""NGN key distribution over H.323 RAS (H.225.0 §7, aligned PER via :mod:`gba.protocols.ras`).
+
+A reply binding (docs/ngn.md §2, :class:`~gba.protocols.ngn_flow.Wire`), sans-IO over UDP:
+
+=========================  =============================================================
+flow message               RAS message (H.225.0 §7, H323-MESSAGES)
+=========================  =============================================================
+s1 S1Register              GRQ, terminal -> SP (or softswitch), payload step 1
+s2 S2Forward               GRQ, SP -> softswitch, payload step 2
+s5 S5Challenge             GRJ securityDenial answering s2's GRQ, step 5
+s6 S6Challenge             GRJ securityDenial answering s1's GRQ, step 6
+s7 S7Response              RRQ, terminal -> SP (or softswitch), step 7
+s8 S8Response              RRQ, SP -> softswitch, step 8
+s9 S9Success               RCF answering s8's RRQ, step 9
+s10 S10Success             RCF answering s7's RRQ, step 10
+Refuse                     GRJ answering a GRQ / RRJ answering an RRQ, step 0 (table below)
+s5/s6 answering an RRQ     RRJ securityDenial, step 5/6: the H.323 re-challenge; decodes
+                           as Refuse(AUTH_FAILED, "rechallenge") and the terminal starts
+                           again with a new GRQ (the issue's "RRJ (securityDenial)")
+a reply we cannot use      XRS (unknownMessageResponse) as :attr:`WireError.reply`
+XRS answering our request  Refuse(MALFORMED, "unknownMessageResponse")
+Ack                        none (command bindings only): :class:`InvalidInput`
+=========================  =============================================================
+
+The key-distribution fields travel in each message's root ``nonStandardData``
+(NonStandardParameter, H.225.0 §7) under the object identifier :data:`ras.NGN_OID`,
+whose ``data`` is the aligned-PER ``NgnKeyDistribution`` of ``data/h225_ras.asn`` [P]:
+``step`` (1..10, 0 for a refusal), ``idC``, ``idSp``, and exactly the fields of that
+step (octet fields at their fixed lengths, timestamps as INTEGER (0..2^32-1), the
+mechanism list as its RFC 3329 §2.2 text, :func:`ngn.format_mechanisms`). The decoder
+tells s1 from s2, s7 from s8 by ``step`` and requires exactly that step's fields.
+
+Refusals [P] (GatekeeperRejectReason / RegistrationRejectReason, H.225.0 §7; the
+payload's ``refusal`` is authoritative and round-trips; a GRJ/RRJ without our payload,
+e.g. from a plain gatekeeper, maps back by this table, ids from our outstanding request):
+
+===================  ====================================  ==============================
+Refusal              GRJ rejectReason                      RRJ rejectReason
+===================  ====================================  ==============================
+MALFORMED            undefinedReason                       undefinedReason
+UNKNOWN_TERMINAL     terminalExcluded                      invalidAlias
+UNKNOWN_PROXY        securityError: securityWrongSendersID  (same)
+STALE                securityError: securityWrongSyncTime   (same)
+REPLAY               securityError: securityReplay          (same)
+NOT_ECHOED           securityError: securityIntegrityFailed (same)
+AUTH_FAILED          securityDenial                        securityDenial
+NO_COMMON_MECHANISM  neededFeatureNotSupported             neededFeatureNotSupported
+UNAVAILABLE          resourceUnavailable                   resourceUnavailable
+===================  ====================================  ==============================
+
+Other fields [P]: protocolIdentifier H.225.0 v4 {0 0 8 2250 0 4}; rasAddress from
+:class:`Side` (ipAddress or ip6Address); callSignalAddress the same host, port 1720
+(H.225.0's well-known call signalling port); endpointType ``terminal`` for the terminal,
+``gatekeeper`` for the SP; the alias ``h323-ID`` (a BMPString) is ID_c when every
+character of ID_c is in the BMP, else omitted (ID_c always travels in the payload; an
+alias present must equal it); gatekeeperIdentifier the Side's domain when it fits
+(BMP, 1..128); RCF endpointIdentifier 16 hex digits from ``rng``; endpointVendor
+H.221 country 0, extension 0, manufacturer 0, product ``gba``. requestSeqNum
+(INTEGER (1..65535)) counts up from a value drawn from ``rng``; an answer carries the
+request's. Requests this node sent are remembered (at most 4096, oldest evicted) to
+decode their answers; a bad answer leaves its entry for the genuine one.
+
+Each role decodes only its own steps: a terminal s6, s10 and refusals; an SP s1, s7 (from
+the terminal) and s5, s9, refusals (from the softswitch); a softswitch s1, s2, s7, s8.
+Anything else is a :class:`WireError`. Limits [P]: 4 KiB per message; a RAS message from
+another stack that carries extension additions is not canonical for our subset and is
+refused (see :mod:`gba.protocols.ras`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gba.errors import CodecError, InvalidInput
+from gba.protocols import ngn, ras
+from gba.protocols.ngn_flow import (
+    Ack,
+    FlowMessage,
+    Inbound,
+    Refusal,
+    Refuse,
+    Role,
+    S1Register,
+    S2Forward,
+    S5Challenge,
+    S6Challenge,
+    S7Response,
+    S8Response,
+    S9Success,
+    S10Success,
+    Side,
+    WireError,
+)
+
+MAX_OUTSTANDING = 4096
+CALL_SIGNAL_PORT = 1720
+"""H.225.0 call signalling well-known port, advertised as callSignalAddress [P]."""
+RECHALLENGE = "rechallenge"
+"""Refuse.detail of an RRJ securityDenial that carries s5/s6 (the H.323 re-challenge)."""
+TS_MAX = 2**32 - 1
+
+GRQ = "gatekeeperRequest"
+GRJ = "gatekeeperReject"
+RRQ = "registrationRequest"
+RCF = "registrationConfirm"
+RRJ = "registrationReject"
+XRS = "unknownMessageResponse"
+
+_REFUSAL_ASN = {
+    Refusal.MALFORMED: "malformed",
+    Refusal.UNKNOWN_TERMINAL: "unknownTerminal",
+    Refusal.UNKNOWN_PROXY: "unknownProxy",
+    Refusal.STALE: "stale",
+    Refusal.REPLAY: "replay",
+    Refusal.NOT_ECHOED: "notEchoed",
+    Refusal.AUTH_FAILED: "authFailed",
+    Refusal.NO_COMMON_MECHANISM: "noCommonMechanism",
+    Refusal.UNAVAILABLE: "unavailable",
+}
+_ASN_REFUSAL = {v: k for k, v in _REFUSAL_ASN.items()}
+
+_SECURITY_ERROR = {
+    Refusal.UNKNOWN_PROXY: "securityWrongSendersID",
+    Refusal.STALE: "securityWrongSyncTime",
+    Refusal.REPLAY: "securityReplay",
+    Refusal.NOT_ECHOED: "securityIntegrityFailed",
+}
+_SECURITY_REFUSAL = {v: k for k, v in _SECURITY_ERROR.items()}
+
+_COMMON_REASON = {
+    Refusal.MALFORMED: "undefinedReason",
+    Refusal.AUTH_FAILED: "securityDenial",
+    Refusal.NO_COMMON_MECHANISM: "neededFeatureNotSupported",
+    Refusal.UNAVAILABLE: "resourceUnavailable",
+}
+_GRJ_UNKNOWN_TERMINAL = "terminalExcluded"
+_RRJ_UNKNOWN_TERMINAL = "invalidAlias"
+
+_STEP_FIELDS: dict[int, frozenset[str]] = {
+    0: frozenset({"refusal"}),
+    1: frozenset({"n1", "ts1"}),
+    2: frozenset(),
+    5: frozenset({"rand"}),
+    6: frozenset({"rand", "n1", "n2", "ts2", "wantMechanisms"}),
+    7: frozenset({"n1", "n2", "ts3", "authenticator", "mechanisms"}),
+    8: frozenset({"authenticator", "address"}),
+    9: frozenset({"eKc", "eKsp"}),
+    10: frozenset({"n1", "n2", "ts4", "eKc", "chosen", "mechanisms", "mac"}),
+}
+"""The payload fields each step must carry (besides step, idC, idSp)."""
+_STEP_OPTIONAL: dict[int, frozenset[str]] = {0: frozenset({"detail"}),
+                                             8: frozenset({"mechanisms"})}
+
+_REQUEST_STEPS = {GRQ: {1, 2}, RRQ: {7, 8}}
+_RESPONSE_STEPS = {GRJ: {0, 5, 6}, RRJ: {0, 5, 6}, RCF: {9, 10}}
+_ANSWERS = {GRJ: GRQ, RRJ: RRQ, RCF: RRQ, XRS: None}
+_ACCEPTS: dict[Role, set[int]] = {
+    Role.TERMINAL: {0, 6, 10},
+    Role.PROXY: {0, 1, 5, 7, 9},
+    Role.SOFTSWITCH: {1, 2, 7, 8},
+}
+"""Steps each role decodes (0 = a refusal). A re-challenge (RRJ step 5/6) is accepted
+by whoever accepts a refusal."""
+_SENDS: dict[Role, tuple[type, ...]] = {
+    Role.TERMINAL: (S1Register, S7Response),
+    Role.PROXY: (S2Forward, S8Response, S6Challenge, S10Success, Refuse),
+    Role.SOFTSWITCH: (S5Challenge, S6Challenge, S9Success, S10Success, Refuse),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RasContext:
+    """What answering a decoded GRQ or RRQ needs: its requestSeqNum and kind."""
+
+    seq: int
+    kind: str
+    id_c: str
+    id_sp: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    kind: str
+    id_c: str
+    id_sp: str
+
+
+def _bmp(text: str, limit: int) -> str | None:
+    """``text`` if it fits a BMPString (SIZE (1..limit)), else None."""
+    if 1 <= len(text) <= limit and all(ord(ch) <= 0xFFFF for ch in text):
+        return text
+    return None
+
+
+def _transport(host: str, port: int) -> tuple[str, dict[str, Any]]:
+    """TransportAddress ipAddress / ip6Address (H.225.0 §7, H323-MESSAGES)."""
+    addr = ipaddress.ip_address(host)
+    kind = "ipAddress" if addr.version == 4 else "ip6Address"
+    return kind, {"ip": addr.packed, "port": port}
+
+
+class NgnRasWire:
+    """The H.323 RAS :class:`~gba.protocols.ngn_flow.Wire` of one node and one leg."""
+
+    name = "h323-ras"
+    commands_only = False
+
+    def __init__(self, side: Side, rng: Callable[[int], bytes] = os.urandom) -> None:
+        try:
+            ipaddress.ip_address(side.host)
+        except ValueError:
+            raise InvalidInput(f"RAS needs an IP address as host, not {side.host!r}") from None
+        if not 0 <= side.port <= 0xFFFF:
+            raise InvalidInput(f"port {side.port} is not 0..65535")
+        self.side = side
+        self._rng = rng
+        self._seq = int.from_bytes(rng(2), "big") % 0xFFFF + 1
+        self._sent: OrderedDict[int, _Sent] = OrderedDict()
+
+    # --- encode ----------------------------------------------------------------------
+
+    def encode(self, message: FlowMessage, answering: Inbound | None = None) -> bytes:
+        """``message`` as a RAS message (table in the module docstring)."""
+        if isinstance(message, Ack) or not isinstance(message, _SENDS[self.side.role]):
+            raise InvalidInput(f"a {self.side.role.value} does not send "
+                               f"{type(message).__name__} over RAS")
+        ngn.check_id(message.id_c)
+        ngn.check_id(message.id_sp)
+        if isinstance(message, S1Register | S2Forward | S7Response | S8Response):
+            if answering is not None:
+                raise InvalidInput(f"{type(message).__name__} is a new request")
+            return self._request(message)
+        ctx = answering.context if answering is not None else None
+        if not isinstance(ctx, RasContext):
+            raise InvalidInput(f"{type(message).__name__} answers a decoded GRQ or RRQ")
+        return self._answer(message, ctx)
+
+    def _next_seq(self) -> int:
+        seq = self._seq
+        self._seq = seq % 0xFFFF + 1
+        return seq
+
+    def _remember(self, seq: int, sent: _Sent) -> None:
+        self._sent.pop(seq, None)
+        self._sent[seq] = sent
+        while len(self._sent) > MAX_OUTSTANDING:
+            self._sent.popitem(last=False)
+
+    def _nonstandard(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"nonStandardIdentifier": ("object", ras.NGN_OID),
+                "data": ras.encode_payload(payload)}
+
+    def _endpoint_type(self) -> dict[str, Any]:
+        kind = "terminal" if self.side.role is Role.TERMINAL else "gatekeeper"
+        return {kind: {}, "mc": False, "undefinedNode": False}
+
+    def _common(self, seq: int, payload: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"requestSeqNum": seq, "protocolIdentifier": ras.H225_V4,
+                                "nonStandardData": self._nonstandard(payload)}
+        gk = _bmp(self.side.domain, 128)
+        if gk is not None:
+            body["gatekeeperIdentifier"] = gk
+        return body
+
+    def _request(self, message: S1Register | S2Forward | S7Response | S8Response) -> bytes:
+        seq = self._next_seq()
+        payload = _payload(message)
+        body = self._common(seq, payload)
+        alias = _bmp(message.id_c, 256)
+        aliases = [("h323-ID", alias)] if alias is not None else None
+        own = _transport(self.side.host, self.side.port)
+        if isinstance(message, S1Register | S2Forward):
+            kind = GRQ
+            body |= {"rasAddress": own, "endpointType": self._endpoint_type()}
+            if aliases:
+                body["endpointAlias"] = aliases
+        else:
+            kind = RRQ
+            body |= {
+                "discoveryComplete": True,
+                "callSignalAddress": [_transport(self.side.host, CALL_SIGNAL_PORT)],
+                "rasAddress": [own],
+                "terminalType": self._endpoint_type(),
+                "endpointVendor": {
+                    "vendor": {"t35CountryCode": 0, "t35Extension": 0, "manufacturerCode": 0},
+                    "productId": b"gba", "versionId": b"1"},
+            }
+            if aliases:
+                body["terminalAlias"] = aliases
+        data = ras.encode_ras((kind, body))
+        self._remember(seq, _Sent(kind, message.id_c, message.id_sp))
+        return data
+
+    def _answer(self, message: FlowMessage, ctx: RasContext) -> bytes:
+        payload = _payload(message)
+        body = self._common(ctx.seq, payload)
+        if isinstance(message, S5Challenge | S6Challenge):
+            body["rejectReason"] = ("securityDenial", None)
+            return ras.encode_ras((GRJ if ctx.kind == GRQ else RRJ, body))
+        if isinstance(message, Refuse):
+            body["rejectReason"] = _reason(message.refusal, ctx.kind)
+            return ras.encode_ras((GRJ if ctx.kind == GRQ else RRJ, body))
+        if ctx.kind != RRQ:
+            raise InvalidInput(f"{type(message).__name__} answers an RRQ, not a GRQ")
+        body["callSignalAddress"] = [_transport(self.side.host, CALL_SIGNAL_PORT)]
+        alias = _bmp(message.id_c, 256)
+        if alias is not None:
+            body["terminalAlias"] = [("h323-ID", alias)]
+        body["endpointIdentifier"] = self._rng(8).hex()
+        return ras.encode_ras((RCF, body))
+
+    # --- decode ----------------------------------------------------------------------
+
+    def decode(self, data: bytes) -> Inbound:
+        """The flow message of one RAS datagram; :class:`WireError` (with an XRS as
+        ``reply`` when the message names a requestSeqNum and is not itself an XRS or a
+        stray answer) for anything this node cannot use."""
+        try:
+            kind, body = ras.decode_ras(data)
+        except CodecError as exc:
+            raise WireError(f"RAS: {exc}") from None
+        if body is None:
+            raise WireError(f"RAS: {kind} is not carried by this binding")
+        seq = body["requestSeqNum"]
+        if kind in _ANSWERS:
+            return self._decode_answer(kind, body, seq)
+        xrs = _xrs(seq, data)
+        if kind not in _REQUEST_STEPS:
+            raise WireError(f"RAS: unexpected {kind}", xrs)
+        try:
+            pay = _parsed_payload(body, kind)
+            step = pay["step"]
+            if step not in _REQUEST_STEPS[kind] or step not in _ACCEPTS[self.side.role]:
+                raise CodecError(f"a {self.side.role.value} does not take step {step} "
+                                 f"in a {kind}")
+            _check_alias(body.get("endpointAlias" if kind == GRQ else "terminalAlias"),
+                         pay["idC"])
+            message = _message(pay)
+        except (CodecError, InvalidInput) as exc:
+            raise WireError(f"RAS {kind}: {exc}", xrs) from None
+        return Inbound(message, RasContext(seq, kind, message.id_c, message.id_sp), True)
+
+    def _decode_answer(self, kind: str, body: dict[str, Any], seq: int) -> Inbound:
+        sent = self._sent.get(seq)
+        if sent is None or (kind != XRS and sent.kind != _ANSWERS[kind]):
+            raise WireError(f"RAS: {kind} {seq} answers no request of ours")
+        try:
+            message = self._answer_message(kind, body, sent)
+        except (CodecError, InvalidInput) as exc:
+            raise WireError(f"RAS {kind}: {exc}") from None
+        del self._sent[seq]
+        return Inbound(message, seq, False)
+
+    def _answer_message(self, kind: str, body: dict[str, Any], sent: _Sent) -> FlowMessage:
+        """The flow message of a GRJ, RRJ, RCF or XRS answering our request ``sent``."""
+        if kind == XRS:
+            return Refuse(sent.id_c, sent.id_sp, Refusal.MALFORMED, XRS)
+        if body.get("nonStandardData") is None and kind != RCF:
+            return Refuse(sent.id_c, sent.id_sp, _refusal_of(body["rejectReason"]))
+        pay = _parsed_payload(body, kind)
+        if (pay["idC"], pay["idSp"]) != (sent.id_c, sent.id_sp):
+            raise CodecError("the answer names another ID_c / ID_sp than our request")
+        step = pay["step"]
+        if step not in _RESPONSE_STEPS[kind]:
+            raise CodecError(f"step {step} in a {kind}")
+        if step in (5, 6) and body["rejectReason"] != ("securityDenial", None):
+            raise CodecError("a challenge must be a securityDenial")
+        if kind == RRJ and step in (5, 6):
+            if 0 not in _ACCEPTS[self.side.role]:
+                raise CodecError(f"a {self.side.role.value} takes no re-challenge")
+            return Refuse(sent.id_c, sent.id_sp, Refusal.AUTH_FAILED, RECHALLENGE)
+        if step not in _ACCEPTS[self.side.role]:
+            raise CodecError(f"a {self.side.role.value} does not take step {step}")
+        return _message(pay)
+
+
+# --- payload <-> flow messages ---------------------------------------------------------
+
+
+def _ts(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= TS_MAX:
+        raise InvalidInput(f"timestamp {value!r} is not 0..{TS_MAX}")
+    return value
+
+
+def _need(name: str, value: bytes, length: int) -> bytes:
+    if not isinstance(value, bytes) or len(value) != length:
+        raise InvalidInput(f"{name} must be {length} octets")
+    return value
+
+
+def _detail(text: str) -> str:
+    """Refuse.detail cut to 255 UTF-8 octets at a character boundary [P]."""
+    return text.encode("utf-8")[:255].decode("utf-8", "ignore")
+
+
+def _payload(message: FlowMessage) -> dict[str, Any]:
+    """The NgnKeyDistribution value [P] of a flow message (fields validated)."""
+    p: dict[str, Any] = {"idC": message.id_c, "idSp": message.id_sp}
+    n, nl = ngn.NONCE_LEN, "N"
+    match message:
+        case S1Register():
+            p |= {"step": 1, "n1": _need(nl + "1", message.n1, n), "ts1": _ts(message.ts1)}
+        case S2Forward():
+            p |= {"step": 2}
+        case S5Challenge():
+            p |= {"step": 5, "rand": _need("Rand", message.rand, ngn.RAND_LEN)}
+        case S6Challenge():
+            p |= {"step": 6, "rand": _need("Rand", message.rand, ngn.RAND_LEN),
+                  "n1": _need("N1", message.n1, n), "n2": _need("N2", message.n2, n),
+                  "ts2": _ts(message.ts2), "wantMechanisms": bool(message.want_mechanisms)}
+        case S7Response():
+            p |= {"step": 7, "n1": _need("N1'", message.n1, n),
+                  "n2": _need("N2", message.n2, n), "ts3": _ts(message.ts3),
+                  "authenticator": _need("Authenticator_c", message.authenticator,
+                                         ngn.AUTH_LEN),
+                  "mechanisms": ngn.format_mechanisms(message.mechanisms)}
+        case S8Response():
+            p |= {"step": 8, "authenticator": _need("Authenticator_c", message.authenticator,
+                                                    ngn.AUTH_LEN),
+                  "address": _address(message.address)}
+            if message.mechanisms is not None:
+                p["mechanisms"] = ngn.format_mechanisms(message.mechanisms)
+        case S9Success():
+            p |= {"step": 9, "eKc": _need("E_Kc", message.e_kc, ngn.WRAP_LEN),
+                  "eKsp": _need("E_Ksp", message.e_ksp, ngn.WRAP_LEN)}
+        case S10Success():
+            ngn.Mechanism(message.chosen, 0.0)
+            p |= {"step": 10, "n1": _need("N1'", message.n1, n),
+                  "n2": _need("N2", message.n2, n), "ts4": _ts(message.ts4),
+                  "eKc": _need("E_Kc", message.e_kc, ngn.WRAP_LEN), "chosen": message.chosen,
+                  "mechanisms": ngn.format_mechanisms(message.mechanisms),
+                  "mac": _need("MAC", message.mac, ngn.MAC_LEN)}
+        case Refuse():
+            p |= {"step": 0, "refusal": _REFUSAL_ASN[message.refusal]}
+            detail = _detail(message.detail)
+            if detail:
+                p["detail"] = detail
+        case _:
+            raise InvalidInput(f"{type(message).__name__} is not carried over RAS")
+    return p
+
+
+def _address(text: str) -> str:
+    """The terminal's IP address as text (s8) [P: an IPv4 or IPv6 literal]."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidInput(f"address {text!r} is not an IP address") from None
+    return text
+
+
+def _parsed_payload(body: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Our NgnKeyDistribution from a RAS body, with exactly its step's fields."""
+    nsd = body.get("nonStandardData")
+    if nsd is None:
+        raise CodecError(f"{kind} without the key-distribution nonStandardData")
+    if nsd["nonStandardIdentifier"] != ("object", ras.NGN_OID):
+        raise CodecError("nonStandardData is not the NGN key distribution")
+    pay = ras.decode_payload(nsd["data"])
+    step = pay["step"]
+    if step not in _STEP_FIELDS:
+        raise CodecError(f"no step {step} in this flow")
+    present = set(pay) - {"step", "idC", "idSp"}
+    need = _STEP_FIELDS[step]
+    if not need <= present or present - need - _STEP_OPTIONAL.get(step, frozenset()):
+        raise CodecError(f"step {step} carries {sorted(present)}, wants {sorted(need)}")
+    ngn.check_id(pay["idC"])
+    ngn.check_id(pay["idSp"])
+    return pay
+
+
+def _octets(pay: dict[str, Any], name: str, length: int) -> bytes:
+    value = pay[name]
+    if not isinstance(value, bytes) or len(value) != length:
+        raise CodecError(f"{name} is not {length} octets")
+    return value
+
+
+def _message(pay: dict[str, Any]) -> FlowMessage:
+    """The flow message of a checked payload."""
+    ids = (pay["idC"], pay["idSp"])
+    n = ngn.NONCE_LEN
+    match pay["step"]:
+        case 0:
+            refusal = _ASN_REFUSAL.get(pay["refusal"])
+            if refusal is None:
+                raise CodecError(f"unknown refusal {pay['refusal']!r}")
+            return Refuse(*ids, refusal, pay.get("detail", ""))
+        case 1:
+            return S1Register(*ids, _octets(pay, "n1", n), pay["ts1"])
+        case 2:
+            return S2Forward(*ids)
+        case 5:
+            return S5Challenge(*ids, _octets(pay, "rand", ngn.RAND_LEN))
+        case 6:
+            return S6Challenge(*ids, _octets(pay, "rand", ngn.RAND_LEN),
+                               _octets(pay, "n1", n), _octets(pay, "n2", n), pay["ts2"],
+                               pay["wantMechanisms"])
+        case 7:
+            return S7Response(*ids, _octets(pay, "n1", n), _octets(pay, "n2", n), pay["ts3"],
+                              _octets(pay, "authenticator", ngn.AUTH_LEN),
+                              ngn.parse_mechanisms(pay["mechanisms"]))
+        case 8:
+            mechs = pay.get("mechanisms")
+            return S8Response(*ids, _octets(pay, "authenticator", ngn.AUTH_LEN),
+                              _checked_address(pay["address"]),
+                              None if mechs is None else ngn.parse_mechanisms(mechs))
+        case 9:
+            return S9Success(*ids, _octets(pay, "eKc", ngn.WRAP_LEN),
+                             _octets(pay, "eKsp", ngn.WRAP_LEN))
+        case _:
+            ngn.Mechanism(pay["chosen"], 0.0)
+            return S10Success(*ids, _octets(pay, "n1", n), _octets(pay, "n2", n), pay["ts4"],
+                              _octets(pay, "eKc", ngn.WRAP_LEN), pay["chosen"],
+                              ngn.parse_mechanisms(pay["mechanisms"]),
+                              _octets(pay, "mac", ngn.MAC_LEN))
+
+
+def _checked_address(text: str) -> str:
+    try:
+        return _address(text)
+    except InvalidInput as exc:
+        raise CodecError(str(exc)) from None
+
+
+def _check_alias(aliases: list[Any] | None, id_c: str) -> None:
+    """An h323-ID alias, when present, must be ID_c [P]."""
+    for alias in aliases or ():
+        if alias[0] == "h323-ID" and alias[1] != id_c:
+            raise CodecError("the h323-ID alias is not ID_c")
+
+
+# --- reject reasons -------------------------------------------------------------------
+
+
+def _reason(refusal: Refusal, kind: str) -> tuple[str, Any]:
+    """GatekeeperRejectReason / RegistrationRejectReason of a refusal (table above)."""
+    if refusal in _SECURITY_ERROR:
+        return "securityError", (_SECURITY_ERROR[refusal], None)
+    if refusal is Refusal.UNKNOWN_TERMINAL:
+        return (_GRJ_UNKNOWN_TERMINAL if kind == GRQ else _RRJ_UNKNOWN_TERMINAL), None
+    return _COMMON_REASON[refusal], None
+
+
+def _refusal_of(reason: tuple[str, Any]) -> Refusal:
+    """The Refusal of a GRJ/RRJ reason without our payload (many-to-one) [P]."""
+    name, value = reason
+    if name == "securityError":
+        return _SECURITY_REFUSAL.get(value[0], Refusal.AUTH_FAILED)
+    if name in (_GRJ_UNKNOWN_TERMINAL, _RRJ_UNKNOWN_TERMINAL):
+        return Refusal.UNKNOWN_TERMINAL
+    for refusal, common in _COMMON_REASON.items():
+        if common == name:
+            return refusal
+    return Refusal.MALFORMED
+
+
+def _xrs(seq: int, data: bytes) -> bytes | None:
+    """XRS (unknownMessageResponse, H.225.0 §7) quoting the message not understood."""
+    try:
+        return ras.encode_ras((XRS, {"requestSeqNum": seq, "messageNotUnderstood": data}))
+    except CodecError:
+        return None
