@@ -316,7 +316,8 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
                "--with", help="roaming: run the two-network roaming lab (home network in "
                "DIR/home, visited in DIR/visited; docs/roaming.md) instead of --config; "
                "push: the lab plus a Push-NAF (docs/push.md); mtc: the lab plus an "
-               "MTC-IWF and an application server (docs/mtc.md)")] = None,
+               "MTC-IWF and an application server (docs/mtc.md); ngn: the lab plus an AuC, "
+               "a softswitch and a signalling proxy (docs/ngn.md)")] = None,
            mtc_subkeys: Annotated[str, typer.Option(
                "--mtc-subkeys", help="with --with mtc: small-data keys from K_IWF, none, "
                "enc, int or both")] = "both",
@@ -362,6 +363,16 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
         typer.echo(json.dumps(info, indent=2))
         typer.echo(f"status page: {info['status_url']}", err=True)
         return
+    if with_ == "ngn":
+        if config_file is not None or capture is not None:
+            raise typer.BadParameter("--with ngn takes neither --config nor --capture",
+                                     param_hint="--with")
+        from gba.lab import ngn as ngn_lab
+
+        info = ngn_lab.up(dir)
+        typer.echo(json.dumps(info, indent=2))
+        typer.echo(f"status page: {info['status_url']}", err=True)
+        return
     if with_ == "push":
         if config_file is not None or capture is not None:
             raise typer.BadParameter("--with push takes neither --config nor --capture",
@@ -378,7 +389,8 @@ def lab_up(dir: Annotated[Path, typer.Option("--dir", help="lab directory")] = P
         return
     if with_ is not None:
         if with_ != "roaming":
-            raise typer.BadParameter(f"{with_!r}: roaming, push or mtc", param_hint="--with")
+            raise typer.BadParameter(f"{with_!r}: roaming, push, mtc or ngn",
+                                     param_hint="--with")
         if config_file is not None or capture is not None:
             raise typer.BadParameter("--with roaming takes neither --config nor --capture",
                                      param_hint="--with")

@@ -198,11 +198,12 @@ def up(lab_dir: Path, config_file: Path | None = None, timeout: float = 30.0,
             log.close()
             pids[name] = proc.pid
             listening = registry.endpoints(cfg, name)
+            probed = registry.stream_endpoints(cfg, name)
             metrics = registry.metrics_endpoint(cfg, name)
             if metrics is not None:
-                listening["metrics"] = metrics
+                listening["metrics"] = probed["metrics"] = metrics
                 metrics_urls[name] = f"http://{metrics}/metrics"
-            _wait_serving(proc, name, list(listening.values()), lab_dir, timeout)
+            _wait_serving(proc, name, list(probed.values()), lab_dir, timeout)
             function = cfg.function(name)
             functions[name] = {"kind": function.kind, "network": function.network,
                                "realm": function.realm, "pid": proc.pid,

@@ -218,8 +218,34 @@ class Ack:
     id_sp: str
 
 
+@dataclass(frozen=True, slots=True)
+class Protected:
+    """After registration [P]: a registration refresh (keep-alive) protected under Kc,sp
+    with the chosen mechanism, and its protected answer (``answer`` True), with no new key
+    exchange. ``mac`` = fm(Kc,sp, :meth:`mac_fields`); ``seq`` grows with each refresh (a
+    replayed or reordered one is refused). Reply bindings answer the request with it;
+    command bindings answer the command (MGCP 200 / H.248 Reply) carrying its fields."""
+
+    id_c: str
+    id_sp: str
+    mechanism: str
+    seq: int
+    mac: bytes
+    answer: bool = False
+
+    def mac_fields(self) -> list[tuple[str, str]]:
+        return protected_fields(self.id_c, self.id_sp, self.mechanism, self.seq, self.answer)
+
+
+def protected_fields(id_c: str, id_sp: str, mechanism: str, seq: int,
+                     answer: bool) -> list[tuple[str, str]]:
+    """What fm covers in a :class:`Protected` message [P]."""
+    return [("id-c", id_c), ("id-sp", id_sp), ("mechanism", mechanism), ("seq", str(seq)),
+            ("direction", "answer" if answer else "request")]
+
+
 FlowMessage = (S1Register | S2Forward | S5Challenge | S6Challenge | S7Response | S8Response
-               | S9Success | S10Success | Refuse | Ack)
+               | S9Success | S10Success | Refuse | Ack | Protected)
 """What travels between terminal, SP and softswitch (s3, s4, s11 go over Diameter)."""
 
 
@@ -259,9 +285,12 @@ class Wire(Protocol):
 
         Reply bindings: s5, s6, s9, s10 and :class:`Refuse` answer ``answering`` (the
         inbound request); s1, s2, s7, s8 are new requests (``answering`` None).
-        Command bindings: every message but :class:`Refuse` and :class:`Ack` is a new
-        command; :class:`Ack` and :class:`Refuse` answer ``answering`` (an inbound
-        command) with the acknowledgement or the protocol's error."""
+        Command bindings: every message but :class:`Refuse`, :class:`Ack` and an answer
+        :class:`Protected` is a new command; those answer ``answering`` (an inbound
+        command) with the acknowledgement (carrying the Protected answer's fields) or the
+        protocol's error.
+        :class:`Protected`: a request (``answer`` False) is a new request or command from
+        the terminal; its answer (``answer`` True) answers it."""
         ...
 
 

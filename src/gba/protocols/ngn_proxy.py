@@ -20,6 +20,7 @@ from gba.errors import AuthError, InvalidInput, MacFailure
 from gba.protocols import ngn
 from gba.protocols.ngn import Mechanism, NoCommonMechanism, StaleTimestamp
 from gba.protocols.ngn_flow import (
+    Protected,
     Refusal,
     Refuse,
     S1Register,
@@ -80,6 +81,7 @@ class NgnProxy:
         self._seen: OrderedDict[bytes, int] = OrderedDict()
         self._addresses: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
+        self._refresh_seq: dict[str, int] = {}
 
     def _refuse(self, id_c: str, refusal: Refusal, detail: str) -> Refuse:
         return Refuse(id_c, self.id_sp, refusal, detail)
@@ -132,16 +134,21 @@ class NgnProxy:
     def on_response(self, msg: S7Response, address: str, now: int) -> S8Response | Refuse:
         """s7 -> s8: TS3 fresh, N1' new, N2 echoed, a mechanism in common; ``address`` is
         the terminal's IP as this SP sees it (after any address translation)."""
+        if msg.id_sp != self.id_sp:
+            return self._refuse(msg.id_c, Refusal.UNKNOWN_PROXY, "ID_sp is not this SP")
         pending = self._pending.get(msg.id_c)
-        if pending is None or not pending.challenged or msg.id_sp != self.id_sp:
+        if pending is None or not pending.challenged:
             return self._refuse(msg.id_c, Refusal.MALFORMED, "no challenge outstanding")
-        refused = self._check_fresh(msg.id_c, msg.ts3, msg.n1, now)
-        if refused is not None:
-            return refused
+        try:
+            ngn.fresh(msg.ts3, now, self._skew)
+        except StaleTimestamp as exc:
+            return self._refuse(msg.id_c, Refusal.STALE, str(exc))
         try:
             ngn.echoed(pending.n2, msg.n2)
         except AuthError as exc:
             return self._refuse(msg.id_c, Refusal.NOT_ECHOED, str(exc))
+        if self._replayed(msg.n1, now):
+            return self._refuse(msg.id_c, Refusal.REPLAY, "a nonce seen before")
         try:
             chosen = ngn.choose(msg.mechanisms, self.supported)
         except NoCommonMechanism as exc:
@@ -171,6 +178,7 @@ class NgnProxy:
         tag = ngn.mac(kc_sp, fields)
         address = self._addresses.pop(msg.id_c, "")
         self.sessions[msg.id_c] = Session(msg.id_c, kc_sp, pending.chosen, address)
+        self._refresh_seq.pop(msg.id_c, None)
         return S10Success(msg.id_c, self.id_sp, pending.nonce, pending.n2, now, msg.e_kc,
                           pending.chosen, pending.mechanisms, tag)
 
@@ -183,3 +191,23 @@ class NgnProxy:
     def abandon(self, id_c: str) -> None:
         """Forget a registration in progress (a binding that re-challenges by reject)."""
         self._pending.pop(id_c, None)
+
+    def on_protected(self, msg: Protected) -> Protected | Refuse:
+        """A refresh protected under Kc,sp [P]: accepted, with no new key exchange, when
+        the terminal is registered here, names the chosen mechanism, its MAC verifies and
+        its ``seq`` is above the last one; answered under Kc,sp."""
+        session = self.sessions.get(msg.id_c)
+        if msg.answer or msg.id_sp != self.id_sp or session is None:
+            return self._refuse(msg.id_c, Refusal.AUTH_FAILED, "not registered here")
+        try:
+            ngn.verify_mac(session.kc_sp, msg.mac_fields(), msg.mac)
+        except MacFailure:
+            return self._refuse(msg.id_c, Refusal.AUTH_FAILED, "the refresh's MAC fails")
+        if msg.mechanism.casefold() != session.mechanism.casefold():
+            return self._refuse(msg.id_c, Refusal.AUTH_FAILED, "not the chosen mechanism")
+        if msg.seq <= self._refresh_seq.get(msg.id_c, -1):
+            return self._refuse(msg.id_c, Refusal.REPLAY, "a refresh seen before")
+        self._refresh_seq[msg.id_c] = msg.seq
+        answer = Protected(msg.id_c, self.id_sp, session.mechanism, msg.seq, b"", True)
+        tag = ngn.mac(session.kc_sp, answer.mac_fields())
+        return Protected(msg.id_c, self.id_sp, session.mechanism, msg.seq, tag, True)

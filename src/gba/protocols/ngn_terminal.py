@@ -87,7 +87,11 @@ class NgnTerminal:
         return self._state.value
 
     def register(self, now: int) -> S1Register:
-        """s1: register with a fresh N1 and TS1 = ``now``."""
+        """s1: register with a fresh N1 and TS1 = ``now`` (a new series of restarts)."""
+        self._restarts = 0
+        return self._register(now)
+
+    def _register(self, now: int) -> S1Register:
         self.registered = None
         self._nonce = self._rng(ngn.NONCE_LEN)
         self._n2 = b""
@@ -137,8 +141,12 @@ class NgnTerminal:
 
     def on_refuse(self, msg: Refuse, now: int) -> Restart | Failed:
         """A reject: a re-challenge (H.323 RRJ securityDenial, ``detail`` "rechallenge")
-        starts again from s1; anything else ends the registration."""
+        starts again from s1; anything else ends the registration. A reject carries no
+        MAC: one that arrives when no registration is in progress is a
+        :class:`ProtocolError` and changes nothing."""
         self._mine(msg.id_c, msg.id_sp)
+        if self._state not in (_State.CHALLENGE, _State.SUCCESS):
+            raise ProtocolError(f"a reject while {self._state.value}")
         if msg.detail == "rechallenge" and self._state is _State.SUCCESS:
             return self._restart("re-challenged", now)
         self._state = _State.FAILED
@@ -150,4 +158,4 @@ class NgnTerminal:
         if self._restarts > self._max_restarts:
             self._state = _State.FAILED
             return Failed(f"{reason}; gave up after {self._max_restarts} restarts")
-        return Restart(reason, self.register(now))
+        return Restart(reason, self._register(now))
