@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gba.nf.ngn_aka import AkaRegistrar
 from gba.protocols.ngn_flow import (
     Ack,
     FlowMessage,
@@ -135,8 +136,10 @@ class SoftswitchFace:
     terminals (s1, s7) with the softswitch playing the SP's part (``own``)."""
 
     def __init__(self, wire: Wire, softswitch: NgnSoftswitch, own: NgnProxy, auc: AucLink,
-                 clock: Callable[[], int] = wall_clock) -> None:
+                 clock: Callable[[], int] = wall_clock, aka: AkaRegistrar | None = None
+                 ) -> None:
         self.down = _Leg(wire)
+        self._aka = aka
         self._ss = softswitch
         self._own = own
         self._auc = auc
@@ -144,6 +147,12 @@ class SoftswitchFace:
         self.stats: Counter[str] = Counter()
 
     async def handle(self, data: bytes, channel: Channel) -> None:
+        if self._aka is not None:
+            register = self._aka.takes(data)
+            if register is not None:
+                self.stats["aka"] += 1
+                channel.send(await self._aka.handle(register, channel.peer_ip))
+                return
         inbound = _decode(self.down.wire, data, channel)
         if inbound is None:
             self.stats["malformed"] += 1

@@ -25,11 +25,12 @@ from pathlib import Path
 from gba.config import Address, DiameterNodeConfig, Topology
 from gba.errors import ConfigError
 from gba.nf.common import DiameterLimits, DiameterTls, connect_peers, peer_identity
+from gba.nf.ngn_aka import AkaRegistrar
 from gba.nf.ngn_auc_link import DiameterAuc
 from gba.nf.ngn_node import ProxyFace, SoftswitchFace
 from gba.nf.registry import Kind
 from gba.protocols import ngn, ngn_auc
-from gba.protocols.ngn_bindings import FACES, is_stream, make_wire
+from gba.protocols.ngn_bindings import BINDINGS, FACES, is_stream, make_wire
 from gba.protocols.ngn_flow import Role
 from gba.protocols.ngn_proxy import NgnProxy
 from gba.protocols.ngn_softswitch import DEFAULT_MAX_FAILURES, NgnSoftswitch
@@ -192,7 +193,8 @@ async def running_softswitch(cfg: SoftswitchConfig, topology: Topology, name: st
     try:
         for face, address in n.faces.items():
             wire = make_wire(face, Role.SOFTSWITCH, address.host, address.port, n.domain)
-            faces[face] = SoftswitchFace(wire, softswitch, own, auc)
+            aka = AkaRegistrar(n.domain, own, auc) if BINDINGS[face] == "sip" else None
+            faces[face] = SoftswitchFace(wire, softswitch, own, auc, aka=aka)
             servers.append(await _serve(face, address, faces[face].handle))
         log.info("NGN softswitch %s (%s): %s", name, n.id,
                  ", ".join(f"{f} {s.address}" for f, s in zip(n.faces, servers, strict=False)))

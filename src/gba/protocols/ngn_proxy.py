@@ -211,3 +211,13 @@ class NgnProxy:
         answer = Protected(msg.id_c, self.id_sp, session.mechanism, msg.seq, b"", True)
         tag = ngn.mac(session.kc_sp, answer.mac_fields())
         return Protected(msg.id_c, self.id_sp, session.mechanism, msg.seq, tag, True)
+
+    def adopt(self, id_c: str, e_ksp: bytes, mechanism: str, address: str) -> bytes:
+        """Keep the session of a terminal registered by other means (the AKA
+        interoperability extension, where no s10 MAC is sent): Kc,sp from E_Ksp under this
+        node's key; :class:`MacFailure` when the wrap does not open."""
+        kc_sp = ngn.unwrap(self._ksp, e_ksp)
+        self._pending.pop(id_c, None)
+        self.sessions[id_c] = Session(id_c, kc_sp, mechanism, address)
+        self._refresh_seq.pop(id_c, None)
+        return kc_sp
