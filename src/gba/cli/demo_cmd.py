@@ -164,6 +164,28 @@ def mtc(json_out: JsonFlag = False) -> None:
 
 
 @app.command()
+def ngn(json_out: JsonFlag = False) -> None:
+    """NGN key distribution during registration (issue 14): AuC, softswitch and signalling
+    proxy as processes; a terminal registers over SIP (UDP, TCP), MGCP, H.248 and H.323
+    RAS, directly and through the proxy, and refreshes under Kc,sp; each message flow is
+    printed; --json adds one entry per case ("cases", ``<face>/<topology>``)."""
+    from gba.demos import ngn as ngn_demo
+
+    steps, cases = ngn_demo.run()
+    for i, step in enumerate(steps, 1):
+        typer.echo(f"[{i}] {step.name}: {'ok' if step.ok else 'FAILED'}")
+        for line in step.lines:
+            typer.echo(f"      {line}")
+    result = {**summary("ngn", steps), "cases": cases}
+    result["ok"] = bool(result["ok"]) and len(cases) == len(ngn_demo.CASES) and all(
+        c["ok"] for c in cases.values())
+    if json_out:
+        emit_json(result)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def crypto(json_out: JsonFlag = False) -> None:
     """The crypto core end to end in one process: vector, USIM, Digest AKA, Ks, Ks_NAF."""
     from gba.demos import crypto as crypto_demo

@@ -126,12 +126,9 @@ def register(
     message flow, restarts and the refreshes' outcomes."""
     from gba.config import Address
     from gba.protocols import ngn
-    from gba.protocols.ngn_bindings import FACES, is_stream, make_wire
-    from gba.protocols.ngn_flow import Role
+    from gba.protocols.ngn_bindings import FACES
     from gba.protocols.ngn_terminal import NgnTerminal
-    from gba.protocols.sip import StreamFramer
-    from gba.transport.message_io import connect_tcp, connect_udp
-    from gba.ue.ngn import NgnRegistration, RegistrationFailed, key_fingerprint
+    from gba.ue.ngn import register_over
 
     if binding not in FACES:
         raise typer.BadParameter(f"one of {', '.join(FACES)}", param_hint="--binding")
@@ -143,37 +140,8 @@ def register(
     except (InvalidInput, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
 
-    async def run() -> dict[str, Any]:
-        holder: list[NgnRegistration] = []
-
-        async def receive(data: bytes, channel: Any) -> None:
-            await holder[0].receive(data, channel)
-
-        client = (await connect_tcp(where, receive, StreamFramer) if is_stream(binding)
-                  else await connect_udp(where, receive))
-        wire = make_wire(binding, Role.TERMINAL, client.local.host, client.local.port,
-                         domain or where.host)
-        reg = NgnRegistration(terminal, wire)
-        holder.append(reg)
-        result: dict[str, Any] = {"binding": binding, "id_c": id_c, "id_sp": id_sp}
-        try:
-            outcome = await reg.run(client, timeout)
-            registered = outcome.registered
-            assert registered is not None
-            checks = [await reg.refresh(client, timeout) for _ in range(refreshes)]
-            result.update(ok=all(checks), mechanism=registered.mechanism,
-                          key_fingerprint=key_fingerprint(registered.kc_sp),
-                          refreshes=checks)
-        except RegistrationFailed as exc:
-            result.update(ok=False, error=str(exc))
-        finally:
-            await client.close()
-        result["flow"] = [{"direction": s.direction, "step": s.step, "message": s.first_line}
-                          for s in reg.outcome.flow]
-        result["restarts"] = reg.outcome.restarts
-        return result
-
-    out = asyncio.run(run())
+    out = asyncio.run(register_over(binding, where, terminal, domain or where.host,
+                                    refreshes=refreshes, timeout=timeout))
     emit_json(out)
     if not out["ok"]:
         raise typer.Exit(1)

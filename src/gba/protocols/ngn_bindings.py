@@ -8,6 +8,7 @@ Faces: ``sip_udp`` and ``sip_tcp`` (SIP, RFC 3261), ``mgcp`` (RFC 3435), ``h248`
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 from gba.errors import InvalidInput
@@ -45,3 +46,34 @@ def make_wire(face: str, role: Role, host: str, port: int, domain: str,
 
     return NgnRasWire(side, rng)
 
+
+
+_H248_COMMAND = re.compile(
+    rb"\b(ServiceChange|Modify|Notify|AuditValue|Error|SC|MF|N|AV|ER)\s*=\s*([^\s{,}]*)",
+    re.IGNORECASE)
+_H248_UNIT = re.compile(rb"\b(Transaction|Reply|T|P)\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def describe(face: str, data: bytes) -> str:
+    """A one-line label of a protocol message for flow printouts: the start line (SIP,
+    MGCP), the transaction and its first command (H.248), the RAS message's name."""
+    binding = BINDINGS.get(face, "")
+    if binding == "ras":
+        from gba.errors import CodecError
+        from gba.protocols.ras import decode_ras
+
+        try:
+            return f"{decode_ras(data)[0]} ({len(data)} octets)"
+        except CodecError:
+            return f"{len(data)} octets"
+    if binding == "h248":
+        unit = _H248_UNIT.search(data)
+        parts = [f"{unit.group(1).decode()} {unit.group(2).decode()}"] if unit else []
+        parts += [f"{m.group(1).decode()} {m.group(2).decode()}".strip()
+                  for m in _H248_COMMAND.finditer(data)][:2]
+        if parts:
+            return ": ".join(parts)[:120]
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if line.isascii() and line.decode("ascii").isprintable():
+        return line.decode("ascii")[:120]
+    return f"{len(data)} octets"

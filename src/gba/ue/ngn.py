@@ -14,22 +14,27 @@ import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from gba.config import Address
 from gba.errors import AuthError, GbaError, ProtocolError
 from gba.protocols import ngn
+from gba.protocols.ngn_bindings import describe, is_stream, make_wire
 from gba.protocols.ngn_flow import (
     Ack,
     FlowMessage,
     Inbound,
     Protected,
     Refuse,
+    Role,
     S6Challenge,
     S10Success,
     Wire,
     WireError,
 )
 from gba.protocols.ngn_terminal import Failed, NgnTerminal, Registered, Restart
-from gba.transport.message_io import Channel, MessageClient
+from gba.protocols.sip import StreamFramer
+from gba.transport.message_io import Channel, MessageClient, connect_tcp, connect_udp
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -186,3 +191,37 @@ class NgnRegistration:
         msg = inbound.message
         self.outcome.flow.append(FlowStep("received", type(msg).__name__, self._describe(data)))
         return msg if isinstance(msg, Protected | Refuse) else None
+
+
+async def register_over(face: str, target: Address, terminal: NgnTerminal, domain: str, *,
+                        refreshes: int = 1, timeout: float = DEFAULT_TIMEOUT_S
+                        ) -> dict[str, Any]:
+    """Register ``terminal`` over one face (a new socket), then send ``refreshes``
+    protected refreshes: the report ``gba ngn register`` prints (ok, the mechanism, a
+    fingerprint of Kc,sp, the refreshes' outcomes, the message flow, the restarts)."""
+    holder: list[NgnRegistration] = []
+
+    async def receive(data: bytes, channel: Channel) -> None:
+        await holder[0].receive(data, channel)
+
+    client = (await connect_tcp(target, receive, StreamFramer) if is_stream(face)
+              else await connect_udp(target, receive))
+    wire = make_wire(face, Role.TERMINAL, client.local.host, client.local.port, domain)
+    reg = NgnRegistration(terminal, wire, describe=lambda data: describe(face, data))
+    holder.append(reg)
+    result: dict[str, Any] = {"binding": face, "id_c": terminal.id_c, "id_sp": terminal.id_sp}
+    try:
+        outcome = await reg.run(client, timeout)
+        registered = outcome.registered
+        assert registered is not None
+        checks = [await reg.refresh(client, timeout) for _ in range(refreshes)]
+        result.update(ok=all(checks), mechanism=registered.mechanism,
+                      key_fingerprint=key_fingerprint(registered.kc_sp), refreshes=checks)
+    except RegistrationFailed as exc:
+        result.update(ok=False, error=str(exc))
+    finally:
+        await client.close()
+    result["flow"] = [{"direction": s.direction, "step": s.step, "message": s.first_line}
+                      for s in reg.outcome.flow]
+    result["restarts"] = reg.outcome.restarts
+    return result
