@@ -192,7 +192,8 @@ def test_unknown_kind_raises_config_error_listing_the_known_kinds() -> None:
     raw["functions"]["dra"]["kind"] = "dea"
     with pytest.raises(ConfigError, match=r"unknown network function kind 'dea'; "
                                           r"one of aaa, auc, bmsc, bsf, dra, gba_proxy, hss, "
-                                          r"mtc_as, mtc_iwf, naf, push_naf, remote"):
+                                          r"mtc_as, mtc_iwf, naf, ngn_proxy, ngn_softswitch, "
+                                          r"push_naf, remote"):
         parse(raw, TWO_REALMS)
 
 

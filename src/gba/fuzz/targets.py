@@ -165,6 +165,45 @@ def _sip(d: bytes) -> object:
     return msg
 
 
+def _ngn_wire(face: str) -> Callable[[bytes], object]:
+    """The bytes as the softswitch, the SP and the terminal decode them on ``face``
+    (seed 001 bindings): a WireError is the expected refusal."""
+    from gba.protocols.ngn_bindings import make_wire
+    from gba.protocols.ngn_flow import Role as NgnRole
+
+    def decode(d: bytes) -> object:
+        found: list[object] = []
+        for role in NgnRole:
+            wire = make_wire(face, role, "127.0.0.1", 5060, "ngn.example.org", _fixed_rng)
+            with contextlib.suppress(GbaError):
+                found.append(wire.decode(d))
+        return found
+
+    return decode
+
+
+def _fixed_rng(n: int) -> bytes:
+    """Deterministic, never repeating (the bindings refuse a repeated transaction id)."""
+    _DRAWS[0] += 1
+    return _DRAWS[0].to_bytes(max(n, 8), "big")[-n:]
+
+
+_DRAWS = [0]
+
+
+def _ngn_seeds(face: str) -> list[bytes]:
+    """s1 and s7 as a terminal sends them on ``face``."""
+    from gba.protocols.ngn import Mechanism
+    from gba.protocols.ngn_bindings import make_wire
+    from gba.protocols.ngn_flow import Role as NgnRole
+    from gba.protocols.ngn_flow import S1Register, S7Response
+
+    wire = make_wire(face, NgnRole.TERMINAL, "127.0.0.1", 5060, "ngn.example.org", _fixed_rng)
+    return [wire.encode(S1Register("t@ngn.example.org", "sp.ngn.example.org", bytes(16), 1)),
+            wire.encode(S7Response("t@ngn.example.org", "sp.ngn.example.org", bytes(16),
+                                   bytes(16), 1, bytes(16), (Mechanism("tls", 0.5),)))]
+
+
 def _challenge(d: bytes) -> object:
     return Challenge.from_header(_text(d))
 
@@ -228,6 +267,10 @@ def table() -> Table:
                        b"\r\nFrom: <sip:t@ngn.example.org>;tag=1\r\nCall-ID: c1\r\n"
                        b"CSeq: 1 REGISTER\r\nSecurity-Client: tls;q=0.2, ipsec;q=0.1\r\n"
                        b"Content-Length: 0\r\n\r\n"]),
+        "ngn-sip": (_ngn_wire("sip_udp"), _ngn_seeds("sip_udp")),
+        "mgcp": (_ngn_wire("mgcp"), _ngn_seeds("mgcp")),
+        "h248": (_ngn_wire("h248"), _ngn_seeds("h248")),
+        "h323-ras": (_ngn_wire("ras"), _ngn_seeds("ras")),
         "mtc-small-data": (_mtc_small_data, [mtc_small_data.seal(
             mtc_small_data.Keys.derive(bytes(32), mtc.SubKeys.BOTH), btid,
             mtc_small_data.Direction.UPLINK, 1, b"reading")]),

@@ -13,7 +13,11 @@ s7 S7Response              RRQ, terminal -> SP (or softswitch), step 7
 s8 S8Response              RRQ, SP -> softswitch, step 8
 s9 S9Success               RCF answering s8's RRQ, step 9
 s10 S10Success             RCF answering s7's RRQ, step 10
-Refuse                     GRJ answering a GRQ / RRJ answering an RRQ, step 0 (table below)
+Protected (request)        keep-alive RRQ (keepAlive TRUE, H.225.0 §7.9.1 lightweight
+                           registration), terminal -> SP (or softswitch), step 12
+Protected (answer)         RCF answering that keep-alive RRQ (its requestSeqNum), step 12
+Refuse                     GRJ answering a GRQ / RRJ answering an RRQ (a keep-alive one
+                           too), step 0 (table below)
 s5/s6 answering an RRQ     RRJ securityDenial, step 5/6: the H.323 re-challenge; decodes
                            as Refuse(AUTH_FAILED, "rechallenge") and the terminal starts
                            again with a new GRQ (the issue's "RRJ (securityDenial)")
@@ -25,10 +29,23 @@ Ack                        none (command bindings only): :class:`InvalidInput`
 The key-distribution fields travel in each message's root ``nonStandardData``
 (NonStandardParameter, H.225.0 §7) under the object identifier :data:`ras.NGN_OID`,
 whose ``data`` is the aligned-PER ``NgnKeyDistribution`` of ``data/h225_ras.asn`` [P]:
-``step`` (1..10, 0 for a refusal), ``idC``, ``idSp``, and exactly the fields of that
-step (octet fields at their fixed lengths, timestamps as INTEGER (0..2^32-1), the
-mechanism list as its RFC 3329 §2.2 text, :func:`ngn.format_mechanisms`). The decoder
-tells s1 from s2, s7 from s8 by ``step`` and requires exactly that step's fields.
+``step`` (1..10, 0 for a refusal, 12 for :class:`Protected`), ``idC``, ``idSp``, and
+exactly the fields of that step (octet fields at their fixed lengths, timestamps as
+INTEGER (0..2^32-1), the mechanism list as its RFC 3329 §2.2 text,
+:func:`ngn.format_mechanisms`). The decoder tells s1 from s2, s7 from s8 from a
+Protected request by ``step`` and requires exactly that step's fields.
+
+Protected [P]: the payload's ``chosen`` is the mechanism, ``mac`` the 16-octet MAC (the
+caller computes and checks it), and ``seq`` (INTEGER (0..2^32-1), an extension addition of
+NgnKeyDistribution, so earlier encodings decode unchanged) the refresh counter; the
+direction is the RAS message (RRQ request, RCF answer). The RRQ carries the same root
+fields as s7's plus the RRQ extension additions keepAlive TRUE, willSupplyUUIEs FALSE,
+maintainConnection FALSE and, when this terminal wire decoded an s10 RCF for the same
+ID_c / ID_sp, that RCF's endpointIdentifier (at most 4096 remembered, oldest evicted).
+A step-12 RRQ must say keepAlive TRUE and an s7/s8 RRQ must not; an RCF of step 12 must
+answer our step-12 RRQ and an s9/s10 RCF must not. The answering RCF echoes the RRQ's
+endpointIdentifier (else a fresh one). Only the terminal sends the request and only an SP
+or softswitch the answer: the SP answers the refresh itself and never forwards it.
 
 Refusals [P] (GatekeeperRejectReason / RegistrationRejectReason, H.225.0 §7; the
 payload's ``refusal`` is authoritative and round-trips; a GRJ/RRJ without our payload,
@@ -60,8 +77,9 @@ H.221 country 0, extension 0, manufacturer 0, product ``gba``. requestSeqNum
 request's. Requests this node sent are remembered (at most 4096, oldest evicted) to
 decode their answers; a bad answer leaves its entry for the genuine one.
 
-Each role decodes only its own steps: a terminal s6, s10 and refusals; an SP s1, s7 (from
-the terminal) and s5, s9, refusals (from the softswitch); a softswitch s1, s2, s7, s8.
+Each role decodes only its own steps: a terminal s6, s10, Protected answers and
+refusals; an SP s1, s7, Protected requests (from the terminal) and s5, s9, refusals (from
+the softswitch); a softswitch s1, s2, s7, s8, Protected requests.
 Anything else is a :class:`WireError`. Limits [P]: 4 KiB per message; a RAS message from
 another stack that carries extension additions is not canonical for our subset and is
 refused (see :mod:`gba.protocols.ras`).
@@ -82,6 +100,7 @@ from gba.protocols.ngn_flow import (
     Ack,
     FlowMessage,
     Inbound,
+    Protected,
     Refusal,
     Refuse,
     Role,
@@ -103,6 +122,8 @@ CALL_SIGNAL_PORT = 1720
 RECHALLENGE = "rechallenge"
 """Refuse.detail of an RRJ securityDenial that carries s5/s6 (the H.323 re-challenge)."""
 TS_MAX = 2**32 - 1
+PROTECTED_STEP = 12
+"""The payload step of a :class:`Protected` request (keep-alive RRQ) and answer (RCF)."""
 
 GRQ = "gatekeeperRequest"
 GRJ = "gatekeeperReject"
@@ -151,36 +172,44 @@ _STEP_FIELDS: dict[int, frozenset[str]] = {
     8: frozenset({"authenticator", "address"}),
     9: frozenset({"eKc", "eKsp"}),
     10: frozenset({"n1", "n2", "ts4", "eKc", "chosen", "mechanisms", "mac"}),
+    PROTECTED_STEP: frozenset({"chosen", "seq", "mac"}),
 }
 """The payload fields each step must carry (besides step, idC, idSp)."""
 _STEP_OPTIONAL: dict[int, frozenset[str]] = {0: frozenset({"detail"}),
                                              8: frozenset({"mechanisms"})}
 
-_REQUEST_STEPS = {GRQ: {1, 2}, RRQ: {7, 8}}
-_RESPONSE_STEPS = {GRJ: {0, 5, 6}, RRJ: {0, 5, 6}, RCF: {9, 10}}
+_REQUEST_STEPS = {GRQ: {1, 2}, RRQ: {7, 8, PROTECTED_STEP}}
+_RESPONSE_STEPS = {GRJ: {0, 5, 6}, RRJ: {0, 5, 6}, RCF: {9, 10, PROTECTED_STEP}}
 _ANSWERS = {GRJ: GRQ, RRJ: RRQ, RCF: RRQ, XRS: None}
 _ACCEPTS: dict[Role, set[int]] = {
-    Role.TERMINAL: {0, 6, 10},
-    Role.PROXY: {0, 1, 5, 7, 9},
-    Role.SOFTSWITCH: {1, 2, 7, 8},
+    Role.TERMINAL: {0, 6, 10, PROTECTED_STEP},
+    Role.PROXY: {0, 1, 5, 7, 9, PROTECTED_STEP},
+    Role.SOFTSWITCH: {1, 2, 7, 8, PROTECTED_STEP},
 }
 """Steps each role decodes (0 = a refusal). A re-challenge (RRJ step 5/6) is accepted
-by whoever accepts a refusal."""
+by whoever accepts a refusal. Step 12 is a Protected request in an RRQ (SP,
+softswitch) and its answer in an RCF (terminal)."""
 _SENDS: dict[Role, tuple[type, ...]] = {
-    Role.TERMINAL: (S1Register, S7Response),
-    Role.PROXY: (S2Forward, S8Response, S6Challenge, S10Success, Refuse),
-    Role.SOFTSWITCH: (S5Challenge, S6Challenge, S9Success, S10Success, Refuse),
+    Role.TERMINAL: (S1Register, S7Response, Protected),
+    Role.PROXY: (S2Forward, S8Response, S6Challenge, S10Success, Refuse, Protected),
+    Role.SOFTSWITCH: (S5Challenge, S6Challenge, S9Success, S10Success, Refuse, Protected),
 }
+_SENDS_PROTECTED_ANSWER = {Role.TERMINAL: False, Role.PROXY: True, Role.SOFTSWITCH: True}
+"""Which :class:`Protected` a role sends: the terminal the request, the others the answer."""
 
 
 @dataclass(frozen=True, slots=True)
 class RasContext:
-    """What answering a decoded GRQ or RRQ needs: its requestSeqNum and kind."""
+    """What answering a decoded GRQ or RRQ needs: its requestSeqNum and kind; for a
+    keep-alive RRQ (a :class:`Protected` request) ``keep_alive`` and the endpointIdentifier
+    it named, if any."""
 
     seq: int
     kind: str
     id_c: str
     id_sp: str
+    keep_alive: bool = False
+    endpoint_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +217,7 @@ class _Sent:
     kind: str
     id_c: str
     id_sp: str
+    keep_alive: bool = False
 
 
 def _bmp(text: str, limit: int) -> str | None:
@@ -221,6 +251,8 @@ class NgnRasWire:
         self._rng = rng
         self._seq = int.from_bytes(rng(2), "big") % 0xFFFF + 1
         self._sent: OrderedDict[int, _Sent] = OrderedDict()
+        self._endpoint_ids: OrderedDict[tuple[str, str], str] = OrderedDict()
+        """The endpointIdentifier of the s10 RCF per (ID_c, ID_sp), for keep-alive RRQs."""
 
     # --- encode ----------------------------------------------------------------------
 
@@ -231,7 +263,12 @@ class NgnRasWire:
                                f"{type(message).__name__} over RAS")
         ngn.check_id(message.id_c)
         ngn.check_id(message.id_sp)
-        if isinstance(message, S1Register | S2Forward | S7Response | S8Response):
+        if (isinstance(message, Protected)
+                and message.answer is not _SENDS_PROTECTED_ANSWER[self.side.role]):
+            raise InvalidInput(f"a {self.side.role.value} does not send a Protected "
+                               f"{'answer' if message.answer else 'request'} over RAS")
+        if (isinstance(message, S1Register | S2Forward | S7Response | S8Response)
+                or (isinstance(message, Protected) and not message.answer)):
             if answering is not None:
                 raise InvalidInput(f"{type(message).__name__} is a new request")
             return self._request(message)
@@ -267,7 +304,8 @@ class NgnRasWire:
             body["gatekeeperIdentifier"] = gk
         return body
 
-    def _request(self, message: S1Register | S2Forward | S7Response | S8Response) -> bytes:
+    def _request(self, message: S1Register | S2Forward | S7Response | S8Response | Protected
+                 ) -> bytes:
         seq = self._next_seq()
         payload = _payload(message)
         body = self._common(seq, payload)
@@ -292,8 +330,14 @@ class NgnRasWire:
             }
             if aliases:
                 body["terminalAlias"] = aliases
+        keep_alive = isinstance(message, Protected)
+        if keep_alive:
+            body |= {"keepAlive": True, "willSupplyUUIEs": False, "maintainConnection": False}
+            endpoint_id = self._endpoint_ids.get((message.id_c, message.id_sp))
+            if endpoint_id is not None:
+                body["endpointIdentifier"] = endpoint_id
         data = ras.encode_ras((kind, body))
-        self._remember(seq, _Sent(kind, message.id_c, message.id_sp))
+        self._remember(seq, _Sent(kind, message.id_c, message.id_sp, keep_alive))
         return data
 
     def _answer(self, message: FlowMessage, ctx: RasContext) -> bytes:
@@ -307,11 +351,13 @@ class NgnRasWire:
             return ras.encode_ras((GRJ if ctx.kind == GRQ else RRJ, body))
         if ctx.kind != RRQ:
             raise InvalidInput(f"{type(message).__name__} answers an RRQ, not a GRQ")
+        if isinstance(message, Protected) is not ctx.keep_alive:
+            raise InvalidInput("a Protected answer answers a keep-alive RRQ, and only it")
         body["callSignalAddress"] = [_transport(self.side.host, CALL_SIGNAL_PORT)]
         alias = _bmp(message.id_c, 256)
         if alias is not None:
             body["terminalAlias"] = [("h323-ID", alias)]
-        body["endpointIdentifier"] = self._rng(8).hex()
+        body["endpointIdentifier"] = ctx.endpoint_id or self._rng(8).hex()
         return ras.encode_ras((RCF, body))
 
     # --- decode ----------------------------------------------------------------------
@@ -335,15 +381,22 @@ class NgnRasWire:
         try:
             pay = _parsed_payload(body, kind)
             step = pay["step"]
-            if step not in _REQUEST_STEPS[kind] or step not in _ACCEPTS[self.side.role]:
+            if (step not in _REQUEST_STEPS[kind] or step not in _ACCEPTS[self.side.role]
+                    or (step == PROTECTED_STEP
+                        and not _SENDS_PROTECTED_ANSWER[self.side.role])):
                 raise CodecError(f"a {self.side.role.value} does not take step {step} "
                                  f"in a {kind}")
+            keep_alive = step == PROTECTED_STEP
+            if kind == RRQ and body.get("keepAlive", False) is not keep_alive:
+                raise CodecError("keepAlive TRUE goes with step 12, and only with it")
             _check_alias(body.get("endpointAlias" if kind == GRQ else "terminalAlias"),
                          pay["idC"])
             message = _message(pay)
         except (CodecError, InvalidInput) as exc:
             raise WireError(f"RAS {kind}: {exc}", xrs) from None
-        return Inbound(message, RasContext(seq, kind, message.id_c, message.id_sp), True)
+        ctx = RasContext(seq, kind, message.id_c, message.id_sp, keep_alive,
+                         body.get("endpointIdentifier") if keep_alive else None)
+        return Inbound(message, ctx, True)
 
     def _decode_answer(self, kind: str, body: dict[str, Any], seq: int) -> Inbound:
         sent = self._sent.get(seq)
@@ -354,6 +407,11 @@ class NgnRasWire:
         except (CodecError, InvalidInput) as exc:
             raise WireError(f"RAS {kind}: {exc}") from None
         del self._sent[seq]
+        if isinstance(message, S10Success):
+            self._endpoint_ids.pop((message.id_c, message.id_sp), None)
+            self._endpoint_ids[(message.id_c, message.id_sp)] = body["endpointIdentifier"]
+            while len(self._endpoint_ids) > MAX_OUTSTANDING:
+                self._endpoint_ids.popitem(last=False)
         return Inbound(message, seq, False)
 
     def _answer_message(self, kind: str, body: dict[str, Any], sent: _Sent) -> FlowMessage:
@@ -376,7 +434,9 @@ class NgnRasWire:
             return Refuse(sent.id_c, sent.id_sp, Refusal.AUTH_FAILED, RECHALLENGE)
         if step not in _ACCEPTS[self.side.role]:
             raise CodecError(f"a {self.side.role.value} does not take step {step}")
-        return _message(pay)
+        if kind == RCF and (step == PROTECTED_STEP) is not sent.keep_alive:
+            raise CodecError("an RCF of step 12 answers our keep-alive RRQ, and only it")
+        return _message(pay, answer=True)
 
 
 # --- payload <-> flow messages ---------------------------------------------------------
@@ -385,6 +445,12 @@ class NgnRasWire:
 def _ts(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= TS_MAX:
         raise InvalidInput(f"timestamp {value!r} is not 0..{TS_MAX}")
+    return value
+
+
+def _seq(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= TS_MAX:
+        raise InvalidInput(f"seq {value!r} is not 0..{TS_MAX}")
     return value
 
 
@@ -436,6 +502,10 @@ def _payload(message: FlowMessage) -> dict[str, Any]:
                   "eKc": _need("E_Kc", message.e_kc, ngn.WRAP_LEN), "chosen": message.chosen,
                   "mechanisms": ngn.format_mechanisms(message.mechanisms),
                   "mac": _need("MAC", message.mac, ngn.MAC_LEN)}
+        case Protected():
+            ngn.Mechanism(message.mechanism, 0.0)
+            p |= {"step": PROTECTED_STEP, "chosen": message.mechanism, "seq": _seq(message.seq),
+                  "mac": _need("MAC", message.mac, ngn.MAC_LEN)}
         case Refuse():
             p |= {"step": 0, "refusal": _REFUSAL_ASN[message.refusal]}
             detail = _detail(message.detail)
@@ -482,8 +552,9 @@ def _octets(pay: dict[str, Any], name: str, length: int) -> bytes:
     return value
 
 
-def _message(pay: dict[str, Any]) -> FlowMessage:
-    """The flow message of a checked payload."""
+def _message(pay: dict[str, Any], answer: bool = False) -> FlowMessage:
+    """The flow message of a checked payload (``answer``: it came in a RAS answer, which
+    makes step 12 a Protected answer)."""
     ids = (pay["idC"], pay["idSp"])
     n = ngn.NONCE_LEN
     match pay["step"]:
@@ -511,6 +582,10 @@ def _message(pay: dict[str, Any]) -> FlowMessage:
             return S8Response(*ids, _octets(pay, "authenticator", ngn.AUTH_LEN),
                               _checked_address(pay["address"]),
                               None if mechs is None else ngn.parse_mechanisms(mechs))
+        case 12:
+            ngn.Mechanism(pay["chosen"], 0.0)
+            return Protected(*ids, pay["chosen"], pay["seq"], _octets(pay, "mac", ngn.MAC_LEN),
+                             answer)
         case 9:
             return S9Success(*ids, _octets(pay, "eKc", ngn.WRAP_LEN),
                              _octets(pay, "eKsp", ngn.WRAP_LEN))

@@ -23,6 +23,7 @@ from gba.nf import (
     hss_service,
     mtc_service,
     naf_service,
+    ngn_service,
     push_service,
     registry,
     remote,
@@ -66,14 +67,17 @@ def test_kinds_come_from_their_modules() -> None:
                                 "push_naf": push_service.KIND,
                                 "mtc_iwf": mtc_service.IWF_KIND,
                                 "mtc_as": mtc_service.AS_KIND,
-                                "auc": auc_service.KIND}
+                                "auc": auc_service.KIND,
+                                "ngn_softswitch": ngn_service.SOFTSWITCH_KIND,
+                                "ngn_proxy": ngn_service.PROXY_KIND}
     assert all(name == k.name for name, k in registry.kinds().items())
 
 
 def test_unknown_kind_raises_config_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigError,
                        match=r"unknown network function kind 'pcrf'; one of aaa, auc, bmsc, bsf, "
-                             r"dra, gba_proxy, hss, mtc_as, mtc_iwf, naf, push_naf, remote$"):
+                             r"dra, gba_proxy, hss, mtc_as, mtc_iwf, naf, ngn_proxy, "
+                             r"ngn_softswitch, push_naf, remote$"):
         registry.kind("pcrf")
 
 

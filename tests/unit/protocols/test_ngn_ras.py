@@ -17,6 +17,7 @@ from gba.protocols.ngn_flow import (
     Ack,
     FlowMessage,
     Inbound,
+    Protected,
     Refusal,
     Refuse,
     Role,
@@ -31,7 +32,7 @@ from gba.protocols.ngn_flow import (
     Side,
     WireError,
 )
-from gba.protocols.ngn_ras import RECHALLENGE, NgnRasWire, RasContext
+from gba.protocols.ngn_ras import PROTECTED_STEP, RECHALLENGE, NgnRasWire, RasContext
 
 pytestmark = pytest.mark.ngn
 
@@ -50,6 +51,8 @@ S7 = S7Response(IDC, IDSP, N1B, N2, TS + 2, AUTH, MECHS)
 S8 = S8Response(IDC, IDSP, AUTH, "192.0.2.7", MECHS)
 S9 = S9Success(IDC, IDSP, EKC, EKSP)
 S10 = S10Success(IDC, IDSP, N1B, N2, TS + 3, EKC, "tls", MECHS, MAC)
+PREQ = Protected(IDC, IDSP, "tls", 7, MAC)
+PANS = Protected(IDC, IDSP, "tls", 7, b"\x66" * 16, answer=True)
 
 
 def counter_rng(start: int = 0) -> Callable[[int], bytes]:
@@ -473,10 +476,268 @@ def test_wire_attributes() -> None:
 @given(st.data())
 def test_fuzzed_messages_decode_or_raise_wire_error(data: st.DataObject) -> None:
     term = wire(Role.TERMINAL)
-    sample = bytearray(data.draw(st.sampled_from([term.encode(S1), term.encode(S7)])))
+    sample = bytearray(data.draw(st.sampled_from([term.encode(S1), term.encode(S7),
+                                                      term.encode(PREQ)])))
     for _ in range(data.draw(st.integers(1, 4))):
         pos = data.draw(st.integers(0, len(sample) - 1))
         sample[pos] = data.draw(st.integers(0, 255))
     for role in Role:
         with contextlib.suppress(WireError):
             wire(role, "10.0.0.9").decode(bytes(sample))
+
+
+# --- Protected: keep-alive RRQ and its RCF (step 12) -----------------------------------------
+
+
+def registered(term: NgnRasWire, sp: NgnRasWire) -> str:
+    """Run s7/s10 between ``term`` and ``sp``; the RCF's endpointIdentifier."""
+    _, inbound = exchange(term, sp, S7)
+    rcf, got = exchange(sp, term, S10, inbound)
+    assert got.message == S10
+    endpoint_id = pdu(rcf)[1]["endpointIdentifier"]
+    assert isinstance(endpoint_id, str)
+    return endpoint_id
+
+
+def test_protected_request_is_a_keep_alive_rrq_and_its_answer_the_rcf() -> None:
+    term, sp = wire(Role.TERMINAL), wire(Role.PROXY, "10.0.0.2")
+    endpoint_id = registered(term, sp)
+    rrq, inbound = exchange(term, sp, PREQ)
+    assert inbound.message == PREQ
+    assert inbound.is_request
+    kind, body = pdu(rrq)
+    assert kind == "registrationRequest"
+    assert body["keepAlive"] is True
+    assert body["willSupplyUUIEs"] is False
+    assert body["maintainConnection"] is False
+    assert body["endpointIdentifier"] == endpoint_id
+    assert body["terminalAlias"] == [("h323-ID", IDC)]
+    assert body["gatekeeperIdentifier"] == "ngn.example"
+    payload = ras.decode_payload(body["nonStandardData"]["data"])
+    assert payload == {"step": PROTECTED_STEP, "idC": IDC, "idSp": IDSP, "chosen": "tls",
+                       "seq": 7, "mac": MAC}
+    assert inbound.context == RasContext(body["requestSeqNum"], kind, IDC, IDSP, True,
+                                         endpoint_id)
+    rcf, got = exchange(sp, term, PANS, inbound)
+    assert got.message == PANS
+    assert not got.is_request
+    kind, answer = pdu(rcf)
+    assert kind == "registrationConfirm"
+    assert answer["requestSeqNum"] == body["requestSeqNum"]
+    assert answer["endpointIdentifier"] == endpoint_id
+    assert ras.decode_payload(answer["nonStandardData"]["data"])["step"] == PROTECTED_STEP
+    with pytest.raises(WireError, match="no request of ours"):  # answered once
+        term.decode(rcf)
+
+
+def test_protected_before_any_rcf_has_no_endpoint_identifier() -> None:
+    term, sp = wire(Role.TERMINAL), wire(Role.PROXY, "10.0.0.2")
+    rrq, inbound = exchange(term, sp, PREQ)
+    assert "endpointIdentifier" not in pdu(rrq)[1]
+    assert isinstance(inbound.context, RasContext)
+    assert inbound.context.endpoint_id is None
+    rcf, got = exchange(sp, term, PANS, inbound)
+    assert got.message == PANS
+    assert len(pdu(rcf)[1]["endpointIdentifier"]) == 16
+
+
+@pytest.mark.parametrize("seq", [0, 1, 2**32 - 1])
+def test_protected_seq_round_trips_with_a_softswitch(seq: int) -> None:
+    term, ss = wire(Role.TERMINAL), wire(Role.SOFTSWITCH, "10.0.0.3")
+    request = Protected(IDC, IDSP, "ipsec-3gpp", seq, MAC)
+    _, inbound = exchange(term, ss, request)
+    assert inbound.message == request
+    answer = Protected(IDC, IDSP, "ipsec-3gpp", seq, bytes(16), answer=True)
+    assert exchange(ss, term, answer, inbound)[1].message == answer
+
+
+def test_protected_is_told_apart_from_s7_and_s8() -> None:
+    term, sp = wire(Role.TERMINAL), wire(Role.PROXY, "10.0.0.2")
+    ss = wire(Role.SOFTSWITCH, "10.0.0.3")
+    assert sp.decode(term.encode(S7)).message == S7
+    assert sp.decode(term.encode(PREQ)).message == PREQ
+    assert ss.decode(sp.encode(S8)).message == S8
+    assert ss.decode(term.encode(PREQ)).message == PREQ
+    s7 = pdu(term.encode(S7))[1]
+    assert "keepAlive" not in s7  # s7/s8 RRQs stay root-only (extension bit 0)
+
+
+@pytest.mark.parametrize("refusal", list(Refusal))
+def test_refuse_answering_protected_is_rrj(refusal: Refusal) -> None:
+    term, sp = wire(Role.TERMINAL), wire(Role.PROXY, "10.0.0.2")
+    _, inbound = exchange(term, sp, PREQ)
+    refuse = Refuse(IDC, IDSP, refusal, "refresh")
+    data, got = exchange(sp, term, refuse, inbound)
+    assert got.message == refuse
+    kind, body = pdu(data)
+    assert kind == "registrationReject"
+    assert body["rejectReason"] == RRJ_REASON[refusal]
+
+
+def test_foreign_rrj_answering_protected_maps_back() -> None:
+    term = wire(Role.TERMINAL)
+    seq = pdu(term.encode(PREQ))[1]["requestSeqNum"]
+    rrj = ras.encode_ras(("registrationReject", {
+        "requestSeqNum": seq, "protocolIdentifier": ras.H225_V4,
+        "rejectReason": ("securityError", ("securityReplay", None))}))
+    assert term.decode(rrj).message == Refuse(IDC, IDSP, Refusal.REPLAY)
+
+
+def test_rechallenge_answering_protected() -> None:
+    term, ss = wire(Role.TERMINAL), wire(Role.SOFTSWITCH, "10.0.0.3")
+    _, inbound = exchange(term, ss, PREQ)
+    got = exchange(ss, term, S6, inbound)[1]
+    assert got.message == Refuse(IDC, IDSP, Refusal.AUTH_FAILED, RECHALLENGE)
+
+
+def rrq_with(payload: dict[str, Any], keep_alive: bool | None, seq: int = 11) -> bytes:
+    """A terminal's RRQ with ``payload`` and keepAlive (None: root only)."""
+    body = dict(pdu(wire(Role.TERMINAL).encode(S7))[1])
+    body["requestSeqNum"] = seq
+    body["nonStandardData"] = {"nonStandardIdentifier": ("object", ras.NGN_OID),
+                               "data": ras.encode_payload(payload)}
+    if keep_alive is not None:
+        body |= {"keepAlive": keep_alive, "willSupplyUUIEs": False,
+                 "maintainConnection": False}
+    return ras.encode_ras(("registrationRequest", body))
+
+
+GOOD_P = {"step": PROTECTED_STEP, "idC": IDC, "idSp": IDSP, "chosen": "tls", "seq": 7,
+          "mac": MAC}
+GOOD_S7 = {"step": 7, "idC": IDC, "idSp": IDSP, "n1": N1B, "n2": N2, "ts3": TS + 2,
+           "authenticator": AUTH, "mechanisms": "tls;q=0.2,ipsec;q=0.1"}
+
+
+def test_good_crafted_keep_alive_rrq_is_accepted() -> None:
+    assert wire(Role.PROXY).decode(rrq_with(GOOD_P, True)).message == PREQ
+    assert wire(Role.PROXY).decode(rrq_with(GOOD_S7, False)).message == S7
+
+
+@pytest.mark.parametrize("data", [
+    rrq_with(GOOD_P, None),
+    rrq_with(GOOD_P, False),
+    rrq_with(GOOD_S7, True),
+    rrq_with({k: v for k, v in GOOD_P.items() if k != "seq"}, True),
+    rrq_with({k: v for k, v in GOOD_P.items() if k != "mac"}, True),
+    rrq_with({k: v for k, v in GOOD_P.items() if k != "chosen"}, True),
+    rrq_with(GOOD_P | {"n1": N1}, True),
+    rrq_with(GOOD_S7 | {"seq": 7}, None),
+    rrq_with(GOOD_P | {"chosen": "t l s"}, True),
+    rrq_with(GOOD_P | {"idSp": "bad\x01id"}, True),
+], ids=["step12-no-keepalive", "step12-keepalive-false", "s7-with-keepalive", "no-seq",
+        "no-mac", "no-mechanism", "extra-field", "seq-in-s7", "bad-mechanism", "bad-id"])
+def test_bad_keep_alive_rrq_is_refused_with_xrs(data: bytes) -> None:
+    with pytest.raises(WireError) as err:
+        wire(Role.PROXY).decode(data)
+    assert_xrs(err.value, 11, data)
+
+
+def test_malformed_payload_octets_are_refused() -> None:
+    with pytest.raises(ras.RasCodecError):
+        ras.encode_payload(GOOD_P | {"seq": 2**32})
+    with pytest.raises(ras.RasCodecError):
+        ras.encode_payload(GOOD_P | {"mac": MAC[:15]})
+    good = ras.encode_payload(GOOD_P)
+    with pytest.raises(ras.RasCodecError):
+        ras.decode_payload(good + b"\x00")
+
+
+def test_earlier_payload_encodings_still_decode() -> None:
+    """Octets of the payload type before ``seq`` and step 12 existed (step 0..11)."""
+    old = bytes.fromhex(
+        "4857280361406202737000000000000000000000000000000000000102030405060708090a0b0c0d"
+        "0e0f09746c733b713d302e32444444444444444444444444444444444444444444444444000702746c"
+        "7333333333333333333333333333333333")
+    value = {"step": 10, "idC": "a@b", "idSp": "sp", "n1": bytes(16), "n2": bytes(range(16)),
+             "ts4": 7, "eKc": b"\x44" * 24, "chosen": "tls", "mechanisms": "tls;q=0.2",
+             "mac": b"\x33" * 16}
+    assert ras.decode_payload(old) == value
+    assert ras.encode_payload(value) == old
+    refusal = bytes.fromhex("0000c001610162180164")
+    assert ras.decode_payload(refusal) == {"step": 0, "idC": "a", "idSp": "b",
+                                           "refusal": "stale", "detail": "d"}
+
+
+def test_terminal_refuses_a_keep_alive_rrq_with_xrs() -> None:
+    data = wire(Role.TERMINAL).encode(PREQ)
+    with pytest.raises(WireError) as err:
+        wire(Role.TERMINAL).decode(data)
+    assert_xrs(err.value, pdu(data)[1]["requestSeqNum"], data)
+
+
+def test_protected_answers_are_paired_with_their_requests() -> None:
+    term, sp = wire(Role.TERMINAL), wire(Role.PROXY, "10.0.0.2")
+    # an RCF of step 12 cannot answer our s7 RRQ ...
+    seq = pdu(term.encode(S7))[1]["requestSeqNum"]
+    keep = Inbound(PREQ, RasContext(seq, "registrationRequest", IDC, IDSP, True))
+    with pytest.raises(WireError, match="step 12"):
+        term.decode(sp.encode(PANS, keep))
+    # ... and an s10 RCF cannot answer our keep-alive RRQ
+    seq2 = pdu(term.encode(PREQ))[1]["requestSeqNum"]
+    plain = Inbound(S7, RasContext(seq2, "registrationRequest", IDC, IDSP))
+    with pytest.raises(WireError, match="step 12"):
+        term.decode(sp.encode(S10, plain))
+    # both entries survive the bad answers
+    assert term.decode(sp.encode(S10, Inbound(S7, RasContext(
+        seq, "registrationRequest", IDC, IDSP)))).message == S10
+    assert term.decode(sp.encode(PANS, Inbound(PREQ, RasContext(
+        seq2, "registrationRequest", IDC, IDSP, True)))).message == PANS
+
+
+def test_proxy_does_not_take_a_protected_answer() -> None:
+    sp, ss = wire(Role.PROXY, "10.0.0.2"), wire(Role.SOFTSWITCH, "10.0.0.3")
+    _, inbound = exchange(sp, ss, S8)
+    forged = Inbound(PREQ, RasContext(inbound.context.seq, "registrationRequest", IDC, IDSP,
+                                      True))
+    with pytest.raises(WireError, match="step 12"):
+        sp.decode(ss.encode(PANS, forged))
+
+
+def test_encode_protected_by_role_and_position() -> None:
+    term, sp, ss = wire(Role.TERMINAL), wire(Role.PROXY, "10.0.0.2"), wire(Role.SOFTSWITCH)
+    with pytest.raises(InvalidInput, match="answer"):
+        term.encode(PANS)
+    with pytest.raises(InvalidInput, match="request"):  # the SP does not forward it
+        sp.encode(PREQ)
+    with pytest.raises(InvalidInput, match="request"):
+        ss.encode(PREQ)
+    _, keep = exchange(term, sp, PREQ)
+    with pytest.raises(InvalidInput):
+        term.encode(PREQ, keep)
+    with pytest.raises(InvalidInput, match="keep-alive"):
+        sp.encode(S10, keep)
+    with pytest.raises(InvalidInput):
+        sp.encode(PANS)
+    _, s7 = exchange(term, sp, S7)
+    with pytest.raises(InvalidInput, match="keep-alive"):
+        sp.encode(PANS, s7)
+    _, grq = exchange(term, sp, S1)
+    with pytest.raises(InvalidInput, match="RRQ"):
+        sp.encode(PANS, grq)
+
+
+@pytest.mark.parametrize("message", [
+    Protected(IDC, IDSP, "tls", -1, MAC),
+    Protected(IDC, IDSP, "tls", 2**32, MAC),
+    Protected(IDC, IDSP, "tls", True, MAC),
+    Protected(IDC, IDSP, "tls", 1, MAC[:15]),
+    Protected(IDC, IDSP, "tls", 1, MAC + b"\x00"),
+    Protected(IDC, IDSP, "", 1, MAC),
+    Protected(IDC, IDSP, "t;ls", 1, MAC),
+    Protected("", IDSP, "tls", 1, MAC),
+], ids=["seq-negative", "seq-too-big", "seq-bool", "mac-short", "mac-long", "no-mechanism",
+        "bad-mechanism", "no-id"])
+def test_encode_validates_protected_fields(message: Protected) -> None:
+    with pytest.raises(InvalidInput):
+        wire(Role.TERMINAL).encode(message)
+
+
+def test_endpoint_identifier_table_is_bounded() -> None:
+    term, sp = wire(Role.TERMINAL), wire(Role.PROXY, "10.0.0.2")
+    registered(term, sp)
+    for i in range(4096):
+        other = S10Success(f"t{i}@ngn.example", IDSP, N1B, N2, TS, EKC, "tls", MECHS, MAC)
+        _, inbound = exchange(term, sp, S7Response(other.id_c, IDSP, N1B, N2, TS, AUTH,
+                                                   MECHS))
+        term.decode(sp.encode(other, inbound))
+    assert "endpointIdentifier" not in pdu(term.encode(PREQ))[1]

@@ -142,7 +142,7 @@ def test_payload_trailing_and_bad_values_are_refused() -> None:
     with pytest.raises(RasCodecError):
         ras.decode_payload(good + b"\x00")
     with pytest.raises(RasCodecError):
-        ras.encode_payload({"step": 12, "idC": "a", "idSp": "b"})
+        ras.encode_payload({"step": 13, "idC": "a", "idSp": "b"})
     with pytest.raises(RasCodecError):
         ras.encode_payload({"step": 1, "idC": "a", "idSp": "b", "n1": bytes(15)})
 
