@@ -102,3 +102,32 @@ def mtc(json_out: JsonFlag = False,
         typer.echo(f"  peak RSS {name:23s} {mb} MB")
     if json_out:
         emit_json(result)
+
+
+@app.command()
+def ngn(json_out: JsonFlag = False,
+        face: Annotated[str, typer.Option(
+            help="sip_udp, sip_tcp, mgcp, h248 or ras")] = "sip_udp",
+        topology: Annotated[str, typer.Option(help="proxy or direct")] = "proxy",
+        terminals: Annotated[int, typer.Option(help="terminals provisioned")] = 1000,
+        seconds: Annotated[float, typer.Option(help="seconds of load")] = 10.0,
+        concurrency: Annotated[int, typer.Option(help="registrations in flight")] = 16
+        ) -> None:
+    """NGN registrations with key distribution (issue 14): the whole s1-s11 flow per
+    registration, each on a new socket, against real AuC, softswitch and SP processes."""
+    from gba.lab.bench_ngn import bench_ngn
+    from gba.protocols.ngn_bindings import FACES
+
+    if face not in FACES:
+        raise typer.BadParameter(f"one of {', '.join(FACES)}", param_hint="--face")
+    if topology not in ("proxy", "direct"):
+        raise typer.BadParameter("proxy or direct", param_hint="--topology")
+    if terminals < 1 or concurrency < 1:
+        raise typer.BadParameter("at least 1 terminal and 1 in flight")
+    result = bench_ngn(face, topology, terminals, seconds, concurrency)
+    typer.echo(f"NGN registrations over {face} ({topology}), {concurrency} in flight:")
+    for name in ("registrations", "registrations_per_s", "p50_ms", "p99_ms", "max_ms",
+                 "errors"):
+        typer.echo(f"  {name:32s} {result[name]}")
+    if json_out:
+        emit_json(result)
