@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import tempfile
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -35,3 +39,36 @@ def metric_sum(text: str, name: str, labels: Mapping[str, str]) -> float:
             if all(f'{k}="{v}"' in head for k, v in labels.items()):
                 total += float(value)
     return total
+
+
+LabBody = Callable[[dict[str, Any], Path, list["Step"]], None]
+"""What a demo does in its running lab: (lab.json, a scratch directory, the steps so far)."""
+
+
+def lab_demo(prefix: str, title: str, up: Callable[[Path], dict[str, Any]], body: LabBody,
+             failing: str, lab_dir: Path | None = None) -> list[Step]:
+    """Start a lab with *up* (step *title*), run *body* in it (an exception is the step
+    *failing*, not a crash), and always stop the lab (the last step)."""
+    from gba.lab import lab
+
+    steps: list[Step] = []
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        where = lab_dir or Path(tmp) / "lab"
+        start = time.time()
+        try:
+            info = up(where)
+        except Exception as exc:  # report, do not crash the demo
+            return [Step(title, False, [f"error: {exc}"])]
+        try:
+            steps.append(Step(title, True,
+                              [f"{name}: pid {pid}" for name, pid in info["pids"].items()],
+                              start, time.time()))
+            body(info, Path(tmp), steps)
+        except Exception as exc:  # report, do not crash the demo
+            steps.append(Step(failing, False, [f"error: {exc!r}"]))
+        finally:
+            stopped = lab.down(where)
+            steps.append(Step("stop the network", all(stopped.values()),
+                              [f"{name}: {'stopped' if ok else 'killed'}"
+                               for name, ok in stopped.items()]))
+    return steps

@@ -15,16 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from gba.demos import Step, metric_sum
-from gba.lab import lab
+from gba.demos import Step, lab_demo, metric_sum
 from gba.lab import mtc as mtc_lab
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
 from gba.nf import registry
@@ -172,30 +169,15 @@ async def _flows(info: Mapping[str, Any], work: Path, steps: list[Step]
 
 
 def run(lab_dir: Path | None = None) -> tuple[list[Step], dict[str, dict[str, Any]]]:
-    steps: list[Step] = []
     cases: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="gba-demo-mtc-") as tmp:
-        where = lab_dir or Path(tmp) / "lab"
-        start = time.time()
-        try:
-            info = mtc_lab.up(where)
-        except Exception as exc:  # report, do not crash the demo
-            return [Step("start HSS, BSF, MTC-IWF and application server", False,
-                         [f"error: {exc}"])], {}
-        try:
-            steps.append(Step("start HSS, BSF, MTC-IWF and application server", True,
-                              [f"{name}: pid {pid}" for name, pid in info["pids"].items()],
-                              start, time.time()))
-            devices = [(imsi(n), BOTH) for n in range(1, 6)]
-            asyncio.run(provision(info["config"], {GROUP: (KEY_ID, devices)}))
-            steps.append(Step("provision a group of five devices at the HSS", True,
-                              [f"{GROUP}: {', '.join(d for d, _ in devices)}"]))
-            cases = asyncio.run(_flows(info, Path(tmp), steps))
-        except Exception as exc:  # report, do not crash the demo
-            steps.append(Step("run the devices", False, [f"error: {exc!r}"]))
-        finally:
-            stopped = lab.down(where)
-            steps.append(Step("stop the network", all(stopped.values()),
-                              [f"{name}: {'stopped' if ok else 'killed'}"
-                               for name, ok in stopped.items()]))
+
+    def body(info: dict[str, Any], tmp: Path, steps: list[Step]) -> None:
+        devices = [(imsi(n), BOTH) for n in range(1, 6)]
+        asyncio.run(provision(info["config"], {GROUP: (KEY_ID, devices)}))
+        steps.append(Step("provision a group of five devices at the HSS", True,
+                          [f"{GROUP}: {', '.join(d for d, _ in devices)}"]))
+        cases.update(asyncio.run(_flows(info, tmp, steps)))
+
+    steps = lab_demo("gba-demo-mtc-", "start HSS, BSF, MTC-IWF and application server",
+                     mtc_lab.up, body, "run the devices", lab_dir)
     return steps, cases

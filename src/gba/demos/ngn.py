@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from gba.config import Address
-from gba.demos import Step
-from gba.lab import lab
+from gba.demos import Step, lab_demo
 from gba.lab import ngn as ngn_lab
 from gba.protocols import ngn
 from gba.protocols.ngn_bindings import FACES
@@ -82,26 +80,11 @@ async def _cases(info: dict[str, Any], steps: list[Step]) -> dict[str, dict[str,
 
 
 def run(lab_dir: Path | None = None) -> tuple[list[Step], dict[str, dict[str, Any]]]:
-    steps: list[Step] = []
     cases: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="gba-demo-ngn-") as tmp:
-        where = lab_dir or Path(tmp) / "lab"
-        start = time.time()
-        try:
-            info = ngn_lab.up(where)
-        except Exception as exc:  # report, do not crash the demo
-            return [Step("start AuC, softswitch and signalling proxy", False,
-                         [f"error: {exc}"])], {}
-        try:
-            steps.append(Step("start AuC, softswitch and signalling proxy", True,
-                              [f"{name}: pid {pid}" for name, pid in info["pids"].items()],
-                              start, time.time()))
-            cases = asyncio.run(_cases(info, steps))
-        except Exception as exc:  # report, do not crash the demo
-            steps.append(Step("register the terminals", False, [f"error: {exc!r}"]))
-        finally:
-            stopped = lab.down(where)
-            steps.append(Step("stop the network", all(stopped.values()),
-                              [f"{name}: {'stopped' if ok else 'killed'}"
-                               for name, ok in stopped.items()]))
+
+    def body(info: dict[str, Any], _tmp: Path, steps: list[Step]) -> None:
+        cases.update(asyncio.run(_cases(info, steps)))
+
+    steps = lab_demo("gba-demo-ngn-", "start AuC, softswitch and signalling proxy",
+                     ngn_lab.up, body, "register the terminals", lab_dir)
     return steps, cases

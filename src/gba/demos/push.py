@@ -16,8 +16,6 @@ import base64
 import contextlib
 import json
 import sys
-import tempfile
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from gba.demos import Step, metric_sum
-from gba.lab import lab
+from gba.demos import Step, lab_demo, metric_sum
 from gba.lab import push as push_lab
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
 from gba.nf import registry
@@ -352,30 +349,19 @@ async def _flows(info: Mapping[str, Any], work: Path, steps: list[Step]
 
 def run(lab_dir: Path | None = None) -> tuple[list[Step], dict[str, Any], dict[str, Any]]:
     """The demo's steps, its entries per embodiment and its normal-GBA variants."""
-    steps: list[Step] = []
-    with tempfile.TemporaryDirectory(prefix="gba-demo-push-") as tmp:
-        where = lab_dir or Path(tmp) / "lab"
-        start = time.time()
-        try:
-            info = push_lab.up(where, pkg3_timeout_s=2)
-        except Exception as exc:  # report, do not crash the demo
-            return [Step("start HSS, BSF and the Push-NAF", False, [f"error: {exc}"])], {}, {}
-        entries: dict[str, Any] = {}
-        variants: dict[str, Any] = {}
-        try:
-            steps.append(Step("start HSS, BSF and the Push-NAF", True,
-                              [f"{name}: pid {pid}" for name, pid in info["pids"].items()],
-                              start, time.time()))
-            names = [f"ue{n}" for n in EMBODIMENTS] + ["ue-normal", "ue-normal5", "ue-slow"]
-            asyncio.run(provision(info["config"], names))
-            steps.append(Step("provision the UEs at the HSS", True,
-                              [", ".join(impi(n) for n in names)]))
-            entries, variants = asyncio.run(_flows(info, Path(tmp), steps))
-        except Exception as exc:  # report, do not crash the demo
-            steps.append(Step("run the pushes", False, [f"error: {exc!r}"]))
-        finally:
-            stopped = lab.down(where)
-            steps.append(Step("stop the network", all(stopped.values()),
-                              [f"{name}: {'stopped' if ok else 'killed'}"
-                               for name, ok in stopped.items()]))
+    entries: dict[str, Any] = {}
+    variants: dict[str, Any] = {}
+
+    def body(info: dict[str, Any], tmp: Path, steps: list[Step]) -> None:
+        names = [f"ue{n}" for n in EMBODIMENTS] + ["ue-normal", "ue-normal5", "ue-slow"]
+        asyncio.run(provision(info["config"], names))
+        steps.append(Step("provision the UEs at the HSS", True,
+                          [", ".join(impi(n) for n in names)]))
+        found, more = asyncio.run(_flows(info, tmp, steps))
+        entries.update(found)
+        variants.update(more)
+
+    steps = lab_demo("gba-demo-push-", "start HSS, BSF and the Push-NAF",
+                     lambda where: push_lab.up(where, pkg3_timeout_s=2), body,
+                     "run the pushes", lab_dir)
     return steps, entries, variants

@@ -31,7 +31,10 @@ from gba.protocols.sip import SipRequest
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 65536
+MAX_EXPIRES = 3600
+"""The longest registration granted (RFC 3261 §10.3 step 7: shorten, never lengthen)."""
 _AOR = re.compile(r"<?\s*sips?:([^>;?\s]+)", re.IGNORECASE)
+_EXPIRES_PARAM = re.compile(r";\s*expires\s*=\s*([0-9]+)", re.IGNORECASE)
 
 
 class AkaAuc(Protocol):
@@ -83,14 +86,23 @@ class AkaRegistrar:
     def _tag(self) -> str:
         return self._rng(8).hex()
 
-    def _refuse(self, req: SipRequest, refusal: Refusal, detail: str) -> bytes:
+    def _refuse(self, req: SipRequest, refusal: Refusal, detail: str) -> bytes | None:
+        """The reject; a request lacking a header a response copies (RFC 3261 §8.2.6.2)
+        gets the ones it has, and None without a Via to answer along."""
         status, reason = ngn_sip_fields.STATUS[refusal]
         warning = ngn_sip_fields.warning(self._domain, refusal, detail)
-        return sip.response_to(req, status, reason, (("Warning", warning),),
-                               to_tag=self._tag()).encode()
+        try:
+            return sip.response_to(req, status, reason, (("Warning", warning),),
+                                   to_tag=self._tag()).encode()
+        except InvalidInput:  # a header to copy is missing: copy what there is
+            copied = tuple((name, value) for name in ("Via", "From", "To", "Call-ID", "CSeq")
+                           for value in req.headers_named(name))
+            if not copied or copied[0][0] != "Via":
+                return None
+            return sip.SipResponse(status, reason, (*copied, ("Warning", warning))).encode()
 
-    async def handle(self, req: SipRequest, peer_ip: str) -> bytes:
-        """The response to an AKA REGISTER."""
+    async def handle(self, req: SipRequest, peer_ip: str) -> bytes | None:
+        """The response to an AKA REGISTER; None when none can be built."""
         try:
             sip.check_request(req)
             id_c = _aor(req)
@@ -104,11 +116,14 @@ class AkaRegistrar:
             creds = ngn_sip_aka.parse_aka_authorization(credentials[0])
         except (CodecError, InvalidInput) as exc:
             return self._refuse(req, Refusal.MALFORMED, str(exc))
+        if creds.realm != self._domain:
+            return self._refuse(req, Refusal.AUTH_FAILED, "not this registrar's realm")
         vector = self._pending.get(creds.nonce)
         if vector is None or creds.auts is not None:
             return await self._challenge(req, id_c)  # unknown or used nonce: a fresh one
-        if creds.username != vector.id_c:
-            return self._refuse(req, Refusal.AUTH_FAILED, "username does not match")
+        if creds.username != vector.id_c or id_c != vector.id_c:
+            # RFC 3261 §10.3 step 6: the address of record must be the authenticated user's
+            return self._refuse(req, Refusal.AUTH_FAILED, "username or To does not match")
         try:
             ngn_sip_aka.verify_aka_response(creds, vector.xres)
         except MacFailure:
@@ -117,7 +132,7 @@ class AkaRegistrar:
         del self._pending[creds.nonce]
         return await self._registered(req, vector, peer_ip)
 
-    async def _challenge(self, req: SipRequest, id_c: str) -> bytes:
+    async def _challenge(self, req: SipRequest, id_c: str) -> bytes | None:
         answer = await self._auc.authenticate_aka(S3AuthRequest(id_c, self._own.id_sp))
         if isinstance(answer, Refuse):
             return self._refuse(req, answer.refusal, answer.detail)
@@ -128,7 +143,8 @@ class AkaRegistrar:
         return sip.response_to(req, 401, "Unauthorized", (("WWW-Authenticate", nonce),),
                                to_tag=self._tag()).encode()
 
-    async def _registered(self, req: SipRequest, vector: AkaVector, peer_ip: str) -> bytes:
+    async def _registered(self, req: SipRequest, vector: AkaVector, peer_ip: str
+                          ) -> bytes | None:
         mechanism = self._own.supported[0]
         offered = req.header("Security-Client")
         if offered is not None:
@@ -146,11 +162,26 @@ class AkaRegistrar:
         key_info = (f"e-kc={ngn.hexfield(vector.e_kc)}, mechanism={mechanism}, "
                     f"mac={ngn.hexfield(tag)}")
         contact = req.header("Contact")
-        headers: list[tuple[str, str]] = [("Contact", f"{contact};expires=3600")] if contact \
-            else []
+        expires = _granted(req, contact)
+        headers: list[tuple[str, str]] = []
+        if contact is not None:
+            headers.append(("Contact", f"{_EXPIRES_PARAM.sub('', contact)};expires={expires}"))
+        headers.append(("Expires", str(expires)))
         headers.append(("X-NGN-Key", key_info))
+        if expires == 0:  # RFC 3261 §10.2.2: removing the binding
+            self._own.sessions.pop(vector.id_c, None)
         log.info("AKA registration of %r from %s", vector.id_c, peer_ip)
         return sip.response_to(req, 200, "OK", tuple(headers), to_tag=self._tag()).encode()
+
+
+def _granted(req: SipRequest, contact: str | None) -> int:
+    """The expiry granted: the Contact's ``expires``, else the Expires header, else the
+    maximum, never above :data:`MAX_EXPIRES` (RFC 3261 §10.2.1, §10.3 step 7)."""
+    asked = _EXPIRES_PARAM.search(contact or "")
+    text = asked.group(1) if asked else (req.header("Expires") or "").strip()
+    if not text.isascii() or not text.isdigit():
+        return MAX_EXPIRES
+    return min(int(text[:10]), MAX_EXPIRES)
 
 
 def _nonce_of(challenge: str) -> str:

@@ -23,9 +23,8 @@ class DiameterAuc:
         self._realm = realm
         self._sessions = sessions
 
-    async def authenticate(self, request: S3AuthRequest) -> S4AuthVector | Refuse:
-        """s3 -> s4, or the reject the AuC's answer (or its silence) means. An AKA vector
-        is refused here: the seed's flow needs Authenticator_c."""
+    async def _ask(self, request: S3AuthRequest
+                   ) -> S4AuthVector | AkaVector | Refuse:
         msg = ngn_auc.build_auth_request(self._node.identity, self._realm, self._sessions(),
                                          request)
         try:
@@ -35,6 +34,12 @@ class DiameterAuc:
             return Refuse(request.id_c, request.id_sp, Refusal.UNAVAILABLE, "AuC unreachable")
         if isinstance(answer, NgnAuthRefusal):
             return Refuse(request.id_c, request.id_sp, answer.refusal, answer.detail)
+        return answer
+
+    async def authenticate(self, request: S3AuthRequest) -> S4AuthVector | Refuse:
+        """s3 -> s4, or the reject the AuC's answer (or its silence) means. An AKA vector
+        is refused here: the seed's flow needs Authenticator_c."""
+        answer = await self._ask(request)
         if isinstance(answer, AkaVector):
             return Refuse(request.id_c, request.id_sp, Refusal.UNKNOWN_TERMINAL,
                           "an AKA subscriber: register with Digest AKAv1-MD5")
@@ -42,18 +47,10 @@ class DiameterAuc:
 
     async def authenticate_aka(self, request: S3AuthRequest) -> AkaVector | Refuse:
         """s3 for an AKA subscriber (the RFC 3310 interoperability extension)."""
-        msg = ngn_auc.build_auth_request(self._node.identity, self._realm, self._sessions(),
-                                         request)
-        try:
-            answer = ngn_auc.parse_auth_answer(await self._node.request(msg))
-        except (GbaError, OSError, TimeoutError) as exc:
-            log.warning("AuC request for %r failed: %s", request.id_c, exc)
-            return Refuse(request.id_c, request.id_sp, Refusal.UNAVAILABLE, "AuC unreachable")
-        if isinstance(answer, NgnAuthRefusal):
-            return Refuse(request.id_c, request.id_sp, answer.refusal, answer.detail)
+        answer = await self._ask(request)
         if isinstance(answer, S4AuthVector):
-            return Refuse(request.id_c, request.id_sp, Refusal.MALFORMED,
-                          "not an AKA subscriber")
+            return Refuse(request.id_c, request.id_sp, Refusal.AUTH_FAILED,
+                          "not an AKA subscriber: register with the NGN flow")
         return answer
 
     async def registered(self, notice: S11Registered) -> None:

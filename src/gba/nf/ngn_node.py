@@ -151,7 +151,9 @@ class SoftswitchFace:
             register = self._aka.takes(data)
             if register is not None:
                 self.stats["aka"] += 1
-                channel.send(await self._aka.handle(register, channel.peer_ip))
+                reply = await self._aka.handle(register, channel.peer_ip)
+                if reply is not None:
+                    channel.send(reply)
                 return
         inbound = _decode(self.down.wire, data, channel)
         if inbound is None:
