@@ -67,6 +67,21 @@ class AucLink(Protocol):
         ...
 
 
+class FaceEvents:
+    """What a face counts, by event: ``registered``, ``refreshed``, ``rechallenged``,
+    ``aka``, ``malformed``, ``refused:<refusal>``; each also goes to ``sink`` (the
+    function's metrics)."""
+
+    def __init__(self, sink: Callable[[str], None] | None = None) -> None:
+        self.counts: Counter[str] = Counter()
+        self._sink = sink
+
+    def __call__(self, event: str) -> None:
+        self.counts[event] += 1
+        if self._sink is not None:
+            self._sink(event)
+
+
 def wall_clock() -> int:
     return int(time.time())
 
@@ -136,28 +151,28 @@ class SoftswitchFace:
     terminals (s1, s7) with the softswitch playing the SP's part (``own``)."""
 
     def __init__(self, wire: Wire, softswitch: NgnSoftswitch, own: NgnProxy, auc: AucLink,
-                 clock: Callable[[], int] = wall_clock, aka: AkaRegistrar | None = None
-                 ) -> None:
+                 clock: Callable[[], int] = wall_clock, aka: AkaRegistrar | None = None,
+                 events: Callable[[str], None] | None = None) -> None:
         self.down = _Leg(wire)
         self._aka = aka
         self._ss = softswitch
         self._own = own
         self._auc = auc
         self._clock = clock
-        self.stats: Counter[str] = Counter()
+        self.stats = FaceEvents(events)
 
     async def handle(self, data: bytes, channel: Channel) -> None:
         if self._aka is not None:
             register = self._aka.takes(data)
             if register is not None:
-                self.stats["aka"] += 1
+                self.stats("aka")
                 reply = await self._aka.handle(register, channel.peer_ip)
                 if reply is not None:
                     channel.send(reply)
                 return
         inbound = _decode(self.down.wire, data, channel)
         if inbound is None:
-            self.stats["malformed"] += 1
+            self.stats("malformed")
             return
         msg = inbound.message
         if not inbound.is_request:
@@ -184,14 +199,14 @@ class SoftswitchFace:
                                 f"{type(msg).__name__} is not for a softswitch"))
 
     def _refuse(self, refuse: Refuse) -> None:
-        self.stats[f"refused:{refuse.refusal.value}"] += 1
+        self.stats(f"refused:{refuse.refusal.value}")
         self.down.send(refuse)
 
     def _protected(self, answer: Protected | Refuse) -> None:
         if isinstance(answer, Refuse):
             self._refuse(answer)
             return
-        self.stats["refreshed"] += 1
+        self.stats("refreshed")
         self.down.answer(answer.id_c, answer)
 
     async def _direct_register(self, msg: S1Register) -> None:
@@ -225,12 +240,12 @@ class SoftswitchFace:
             self._own.abandon(response.id_c)
             self._refuse(decision)
         elif isinstance(decision, S3AuthRequest):
-            self.stats["rechallenged"] += 1
+            self.stats("rechallenged")
             await self._challenge(decision, direct=direct)
         else:
             success, notice = decision
             await self._auc.registered(notice)
-            self.stats["registered"] += 1
+            self.stats("registered")
             if not direct:
                 self.down.send(success)
                 return
@@ -245,13 +260,14 @@ class ProxyFace:
     """One binding of the signalling proxy: terminals below, the softswitch above."""
 
     def __init__(self, down: Wire, up: Wire, proxy: NgnProxy,
-                 clock: Callable[[], int] = wall_clock) -> None:
+                 clock: Callable[[], int] = wall_clock,
+                 events: Callable[[str], None] | None = None) -> None:
         self.down = _Leg(down)
         self.up = _Leg(up)
         self._proxy = proxy
         self._clock = clock
         self._upstream: Channel | None = None
-        self.stats: Counter[str] = Counter()
+        self.stats = FaceEvents(events)
 
     def connect(self, upstream: Channel) -> None:
         """The channel to the softswitch (this face's client socket)."""
@@ -265,13 +281,13 @@ class ProxyFace:
         self._upstream.send(self.up.wire.encode(message))
 
     def _refuse(self, refuse: Refuse) -> None:
-        self.stats[f"refused:{refuse.refusal.value}"] += 1
+        self.stats(f"refused:{refuse.refusal.value}")
         self.down.send(refuse)
 
     async def from_terminal(self, data: bytes, channel: Channel) -> None:
         inbound = _decode(self.down.wire, data, channel)
         if inbound is None:
-            self.stats["malformed"] += 1
+            self.stats("malformed")
             return
         msg = inbound.message
         if not inbound.is_request:
@@ -291,7 +307,7 @@ class ProxyFace:
             if isinstance(protected, Refuse):
                 self._refuse(protected)
             else:
-                self.stats["refreshed"] += 1
+                self.stats("refreshed")
                 self.down.answer(msg.id_c, protected)
             return
         else:
@@ -305,7 +321,7 @@ class ProxyFace:
     async def from_softswitch(self, data: bytes, channel: Channel) -> None:
         inbound = _decode(self.up.wire, data, channel)
         if inbound is None:
-            self.stats["malformed"] += 1
+            self.stats("malformed")
             return
         msg = inbound.message
         if isinstance(msg, Refuse):
@@ -326,7 +342,7 @@ class ProxyFace:
         elif isinstance(msg, S9Success):
             onward = self._proxy.on_success(msg, now)
             if not isinstance(onward, Refuse):
-                self.stats["registered"] += 1
+                self.stats("registered")
         else:
             onward = Refuse(msg.id_c, msg.id_sp, Refusal.MALFORMED,
                             f"{type(msg).__name__} is not for an SP")

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from gba.nf.ngn_aka import AkaRegistrar
 from gba.nf.ngn_auc_link import DiameterAuc
 from gba.nf.ngn_node import ProxyFace, SoftswitchFace
 from gba.nf.registry import Kind
+from gba.observe.metrics import FunctionMetrics, process_metrics
 from gba.protocols import ngn, ngn_auc
 from gba.protocols.ngn_bindings import BINDINGS, FACES, is_stream, make_wire
 from gba.protocols.ngn_flow import Role
@@ -162,6 +163,21 @@ async def _serve(face: str, address: Address,
     return await serve_udp(address, handler)
 
 
+def _metrics_sink(observed: FunctionMetrics, face: str) -> Callable[[str], None]:
+    """Face events as ``gba_requests_total{interface=<face>, command, result}``: a
+    refusal is command ``refused`` with the refusal as result; counts only (0 s)."""
+    def sink(event: str) -> None:
+        command, _, result = event.partition(":")
+        observed.request(face, command, result or "ok", 0.0)
+    return sink
+
+
+def _status(faces: Mapping[str, SoftswitchFace | ProxyFace], node: NgnProxy) -> object:
+    """The status page's ``ngn`` part: sessions held and each face's counts (no keys)."""
+    return {"sessions": len(node.sessions),
+            "faces": {face: dict(f.stats.counts) for face, f in faces.items()}}
+
+
 def _auc_node(cfg: SoftswitchConfig, topology: Topology, name: str) -> DiameterNode:
     host = next(iter(cfg.node.faces.values())).host
     node = DiameterNode(peer_identity(cfg.diameter, host), [ngn_auc.APPLICATION],
@@ -186,6 +202,8 @@ async def running_softswitch(cfg: SoftswitchConfig, topology: Topology, name: st
     node = _auc_node(cfg, topology, name)
     await node.start()
     auc = DiameterAuc(node, cfg.auc_realm, session_id_factory(node.identity.origin_host))
+    observed = process_metrics().function(name)
+    observed.watch_node(node)
     softswitch = NgnSoftswitch(n.id, max_failures=cfg.max_failures)
     own = NgnProxy(n.id, key, n.mechanisms, skew=n.clock_skew_s)
     faces: dict[str, SoftswitchFace] = {}
@@ -194,10 +212,12 @@ async def running_softswitch(cfg: SoftswitchConfig, topology: Topology, name: st
         for face, address in n.faces.items():
             wire = make_wire(face, Role.SOFTSWITCH, address.host, address.port, n.domain)
             aka = AkaRegistrar(n.domain, own, auc) if BINDINGS[face] == "sip" else None
-            faces[face] = SoftswitchFace(wire, softswitch, own, auc, aka=aka)
+            faces[face] = SoftswitchFace(wire, softswitch, own, auc, aka=aka,
+                                         events=_metrics_sink(observed, face))
             servers.append(await _serve(face, address, faces[face].handle))
         log.info("NGN softswitch %s (%s): %s", name, n.id,
                  ", ".join(f"{f} {s.address}" for f, s in zip(n.faces, servers, strict=False)))
+        observed.status_parts["ngn"] = lambda: _status(faces, own)
         yield RunningSoftswitch(softswitch, own, faces)
     finally:
         for server in servers:
@@ -212,7 +232,8 @@ class RunningProxy:
 
 
 async def _proxy_face(face: str, address: Address, upstream: Address, proxy: NgnProxy,
-                      domain: str) -> tuple[ProxyFace, MessageClient]:
+                      domain: str, events: Callable[[str], None]
+                      ) -> tuple[ProxyFace, MessageClient]:
     """One face of the SP: its wire towards terminals, its client socket and wire towards
     the softswitch (whose Via / mId / rasAddress is the client socket's address)."""
     holder: list[ProxyFace] = []
@@ -226,7 +247,7 @@ async def _proxy_face(face: str, address: Address, upstream: Address, proxy: Ngn
         client = await connect_udp(upstream, from_softswitch)
     down = make_wire(face, Role.PROXY, address.host, address.port, domain)
     up = make_wire(face, Role.PROXY, client.local.host, client.local.port, domain)
-    holder.append(ProxyFace(down, up, proxy))
+    holder.append(ProxyFace(down, up, proxy, events=events))
     holder[0].connect(client.channel)
     return holder[0], client
 
@@ -241,10 +262,12 @@ async def running_proxy(cfg: ProxyConfig, topology: Topology, name: str
     faces: dict[str, ProxyFace] = {}
     servers: list[MessageServer] = []
     clients: list[MessageClient] = []
+    observed = process_metrics().function(name)
+    observed.status_parts["ngn"] = lambda: _status(faces, proxy)
     try:
         for face, address in n.faces.items():
             proxy_face, client = await _proxy_face(face, address, cfg.upstream[face], proxy,
-                                                   n.domain)
+                                                   n.domain, _metrics_sink(observed, face))
             clients.append(client)
             faces[face] = proxy_face
             servers.append(await _serve(face, address, proxy_face.from_terminal))
