@@ -109,8 +109,8 @@ class NgnProxy:
 
     def on_register(self, msg: S1Register, now: int) -> S2Forward | Refuse:
         """s1 -> s2: check ID_sp, TS1 and N1; start (or restart) the registration."""
-        if msg.id_sp != self.id_sp:
-            return self._refuse(msg.id_c, Refusal.UNKNOWN_PROXY, "ID_sp is not this SP")
+        if msg.id_sp != self.id_sp:  # answered in the terminal's terms: the ID_sp it named
+            return Refuse(msg.id_c, msg.id_sp, Refusal.UNKNOWN_PROXY, "ID_sp is not this SP")
         refused = self._check_fresh(msg.id_c, msg.ts1, msg.n1, now)
         if refused is not None:
             return refused
@@ -135,7 +135,7 @@ class NgnProxy:
         """s7 -> s8: TS3 fresh, N1' new, N2 echoed, a mechanism in common; ``address`` is
         the terminal's IP as this SP sees it (after any address translation)."""
         if msg.id_sp != self.id_sp:
-            return self._refuse(msg.id_c, Refusal.UNKNOWN_PROXY, "ID_sp is not this SP")
+            return Refuse(msg.id_c, msg.id_sp, Refusal.UNKNOWN_PROXY, "ID_sp is not this SP")
         pending = self._pending.get(msg.id_c)
         if pending is None or not pending.challenged:
             return self._refuse(msg.id_c, Refusal.MALFORMED, "no challenge outstanding")
