@@ -887,3 +887,18 @@ def test_servers_keep_serving_after_the_attacks(ngn_lab: NgnLab) -> None:
         assert out["mechanism"] == CHOSEN, out
         assert out["refreshes"] == [True], out
 
+
+
+def test_no_key_reaches_a_log(ngn_lab: NgnLab) -> None:
+    """After every registration and attack above: no terminal's Kc, nor the SP's or the
+    softswitch's key, appears (hex, either case) in any lab process's log."""
+    secrets = [key.hex() for key in ngn_lab.keys.values()]
+    secrets += [path.read_text(encoding="ascii").strip()
+                for path in (ngn_lab.dir / "ngn-keys").glob("*.key")]
+    assert len(secrets) > 2
+    logs = {path.name: path.read_text(encoding="utf-8", errors="replace").casefold()
+            for path in ngn_lab.dir.glob("*.log")}
+    assert {"softswitch.log", "sp.log", "auc.log"} <= set(logs)
+    for name, text in logs.items():
+        for secret in secrets:
+            assert secret.casefold() not in text, name
