@@ -49,6 +49,7 @@ class _Pending:
     chosen: str = ""
     challenged: bool = False
     answered: bool = False
+    address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,6 @@ class NgnProxy:
         self._rng = rng
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._seen: OrderedDict[bytes, int] = OrderedDict()
-        self._addresses: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
         self._refresh_seq: dict[str, int] = {}
 
@@ -158,7 +158,7 @@ class NgnProxy:
         pending.mechanisms = msg.mechanisms
         pending.chosen = chosen
         pending.answered = True
-        self._addresses[msg.id_c] = address
+        pending.address = address
         listed = msg.mechanisms if self.forward_mechanisms else None
         return S8Response(msg.id_c, self.id_sp, msg.authenticator, address, listed)
 
@@ -176,8 +176,7 @@ class NgnProxy:
         fields = mac_fields(msg.id_c, self.id_sp, pending.nonce, pending.n2, now, msg.e_kc,
                             pending.chosen, pending.mechanisms)
         tag = ngn.mac(kc_sp, fields)
-        address = self._addresses.pop(msg.id_c, "")
-        self.sessions[msg.id_c] = Session(msg.id_c, kc_sp, pending.chosen, address)
+        self.sessions[msg.id_c] = Session(msg.id_c, kc_sp, pending.chosen, pending.address)
         self._refresh_seq.pop(msg.id_c, None)
         return S10Success(msg.id_c, self.id_sp, pending.nonce, pending.n2, now, msg.e_kc,
                           pending.chosen, pending.mechanisms, tag)
