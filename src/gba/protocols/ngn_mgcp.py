@@ -66,14 +66,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from gba.errors import CodecError, InvalidInput
-from gba.protocols import mgcp, ngn
+from gba.protocols import mgcp
 from gba.protocols.ngn_flow import (
     Ack,
     FlowMessage,
@@ -93,20 +92,52 @@ from gba.protocols.ngn_flow import (
     Side,
     WireError,
 )
+from gba.protocols.ngn_mgcp_fields import (
+    ADR,
+    ANSWER_FIELDS,
+    AUT,
+    EKC,
+    EKS,
+    EVENT_AUTH,
+    EVENT_KEEP,
+    EVENT_REG,
+    IDC,
+    ISP,
+    MAC,
+    MAX_SEQ,
+    MEC,
+    N1,
+    N2,
+    PACKAGE,
+    REF,
+    RND,
+    SEL,
+    SEQ,
+    SPECS,
+    TS1,
+    TS2,
+    TS3,
+    TS4,
+    WM,
+    classify,
+    decode_answer,
+    decode_fields,
+    decode_id,
+    encode_fields,
+    encode_id,
+    ngn_names,
+)
 
-PACKAGE = "ngn"
-EVENT_AUTH = "ngn/auth"
-EVENT_REG = "ngn/reg"
-EVENT_KEEP = "ngn/keep"
-MAX_SEQ = 2**32 - 1
-"""The largest ``seq`` of a :class:`~gba.protocols.ngn_flow.Protected` message."""
+__all__ = [
+    "ADR", "AUT", "EKC", "EKS", "EVENT_AUTH", "EVENT_KEEP", "EVENT_REG", "IDC", "ISP", "MAC",
+    "MAX_SEQ", "MAX_TRACKED", "MEC", "N1", "N2", "PACKAGE", "REF", "REFUSAL_CODES", "RND",
+    "SEL", "SEQ", "TS1", "TS2", "TS3", "TS4", "WM", "MgcpContext", "MgcpWire", "decode_id",
+    "encode_id", "error_response",
+]
+"""The public names; the field names, events and ID codec live in
+:mod:`gba.protocols.ngn_mgcp_fields` and are re-exported here."""
+
 MAX_TRACKED = 4096
-
-IDC, ISP, N1, N2 = "X-NGNIDC", "X-NGNISP", "X-NGNN1", "X-NGNN2"
-TS1, TS2, TS3, TS4 = "X-NGNTS1", "X-NGNTS2", "X-NGNTS3", "X-NGNTS4"
-RND, AUT, EKC, EKS = "X-NGNRND", "X-NGNAUT", "X-NGNEKC", "X-NGNEKS"
-MEC, SEL, MAC, ADR, WM = "X-NGNMEC", "X-NGNSEL", "X-NGNMAC", "X-NGNADR", "X-NGNWM"
-REF, SEQ = "X-NGNREF", "X-NGNSEQ"
 
 REFUSAL_CODES: dict[Refusal, int] = {
     Refusal.MALFORMED: 510,
@@ -123,45 +154,11 @@ K = TypeVar("K")
 V = TypeVar("V")
 _CODE_REFUSALS = {code: refusal for refusal, code in REFUSAL_CODES.items()}
 
-
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    verb: str
-    event: tuple[str, str]
-    required: frozenset[str]
-    optional: frozenset[str] = frozenset()
-
-
-_SPECS: dict[type, _Spec] = {
-    S1Register: _Spec("RSIP", ("RM", "restart"), frozenset({IDC, ISP, N1, TS1})),
-    S2Forward: _Spec("RSIP", ("RM", "restart"), frozenset({IDC, ISP})),
-    S5Challenge: _Spec("RQNT", ("R", EVENT_AUTH), frozenset({IDC, ISP, RND})),
-    S6Challenge: _Spec("RQNT", ("R", EVENT_AUTH),
-                       frozenset({IDC, ISP, RND, N1, N2, TS2, WM})),
-    S7Response: _Spec("NTFY", ("O", EVENT_AUTH),
-                      frozenset({IDC, ISP, N1, N2, TS3, AUT, MEC})),
-    S8Response: _Spec("NTFY", ("O", EVENT_AUTH), frozenset({IDC, ISP, AUT, ADR}),
-                      frozenset({MEC})),
-    S9Success: _Spec("RQNT", ("R", EVENT_REG), frozenset({IDC, ISP, EKC, EKS})),
-    S10Success: _Spec("RQNT", ("R", EVENT_REG),
-                      frozenset({IDC, ISP, N1, N2, TS4, EKC, SEL, MEC, MAC})),
-    Protected: _Spec("NTFY", ("O", EVENT_KEEP), frozenset({IDC, ISP, SEL, SEQ, MAC})),
-}
-_ANSWER_FIELDS = frozenset({IDC, ISP, SEL, SEQ, MAC})
-"""The parameter lines of a 2xx carrying a Protected answer."""
-
 _RECEIVES: dict[Role, frozenset[type]] = {
     Role.TERMINAL: frozenset({S6Challenge, S10Success}),
     Role.PROXY: frozenset({S1Register, S7Response, S5Challenge, S9Success, Protected}),
     Role.SOFTSWITCH: frozenset({S1Register, S2Forward, S7Response, S8Response, Protected}),
 }
-
-_ID_WIRE = re.compile(r"(?:[\x21-\x24\x26-\x7e]|%[0-9A-Fa-f]{2})+")
-_DECIMAL = re.compile(r"[0-9]{1,20}")
-_SEQ = re.compile(r"[0-9]{1,10}")
-_REQUEST_ID = re.compile(r"[0-9A-Fa-f]{1,32}")  # RFC 3435 §3.2.2.18
-_TOKEN = re.compile(r"[!%'*+\-.^_`~0-9A-Za-z]+")  # RFC 3261 §25.1, as the mechanism names
-_ADDRESS = re.compile(r"[\x21-\x7e]{1,253}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,203 +170,6 @@ class MgcpContext:
     verb: str
     endpoint: str
     request_id: str | None = None
-
-
-def encode_id(text: str) -> str:
-    """ID_c / ID_sp as an MGCP parameter value: UTF-8, ``%XX`` for ``%``, space, controls
-    and non-ASCII octets [P]."""
-    ngn.check_id(text)
-    return "".join(chr(b) if 0x21 <= b <= 0x7E and b != 0x25 else f"%{b:02X}"
-                   for b in text.encode("utf-8"))
-
-
-def decode_id(text: str) -> str:
-    """The identity in a percent-encoded value; :class:`CodecError` when malformed."""
-    if _ID_WIRE.fullmatch(text) is None:
-        raise CodecError("identity is not percent-encoded printable ASCII")
-    raw = bytearray()
-    pos = 0
-    while pos < len(text):
-        if text[pos] == "%":
-            raw.append(int(text[pos + 1 : pos + 3], 16))
-            pos += 3
-        else:
-            raw.append(ord(text[pos]))
-            pos += 1
-    try:
-        return ngn.check_id(raw.decode("utf-8"))
-    except (UnicodeDecodeError, InvalidInput) as exc:
-        raise CodecError(f"bad identity: {exc}") from None
-
-
-def _hex(value: bytes, length: int, what: str) -> str:
-    if not isinstance(value, bytes) or len(value) != length:
-        raise InvalidInput(f"{what} must be {length} octets")
-    return ngn.hexfield(value)
-
-
-def _ts(value: int) -> str:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"timestamp {value!r} is not a non-negative integer")
-    return str(value)
-
-
-def _seq(value: int) -> str:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
-        raise InvalidInput(f"seq {value!r} is not within 0..{MAX_SEQ}")
-    return str(value)
-
-
-def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
-    if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise InvalidInput(f"{what} {value!r} cannot travel in MGCP")
-    return value
-
-
-def _fields(message: FlowMessage) -> list[tuple[str, str]]:
-    """The X-NGN parameter lines of a flow command, in order."""
-    out = [(IDC, encode_id(message.id_c)), (ISP, encode_id(message.id_sp))]
-    match message:
-        case S1Register():
-            out += [(N1, _hex(message.n1, ngn.NONCE_LEN, "N1")), (TS1, _ts(message.ts1))]
-        case S5Challenge():
-            out += [(RND, _hex(message.rand, ngn.RAND_LEN, "Rand"))]
-        case S6Challenge():
-            out += [(RND, _hex(message.rand, ngn.RAND_LEN, "Rand")),
-                    (N1, _hex(message.n1, ngn.NONCE_LEN, "N1")),
-                    (N2, _hex(message.n2, ngn.NONCE_LEN, "N2")), (TS2, _ts(message.ts2)),
-                    (WM, "1" if message.want_mechanisms else "0")]
-        case S7Response():
-            out += [(N1, _hex(message.n1, ngn.NONCE_LEN, "N1'")),
-                    (N2, _hex(message.n2, ngn.NONCE_LEN, "N2")), (TS3, _ts(message.ts3)),
-                    (AUT, _hex(message.authenticator, ngn.AUTH_LEN, "Authenticator_c")),
-                    (MEC, ngn.format_mechanisms(message.mechanisms))]
-        case S8Response():
-            out += [(AUT, _hex(message.authenticator, ngn.AUTH_LEN, "Authenticator_c")),
-                    (ADR, _checked(_ADDRESS, message.address, "address"))]
-            if message.mechanisms is not None:
-                out.append((MEC, ngn.format_mechanisms(message.mechanisms)))
-        case S9Success():
-            out += [(EKC, _hex(message.e_kc, ngn.WRAP_LEN, "E_Kc")),
-                    (EKS, _hex(message.e_ksp, ngn.WRAP_LEN, "E_Ksp"))]
-        case S10Success():
-            out += [(N1, _hex(message.n1, ngn.NONCE_LEN, "N1'")),
-                    (N2, _hex(message.n2, ngn.NONCE_LEN, "N2")), (TS4, _ts(message.ts4)),
-                    (EKC, _hex(message.e_kc, ngn.WRAP_LEN, "E_Kc")),
-                    (SEL, _checked(_TOKEN, message.chosen, "mechanism")),
-                    (MEC, ngn.format_mechanisms(message.mechanisms)),
-                    (MAC, _hex(message.mac, ngn.MAC_LEN, "MAC"))]
-        case Protected():
-            out += [(SEL, _checked(_TOKEN, message.mechanism, "mechanism")),
-                    (SEQ, _seq(message.seq)), (MAC, _hex(message.mac, ngn.MAC_LEN, "MAC"))]
-    return out
-
-
-class _Reader:
-    """Typed reads of the X-NGN parameters of one command (or of the 2xx carrying a
-    Protected answer); :class:`CodecError` if bad."""
-
-    def __init__(self, cmd: mgcp.Command | mgcp.Response) -> None:
-        self.cmd = cmd
-
-    def text(self, name: str) -> str:
-        value = self.cmd.param(name)
-        if value is None:
-            raise CodecError(f"{name} missing")
-        return value
-
-    def ident(self, name: str) -> str:
-        return decode_id(self.text(name))
-
-    def octets(self, name: str, length: int) -> bytes:
-        try:
-            return ngn.unhex(self.text(name), length)
-        except CodecError as exc:
-            raise CodecError(f"{name}: {exc}") from None
-
-    def ts(self, name: str) -> int:
-        value = self.text(name)
-        if _DECIMAL.fullmatch(value) is None:
-            raise CodecError(f"{name} is not decimal seconds")
-        return int(value)
-
-    def seq(self, name: str) -> int:
-        value = self.text(name)
-        if _SEQ.fullmatch(value) is None or int(value) > MAX_SEQ:
-            raise CodecError(f"{name} is not decimal 0..{MAX_SEQ}")
-        return int(value)
-
-    def mechs(self, name: str) -> tuple[ngn.Mechanism, ...]:
-        try:
-            return ngn.parse_mechanisms(self.text(name))
-        except (CodecError, InvalidInput) as exc:
-            raise CodecError(f"{name}: {exc}") from None
-
-    def match(self, name: str, pattern: re.Pattern[str]) -> str:
-        value = self.text(name)
-        if pattern.fullmatch(value) is None:
-            raise CodecError(f"{name} has a bad value")
-        return value
-
-    def flag(self, name: str) -> bool:
-        value = self.text(name)
-        if value not in ("0", "1"):
-            raise CodecError(f"{name} is not 0 or 1")
-        return value == "1"
-
-
-def _build(kind: type, r: _Reader) -> FlowMessage:
-    ids = (r.ident(IDC), r.ident(ISP))
-    nonce = ngn.NONCE_LEN
-    if kind is S1Register:
-        return S1Register(*ids, r.octets(N1, nonce), r.ts(TS1))
-    if kind is S2Forward:
-        return S2Forward(*ids)
-    if kind is S5Challenge:
-        return S5Challenge(*ids, r.octets(RND, ngn.RAND_LEN))
-    if kind is S6Challenge:
-        return S6Challenge(*ids, r.octets(RND, ngn.RAND_LEN), r.octets(N1, nonce),
-                           r.octets(N2, nonce), r.ts(TS2), r.flag(WM))
-    if kind is S7Response:
-        return S7Response(*ids, r.octets(N1, nonce), r.octets(N2, nonce), r.ts(TS3),
-                          r.octets(AUT, ngn.AUTH_LEN), r.mechs(MEC))
-    if kind is S8Response:
-        mechs = r.mechs(MEC) if r.cmd.param(MEC) is not None else None
-        return S8Response(*ids, r.octets(AUT, ngn.AUTH_LEN), r.match(ADR, _ADDRESS), mechs)
-    if kind is S9Success:
-        return S9Success(*ids, r.octets(EKC, ngn.WRAP_LEN), r.octets(EKS, ngn.WRAP_LEN))
-    if kind is Protected:
-        return _protected(r, answer=False)
-    return S10Success(*ids, r.octets(N1, nonce), r.octets(N2, nonce), r.ts(TS4),
-                      r.octets(EKC, ngn.WRAP_LEN), r.match(SEL, _TOKEN), r.mechs(MEC),
-                      r.octets(MAC, ngn.MAC_LEN))
-
-
-def _protected(r: _Reader, *, answer: bool) -> Protected:
-    return Protected(r.ident(IDC), r.ident(ISP), r.match(SEL, _TOKEN), r.seq(SEQ),
-                     r.octets(MAC, ngn.MAC_LEN), answer)
-
-
-def _ngn_names(params: tuple[tuple[str, str], ...]) -> set[str]:
-    return {name.upper() for name, _ in params if name.upper().startswith("X-NGN")}
-
-
-def _classify(cmd: mgcp.Command) -> type:
-    """The flow message a command carries, by verb, event and X-NGN parameter set."""
-    present = _ngn_names(cmd.params)
-    for kind, spec in _SPECS.items():
-        if spec.verb != cmd.verb or not spec.required <= present:
-            continue
-        if not present <= spec.required | spec.optional:
-            continue
-        event, value = spec.event
-        got = cmd.param(event)
-        if got is None or got.lower() != value:
-            raise CodecError(f"{cmd.verb} needs '{event}: {value}'")
-        if spec.verb != "RSIP" and _REQUEST_ID.fullmatch(cmd.param("X") or "") is None:
-            raise CodecError(f"{cmd.verb} needs a RequestIdentifier X (1-32 hex digits)")
-        return kind
-    raise CodecError(f"{cmd.verb} carries no NGN flow message ({len(present)} X-NGN lines)")
 
 
 def _commentary(text: str) -> str:
@@ -434,8 +234,8 @@ class MgcpWire:
                                        "answer or a Refuse, not a bare Ack")
                 return mgcp.format_response(mgcp.Response(200, txid, "OK"))
             return mgcp.format_response(
-                mgcp.Response(200, txid, "OK", tuple(_fields(message))))
-        spec = _SPECS.get(type(message))
+                mgcp.Response(200, txid, "OK", tuple(encode_fields(message))))
+        spec = SPECS.get(type(message))
         if spec is None:
             raise InvalidInput(f"{type(message).__name__} does not travel over MGCP")
         key = (message.id_c, message.id_sp)
@@ -449,7 +249,7 @@ class MgcpWire:
         head.append(spec.event)
         txid = self._new_txid()
         data = mgcp.format_command(
-            mgcp.Command(spec.verb, txid, endpoint, (*head, *_fields(message))))
+            mgcp.Command(spec.verb, txid, endpoint, (*head, *encode_fields(message))))
         self._sent.put(txid, (message.id_c, message.id_sp, spec.verb,
                               isinstance(message, Protected)))
         return data
@@ -501,15 +301,15 @@ class MgcpWire:
 
     def _decode_command(self, cmd: mgcp.Command) -> Inbound:
         kinds = _RECEIVES[self.side.role]
-        if cmd.verb not in {_SPECS[kind].verb for kind in kinds}:
+        if cmd.verb not in {SPECS[kind].verb for kind in kinds}:
             raise WireError(f"{cmd.verb} is not a command this {self.side.role.value} takes",
                             self._codec_reply(cmd.txid, mgcp.UNKNOWN_COMMAND,
                                               f"unsupported command {cmd.verb}"))
         try:
-            kind = _classify(cmd)
+            kind = classify(cmd)
             if kind not in kinds:
                 raise CodecError(f"{kind.__name__} is not for a {self.side.role.value}")
-            message = _build(kind, _Reader(cmd))
+            message = decode_fields(kind, cmd)
         except (CodecError, InvalidInput) as exc:
             raise WireError(f"{cmd.verb} {cmd.txid}: {exc}",
                             error_response(cmd.txid, Refusal.MALFORMED, str(exc))) from None
@@ -530,17 +330,17 @@ class MgcpWire:
         id_c, id_sp, verb, protected = entry
         context = MgcpContext(resp.txid, verb, "")
         if 200 <= resp.code <= 299:
-            present = _ngn_names(resp.params)
+            present = ngn_names(resp.params)
             if not protected:
-                if present & _ANSWER_FIELDS:
+                if present & ANSWER_FIELDS:
                     raise WireError(f"a Protected answer to {verb} {resp.txid}, which was "
                                     "no Protected request")
                 return Inbound(Ack(id_c, id_sp), context, is_request=False)
-            if present != _ANSWER_FIELDS:
+            if present != ANSWER_FIELDS:
                 raise WireError(f"{resp.code:03d} {resp.txid} to a Protected NTFY needs "
-                                f"exactly {', '.join(sorted(_ANSWER_FIELDS))}")
+                                f"exactly {', '.join(sorted(ANSWER_FIELDS))}")
             try:
-                answer = _protected(_Reader(resp), answer=True)
+                answer = decode_answer(resp)
             except CodecError as exc:
                 raise WireError(f"bad Protected answer {resp.txid}: {exc}") from None
             if (answer.id_c, answer.id_sp) != (id_c, id_sp):
