@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -131,3 +132,148 @@ def ngn(json_out: JsonFlag = False,
         typer.echo(f"  {name:32s} {result[name]}")
     if json_out:
         emit_json(result)
+
+
+ChartOpt = Annotated[Path | None, typer.Option(
+    "--chart", help="write a PNG of throughput and latency over the run here")]
+LoadSeconds = Annotated[float, typer.Option(help="seconds of load (and of the floor)")]
+Concurrency = Annotated[int, typer.Option(help="workers: UEs / requests in flight")]
+
+
+def _show(res: dict[str, Any]) -> None:
+    """The human lines of one load benchmark's result."""
+    kind = res.get("floor_kind", "?")
+    target = res.get("ratio_target")
+    met = res.get("target_met")
+    typer.echo(f"{res['name']}: {res.get('concurrency', '?')} concurrent, "
+               f"{res.get('seconds', 0):.1f} s")
+    typer.echo(f"  {'throughput':24s} {res.get('throughput_per_s', 0):,.1f} /s")
+    typer.echo(f"  {kind + ' floor':24s} {res.get('floor_per_s', 0):,.1f} /s")
+    typer.echo(f"  {'ratio':24s} {res.get('ratio', 0):.3f}"
+               + (f" (target {target}: {'met' if met else 'NOT met'})"
+                  if target is not None else ""))
+    typer.echo(f"  {'requests':24s} {res.get('requests', 0)}")
+    typer.echo(f"  {'errors':24s} {res.get('errors', 0)}")
+    for error in res.get("first_errors", [])[:3]:
+        typer.echo(f"    {error}")
+    typer.echo(f"  {'latency p50/p99/max':24s} {res.get('p50_ms', 0):.2f} / "
+               f"{res.get('p99_ms', 0):.2f} / {res.get('max_ms', 0):.2f} ms")
+    for process, mb in res.get("rss_mb", {}).items():
+        typer.echo(f"  peak RSS {process:15s} {mb:.1f} MB")
+    for process, ms in res.get("cpu_ms_per_op", {}).items():
+        typer.echo(f"  CPU/op {process:17s} {ms:.4f} ms")
+    if res.get("chart"):
+        typer.echo(f"  chart {res['chart']}")
+
+
+def _load(name: str, seconds: float, concurrency: int, chart: Path | None,
+          as_json: bool) -> None:
+    from gba.lab.bench_load import run
+
+    if seconds <= 0 or concurrency < 1:
+        raise typer.BadParameter("--seconds > 0 and --concurrency >= 1")
+    res = run(name, seconds, concurrency, chart)
+    _show(res)
+    if as_json:
+        emit_json(res)
+    if res["errors"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bootstrap(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
+              concurrency: Concurrency = 8, chart: ChartOpt = None) -> None:
+    """Full Ub bootstraps (with Zh) per second over real sockets, as a ratio of an aiohttp
+    trivial-handler floor measured in the same run (target 0.35)."""
+    _load("bootstrap", seconds, concurrency, chart, json_out)
+
+
+@app.command()
+def zn(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
+       concurrency: Concurrency = 8, chart: ChartOpt = None) -> None:
+    """Zn key requests per second for existing B-TIDs over mutual TLS, as a ratio of a
+    Diameter echo over the same TLS measured in the same run (target 0.5)."""
+    _load("zn", seconds, concurrency, chart, json_out)
+
+
+@app.command()
+def ua(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
+       concurrency: Concurrency = 8, chart: ChartOpt = None) -> None:
+    """Digest-protected NAF requests per second with cached keys, as a ratio of an aiohttp
+    trivial-handler floor measured in the same run (target 0.6)."""
+    _load("ua", seconds, concurrency, chart, json_out)
+
+
+def _optional(name: str, seconds: float, concurrency: int) -> dict[str, Any] | str:
+    """push (gba.lab.bench_push.bench_push) and mtc (gba.lab.bench_mtc.bench_mtc): their
+    result, or a note saying why they were skipped."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"gba.lab.bench_{name}")
+    except ImportError as exc:
+        return f"skipped: gba.lab.bench_{name} not importable ({exc})"
+    bench = getattr(module, f"bench_{name}", None)
+    if bench is None:
+        return f"skipped: gba.lab.bench_{name} has no bench_{name}()"
+    # push takes the load shape; mtc keeps its own device count and concurrency
+    res = bench(seconds, concurrency) if name == "push" else bench(seconds=seconds)
+    if not isinstance(res, dict):
+        return f"skipped: bench_{name}() returned {type(res).__name__}, not a dict"
+    res.setdefault("name", name)
+    return res
+
+
+@app.command("all")
+def all_(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
+         concurrency: Concurrency = 8,
+         out_dir: Annotated[Path, typer.Option(
+             help="where each <name>.json (and the PNGs) are written")] = Path("bench-results"),
+         chart_dir: Annotated[Path | None, typer.Option(
+             help="where the PNGs go (default: --out-dir)")] = None) -> None:
+    """bootstrap, zn and ua (and push and mtc where their benchmarks exist), each against
+    its floor: a table, <name>.json and <name>.png in --out-dir, and with --json one
+    object {"benchmarks": {name: result}, "ok": no errors anywhere}."""
+    import json
+
+    from gba.lab import bench_load
+    from gba.lab.bench_report import TABLE_HEAD, chart, table_row
+
+    charts = chart_dir or out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    notes: dict[str, str] = {}
+    for name in (*bench_load.NAMES, "push", "mtc"):
+        typer.echo(f"running {name} ...", err=True)
+        try:
+            if name in bench_load.NAMES:
+                got: dict[str, Any] | str = bench_load.run(name, seconds, concurrency,
+                                                            charts / f"{name}.png")
+            else:
+                got = _optional(name, seconds, concurrency)
+        except Exception as exc:  # one benchmark failing must not hide the others
+            got = {"name": name, "errors": 1, "first_errors": [f"{type(exc).__name__}: {exc}"]}
+        if isinstance(got, str):
+            notes[name] = got
+            typer.echo(f"  {name}: {got}", err=True)
+            continue
+        if got.get("chart") is None and isinstance(got.get("series"), dict):
+            try:
+                chart(got, charts / f"{name}.png")
+            except Exception as exc:  # a result of another shape: no chart, say so
+                notes[name] = f"no chart: {type(exc).__name__}: {exc}"
+        results[name] = got
+        (out_dir / f"{name}.json").write_text(json.dumps(got, indent=1) + "\n",
+                                              encoding="utf-8")
+    ok = all(r.get("errors", 1) == 0 for r in results.values())
+    typer.echo(TABLE_HEAD)
+    for res in results.values():
+        typer.echo(table_row(res))
+    for name, note in notes.items():
+        typer.echo(f"{name}: {note}")
+    typer.echo(f"results in {out_dir}/" + ("" if ok else "  (ERRORS: see first_errors)"))
+    if json_out:
+        emit_json({"benchmarks": results, "ok": ok,
+                   **({"notes": notes} if notes else {})})
+    if not ok:
+        raise typer.Exit(1)

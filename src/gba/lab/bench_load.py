@@ -1,0 +1,331 @@
+"""``gba bench bootstrap|zn|ua``: load on the real services over real sockets, each
+against its floor measured in the same run (issue 16 items 1-2).
+
+The HSS, BSF and NAF run as the processes ``gba lab up`` starts (:func:`gba.lab.lab.up`,
+the bench network of :func:`gba.lab.bench._bench_config`: Ub probe limits off, no
+recent-message ring); the load comes from this process, *concurrency* workers back to
+back for *seconds*, after one unrecorded warm-up operation per worker:
+
+* ``bootstrap``: full Ub bootstraps (GET -> 401 with an AKA challenge, GET with the AKA
+  response -> 200; the BSF fetches each vector from the HSS over Zh). *ues* subscribers
+  are provisioned (default 4 per worker); worker *n* bootstraps UEs n, n+c, n+2c, ...
+  in turn, each a :class:`~gba.ue.client.GbaClient` on the shared keep-alive session.
+  Floor: HTTP.
+* ``zn``: Zn Bootstrapping-Info-Requests for B-TIDs that exist (the *ues* UEs bootstrap
+  once first), through the NAF's own Diameter node (:func:`gba.nf.naf_service.zn_node`:
+  one mutual-TLS connection to the BSF, requests pipelined on it), this process posing
+  as the NAF. Floor: Diameter echo over the same TLS.
+* ``ua``: Digest-protected NAF requests with a cached key: each worker is a UE that
+  bootstrapped once and holds Ks_NAF; it takes one challenge from the NAF, then sends
+  every request with credentials for that nonce and the next nonce count (RFC 7616
+  §3.4: a client may reuse a nonce with nc increasing), and checks the rspauth of each
+  200 (the NAF proves it holds Ks_NAF). A 401 with ``stale=true`` (the nonce aged) is
+  answered with the fresh nonce it carries, within the same operation. The NAF asks the
+  BSF over Zn once per B-TID (during the warm-up). Floor: HTTP.
+
+Each run returns :func:`gba.lab.bench_report.result`'s object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gba import config
+from gba.crypto import aka, digest, ua_protocols
+from gba.errors import AuthError, GbaError
+from gba.lab import lab
+from gba.lab.bench import _bench_config, _provision
+from gba.lab.bench_floor import (
+    FloorServer,
+    client_session,
+    diameter_floor,
+    drive,
+    floor_server,
+    http_floor,
+)
+from gba.lab.bench_report import ProcWatch, Recorder, chart, result
+from gba.lab.subscribers import DEMO_K, DEMO_OPC
+from gba.nf import registry
+from gba.nf.naf_service import zn_node
+from gba.protocols import ua, ub, zn
+from gba.protocols.digest_header import AuthenticationInfo, Challenge, Credentials
+from gba.protocols.http import HttpRequest, HttpResponse
+from gba.transport.diameter import session_id_factory
+from gba.transport.http import exchange
+from gba.ue.client import GbaClient
+
+NAMES = ("bootstrap", "zn", "ua")
+UES_PER_WORKER = 4
+"""Subscribers provisioned per worker for bootstrap and zn (a worker takes them in turn)."""
+LOAD_GENERATOR = "load_generator"
+"""The name of this process in ``cpu_ms_per_op``."""
+SERVERS = ("hss", "bsf", "naf")
+UA_PATH = "/bench/resource"
+
+
+@dataclass(frozen=True)
+class Lab:
+    tmp: Path
+    info: dict[str, Any]
+    cfg: config.NetworkConfig
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {n: int(p) for n, p in self.info["pids"].items() if n in SERVERS}
+
+
+@contextlib.contextmanager
+def _lab() -> Iterator[Lab]:
+    with tempfile.TemporaryDirectory(prefix="gba-bench-") as tmp:
+        where = Path(tmp) / "lab"
+        info = lab.up(where, _bench_config(Path(tmp)))
+        try:
+            yield Lab(Path(tmp), info, registry.load(info["config"]))
+        finally:
+            lab.down(where)
+
+
+async def _measure(name: str, kind: str, the_lab: Lab, floor: FloorServer, concurrency: int,
+                   run_floor: Callable[[ProcWatch], Awaitable[Recorder]],
+                   run_load: Callable[[ProcWatch], Awaitable[Recorder]],
+                   **extra: Any) -> dict[str, Any]:
+    """The floor's run, then the load's, each with its processes' CPU time watched."""
+    me = os.getpid()
+    floor_watch = ProcWatch({floor.name: floor.pid, f"{LOAD_GENERATOR}@floor": me})
+    floor_rec = await run_floor(floor_watch)
+    load_watch = ProcWatch({**the_lab.pids, LOAD_GENERATOR: me})
+    load_rec = await run_load(load_watch)
+    rss = ProcWatch({**the_lab.pids, floor.name: floor.pid}).rss_mb()
+    return result(name, load_rec, floor_rec, kind, concurrency, load_watch.cpu_s, rss,
+                  floor_watch.cpu_s, **extra)
+
+
+def _ue(the_lab: Lab, impi: str, session: aiohttp.ClientSession) -> GbaClient:
+    return GbaClient(impi, aka.Usim(DEMO_K, DEMO_OPC), the_lab.info["bsf_url"],
+                     session=session)
+
+
+async def _bootstrap_all(ues: list[GbaClient], concurrency: int) -> None:
+    """Bootstrap every UE once, *concurrency* at a time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(ue: GbaClient) -> None:
+        async with gate:
+            await ue.bootstrap()
+
+    await asyncio.gather(*(one(ue) for ue in ues))
+
+
+# ------------------------------------------------------------------ bootstrap
+
+
+async def _bootstrap_run(the_lab: Lab, floor: FloorServer, impis: list[str], seconds: float,
+                         concurrency: int) -> dict[str, Any]:
+    async with client_session(concurrency) as session:
+        ues = [_ue(the_lab, impi, session) for impi in impis]
+        turns = [0] * concurrency
+
+        async def step(n: int) -> None:
+            mine = ues[n::concurrency]
+            ue = mine[turns[n] % len(mine)]
+            turns[n] += 1
+            await ue.bootstrap(force=True)
+
+        return await _measure(
+            "bootstrap", "http", the_lab, floor, concurrency,
+            lambda w: http_floor(f"http://{floor.address}/", session, concurrency, seconds,
+                                 w),
+            lambda w: drive(concurrency, seconds, step, Recorder(), w),
+            ues=len(ues))
+
+
+def bench_bootstrap(seconds: float = 5.0, concurrency: int = 8, ues: int | None = None,
+                    chart_path: Path | None = None) -> dict[str, Any]:
+    """Full Ub bootstraps (with Zh) per second against the HTTP floor."""
+    count = max(ues or UES_PER_WORKER * concurrency, concurrency)
+    with _lab() as the_lab, floor_server("http", the_lab.tmp) as floor:
+        impis = asyncio.run(_provision(the_lab.cfg, count))
+        res = asyncio.run(_bootstrap_run(the_lab, floor, impis, seconds, concurrency))
+    return _charted(res, chart_path)
+
+
+# ------------------------------------------------------------------ zn
+
+
+async def _zn_run(the_lab: Lab, floor: FloorServer, impis: list[str], seconds: float,
+                  concurrency: int) -> dict[str, Any]:
+    cfg = the_lab.cfg
+    async with client_session(concurrency) as session:
+        ues = [_ue(the_lab, impi, session) for impi in impis]
+        await _bootstrap_all(ues, concurrency)
+        btids = [ue.current.btid for ue in ues if ue.current is not None]
+    node = zn_node(cfg.naf, cfg)
+    identity = node.identity
+    realm = cfg.bsf.diameter.realm
+    session_id = session_id_factory(identity.origin_host)
+    naf_id = cfg.naf.fqdn.encode() + ua_protocols.HTTP_DIGEST
+    bir = zn.build_bir(identity, realm, session_id(), zn.KeyRequest(btids[0], naf_id))
+    turns = [0] * concurrency
+
+    async def step(n: int) -> None:
+        btid = btids[(n + concurrency * turns[n]) % len(btids)]
+        turns[n] += 1
+        answer = await node.request(zn.build_bir(identity, realm, session_id(),
+                                                 zn.KeyRequest(btid, naf_id)))
+        if answer.result_code != 2001:
+            raise GbaError(f"Zn answer {answer.result_code} for {btid}")
+
+    async def load(watch: ProcWatch) -> Recorder:
+        await node.start()
+        try:
+            await node.wait_open()
+            return await drive(concurrency, seconds, step, Recorder(), watch)
+        finally:
+            await node.close()
+
+    bsf_tls = cfg.bsf.tls
+    return await _measure(
+        "zn", "diameter", the_lab, floor, concurrency,
+        lambda w: diameter_floor(floor.address, cfg.naf.tls.client(cfg) if bsf_tls.enabled
+                                 else None, cfg.bsf.diameter.host, bir.encode(),
+                                 concurrency, seconds, w),
+        load, btids=len(btids), zn_tls=bsf_tls.enabled)
+
+
+def bench_zn(seconds: float = 5.0, concurrency: int = 8, ues: int | None = None,
+             chart_path: Path | None = None) -> dict[str, Any]:
+    """Zn key requests per second for existing B-TIDs against the Diameter floor."""
+    count = max(ues or UES_PER_WORKER * concurrency, 1)
+    with _lab() as the_lab:
+        bsf_tls = the_lab.cfg.bsf.tls
+        files = ([the_lab.cfg.file(f) for f in (bsf_tls.cert, bsf_tls.key, bsf_tls.ca)]
+                 if bsf_tls.enabled else [])
+        if not files:
+            raise GbaError("the bench network's Zn has no TLS: no Diameter floor to match")
+        with floor_server("diameter", the_lab.tmp, *files) as floor:
+            impis = asyncio.run(_provision(the_lab.cfg, count))
+            res = asyncio.run(_zn_run(the_lab, floor, impis, seconds, concurrency))
+    return _charted(res, chart_path)
+
+
+# ------------------------------------------------------------------ ua
+
+
+class _UaUe:
+    """A UE holding Ks_NAF for the NAF, reusing one nonce with counts going up."""
+
+    def __init__(self, naf_url: str, fqdn: str, btid: str, ks_naf: bytes) -> None:
+        self.url = naf_url.rstrip("/") + UA_PATH
+        self.fqdn = fqdn
+        self.btid = btid
+        self.password = ua.password_for(ks_naf)
+        self.agent = ub.ua_user_agent()
+        self.challenge: Challenge | None = None
+        self.nc = 0
+
+    def _adopt(self, response: HttpResponse) -> None:
+        header = response.header("WWW-Authenticate") or ""
+        challenge = Challenge.from_header(header)
+        if challenge.realm != ua.realm_for(self.fqdn):
+            raise GbaError(f"NAF realm {challenge.realm!r} is not {ua.realm_for(self.fqdn)!r}")
+        self.challenge, self.nc = challenge, 0
+
+    async def request(self, session: aiohttp.ClientSession) -> None:
+        """One protected GET: 200 with a verified rspauth, else an exception."""
+        if self.challenge is None:
+            response, _ = await exchange(session, self.url, HttpRequest(
+                "GET", UA_PATH, (("User-Agent", self.agent),), b""))
+            if response.status != 401:
+                raise GbaError(f"NAF answered {response.status} without credentials")
+            self._adopt(response)
+        for _ in range(2):  # once more with a fresh nonce when this one went stale
+            c = self.challenge
+            assert c is not None
+            self.nc += 1
+            qop = "auth-int" if "auth-int" in c.qop else "auth"
+            d = digest.DigestInput(c.algorithm, self.btid, c.realm, self.password, UA_PATH,
+                                   c.nonce, qop, f"{self.nc:08x}", os.urandom(8).hex())
+            creds = Credentials(username=self.btid, realm=c.realm, nonce=c.nonce,
+                                uri=UA_PATH, response=digest.response(d, "GET"),
+                                algorithm=c.algorithm, qop=qop, nc=d.nc, cnonce=d.cnonce,
+                                opaque=c.opaque)
+            response, _ = await exchange(session, self.url, HttpRequest(
+                "GET", UA_PATH, (("User-Agent", self.agent),
+                                 ("Authorization", creds.to_header())), b""))
+            if response.status == 200:
+                info = AuthenticationInfo.from_header(
+                    response.header("Authentication-Info") or "")
+                if not digest.verify(digest.rspauth(d, response.body), info.rspauth):
+                    raise AuthError("NAF rspauth does not verify")
+                return
+            if response.status != 401:
+                raise GbaError(f"NAF answered {response.status}: {response.body[:200]!r}")
+            self._adopt(response)
+            if not self.challenge or not self.challenge.stale:
+                raise GbaError("NAF refused the credentials (401, not stale)")
+        raise GbaError("NAF answered 401 stale twice")
+
+
+async def _ua_run(the_lab: Lab, floor: FloorServer, impis: list[str], seconds: float,
+                  concurrency: int) -> dict[str, Any]:
+    info = the_lab.info
+    fqdn = info["naf_fqdn"]
+    async with client_session(concurrency) as session:
+        gba = [_ue(the_lab, impi, session) for impi in impis]
+        await _bootstrap_all(gba, concurrency)
+        ues = []
+        for ue in gba:
+            key = ue.naf_key(fqdn, ua_protocols.HTTP_DIGEST)
+            ues.append(_UaUe(info["naf_url"], fqdn, key.btid, key.key))
+
+        async def step(n: int) -> None:
+            await ues[n].request(session)
+
+        return await _measure(
+            "ua", "http", the_lab, floor, concurrency,
+            lambda w: http_floor(f"http://{floor.address}/", session, concurrency, seconds,
+                                 w),
+            lambda w: drive(concurrency, seconds, step, Recorder(), w),
+            ues=len(ues))
+
+
+def bench_ua(seconds: float = 5.0, concurrency: int = 8,
+             chart_path: Path | None = None) -> dict[str, Any]:
+    """Digest-protected NAF requests per second with cached keys against the HTTP floor
+    (one UE per worker)."""
+    with _lab() as the_lab, floor_server("http", the_lab.tmp) as floor:
+        impis = asyncio.run(_provision(the_lab.cfg, concurrency))
+        res = asyncio.run(_ua_run(the_lab, floor, impis, seconds, concurrency))
+    return _charted(res, chart_path)
+
+
+# ------------------------------------------------------------------ common
+
+
+def _charted(res: dict[str, Any], chart_path: Path | None) -> dict[str, Any]:
+    if chart_path is not None:
+        chart(res, chart_path)
+    return res
+
+
+BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
+    "bootstrap": bench_bootstrap, "zn": bench_zn, "ua": bench_ua}
+
+
+def run(name: str, seconds: float, concurrency: int,
+        chart_path: Path | None = None) -> dict[str, Any]:
+    """Run benchmark *name* (one of :data:`NAMES`) and return its result."""
+    started = time.monotonic()
+    res = BENCHES[name](seconds=seconds, concurrency=concurrency, chart_path=chart_path)
+    res["wall_s"] = round(time.monotonic() - started, 1)
+    return res
