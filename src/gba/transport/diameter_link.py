@@ -84,6 +84,7 @@ class Link:
         self.closed = asyncio.Event()
         self._timer_wake = asyncio.Event()
         self.peer: PeerOpen | None = None
+        self._flush_soon: asyncio.Handle | None = None
 
     @property
     def label(self) -> str:
@@ -102,6 +103,9 @@ class Link:
                         frozenset(app for _, app in self.peer.common_applications))
 
     def _flush(self) -> None:
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
         data = self.conn.data_to_send()
         if data and not self.writer.is_closing():
             self.writer.write(data)
@@ -202,11 +206,18 @@ class Link:
         return refusal
 
     def answer(self, request: Message, answer: Message) -> None:
+        """Queue ``answer``; the answers of one event-loop iteration leave in one write
+        (one TLS record and one send instead of one per answer under load)."""
         try:
             self.conn.send_answer(request, answer)
         except GbaError as exc:
             log.warning("cannot answer command %d: %s", request.command_code, exc)
             return
+        if self._flush_soon is None:
+            self._flush_soon = self._loop.call_soon(self._flush_queued)
+
+    def _flush_queued(self) -> None:
+        self._flush_soon = None
         self._flush()
 
     async def request(self, message: Message, timeout: float, *, end_to_end: int | None,
