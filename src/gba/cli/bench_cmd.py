@@ -277,3 +277,27 @@ def all_(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
                    **({"notes": notes} if notes else {})})
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def contexts(json_out: JsonFlag = False,
+             count: Annotated[int, typer.Option(help="bootstrapping contexts held")] = 1_000_000,
+             backends: Annotated[str, typer.Option(help="comma-separated: sqlite, redis")
+                                 ] = "sqlite,redis",
+             lookups: Annotated[int, typer.Option(help="random lookups timed")] = 20_000
+             ) -> None:
+    """BSF memory (issue 16 item 4): COUNT contexts through the store's own API in SQLite
+    and in a private redis-server; bytes per context, insert rate, lookup latency."""
+    from gba.lab.bench_contexts import bench_contexts
+
+    chosen = tuple(b.strip() for b in backends.split(",") if b.strip())
+    if not chosen or set(chosen) - {"sqlite", "redis"} or count < 1 or lookups < 1:
+        raise typer.BadParameter("backends from sqlite, redis; count and lookups >= 1")
+    result = bench_contexts(count, chosen, lookups)
+    typer.echo(f"BSF contexts, {count:,} held:")
+    for name, figures in result["backends"].items():
+        typer.echo(f"  {name}: {figures['bytes_per_context']:.1f} bytes/context, "
+                   f"insert {figures['insert_per_s']:,.0f}/s, lookup p50 "
+                   f"{figures['lookup_p50_us']:.1f} us p99 {figures['lookup_p99_us']:.1f} us")
+    if json_out:
+        emit_json(result)
