@@ -3,6 +3,16 @@
 The file is opened with ``synchronous=FULL``: an issued SQN is fsync'd before the vector
 leaves the HSS, so a power cut never makes the HSS reissue one.
 
+SQNs are issued by group commit (issue 16: one fsync per vector bounded bootstraps). Each
+:meth:`~SqliteSubscriberStore.issue_sqn` and
+:meth:`~SqliteSubscriberStore.issue_decoy_sqn` is queued to one writer thread with its
+own connection to the file; the thread takes every request waiting (at most
+:data:`MAX_BATCH`), applies them in arrival order in one ``BEGIN IMMEDIATE`` transaction,
+commits once (fsync'd), and only then answers each caller. Requests arriving during a
+commit form the next batch; an idle HSS commits a lone request at once (no timer waits
+for company). Reads and the REST provisioning writes stay on the store's first
+connection, on the event loop; WAL lets them read while the writer thread commits.
+
 Schema versions (:data:`HSS_SCHEMA`):
 
 1. ``subscriber`` (impi, K, OPc, SQN, AMF, IMSI unique, GUSS).
@@ -15,13 +25,21 @@ Schema versions (:data:`HSS_SCHEMA`):
 
 from __future__ import annotations
 
-from dataclasses import replace
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from gba.crypto.aka import SQN_MAX, next_sqn
 from gba.errors import InvalidInput, NotFound, StoreError
 from gba.store.hss import MtcDevice, MtcGroup, SqnNotForward, Subscriber
 from gba.store.sqlite.db import Db, Schema, Step, StorePath
+
+MAX_BATCH: Final = 256
+"""At most this many SQN issues share one transaction and one fsync."""
 
 _V1: Step = (
     """CREATE TABLE IF NOT EXISTS subscriber (
@@ -69,11 +87,187 @@ def _subscriber(row: Any) -> Subscriber:
     return Subscriber(impi=impi, k=k, opc=opc, sqn=sqn, amf=amf, imsi=imsi, guss=guss)
 
 
+_Issued = tuple[Subscriber, int] | None
+"""What one queued request yields: (subscriber, SQN) for an issue, None for a decoy."""
+_Outcome = _Issued | BaseException
+
+
+@dataclass(slots=True)
+class _Request:
+    """One queued SQN issue (*impi* set) or decoy (*impi* None), and who waits for it."""
+
+    impi: str | None
+    ind: int
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[_Issued]
+
+
+class _ItemFailed(Exception):
+    """SQLite failed on the batch's request number *index*: roll back, fail that one."""
+
+    def __init__(self, index: int, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.error = error
+
+
+def _settle(pairs: list[tuple[asyncio.Future[_Issued], _Outcome]]) -> None:
+    """Answer the callers of one committed batch (runs on their event loop)."""
+    for future, outcome in pairs:
+        if future.done():  # the caller was cancelled; its SQN, if issued, is a gap
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+class _SqnWriter:
+    """The group commit of SQN issues: one thread, one connection, one transaction and one
+    fsync per batch of waiting requests, each caller answered after the commit."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.transactions = 0
+        """Batches committed (or attempted): the number of fsyncs SQN issuing cost."""
+        self.requests = 0
+        """Requests (issues and decoys) those batches carried."""
+
+    async def submit(self, impi: str | None, ind: int) -> _Issued:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Issued] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"sqlite {self._db.where}: the HSS store is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="gba-hss-sqn",
+                                                daemon=True)
+                self._thread.start()
+            self._queue.put(_Request(impi, ind, loop, future))
+        return await future
+
+    def _serve(self) -> None:
+        """Take what waits (one request at least, MAX_BATCH at most), commit it, repeat."""
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            live = [r for r in batch if not r.future.done()]  # skip cancelled callers
+            if live:
+                try:
+                    outcomes = self._commit(live)
+                except BaseException as exc:  # never leave a caller waiting
+                    outcomes = [StoreError(f"sqlite {self._db.where}: issue SQN: {exc!r}")
+                                for _ in live]
+                self._answer(live, outcomes)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Request]) -> list[_Outcome]:
+        """Apply *batch* in order in one BEGIN IMMEDIATE transaction and commit it. A
+        request SQLite fails on is answered with that error and the rest is retried; a
+        failed BEGIN or COMMIT fails every request of the batch (none is durable)."""
+        outcomes: dict[int, _Outcome] = {}
+        pending = list(range(len(batch)))
+        while pending:
+            self.transactions += 1
+            self.requests += len(pending)
+            try:
+                with self._db.write(f"issue {len(pending)} SQN(s)") as c:
+                    done = [self._apply(c, n, batch[i]) for n, i in enumerate(pending)]
+            except _ItemFailed as failed:
+                outcomes[pending.pop(failed.index)] = failed.error
+                continue
+            except StoreError as exc:
+                for i in pending:
+                    outcomes[i] = StoreError(str(exc))
+                break
+            outcomes.update(zip(pending, done, strict=True))
+            break
+        return [outcomes[i] for i in range(len(batch))]
+
+    def _apply(self, c: sqlite3.Connection, index: int, req: _Request) -> _Outcome:
+        """One request inside the batch's transaction; a refusal is returned, not raised."""
+        try:
+            if req.impi is None:
+                # the decoy: a read and a one-row write, like an issue (see issue_decoy_sqn)
+                c.execute(_SUBSCRIBER_BY_IMPI, ("",)).fetchone()
+                c.execute("INSERT INTO unknown_impi (id, requests) VALUES (1, 1) "
+                          "ON CONFLICT (id) DO UPDATE SET requests = requests + 1")
+                return None
+            row = c.execute(_SUBSCRIBER_BY_IMPI, (req.impi,)).fetchone()
+            if row is None:
+                return NotFound(f"no subscriber {req.impi!r}")
+            sub = _subscriber(row)
+            try:
+                sqn = next_sqn(sub.sqn, req.ind)
+            except InvalidInput as exc:
+                return StoreError(f"cannot issue an SQN for {req.impi!r}: {exc}")
+            c.execute("UPDATE subscriber SET sqn = ? WHERE impi = ?", (sqn, req.impi))
+            return replace(sub, sqn=sqn), sqn
+        except sqlite3.Error as exc:
+            what = "count an unknown IMPI" if req.impi is None else f"issue SQN for {req.impi!r}"
+            error = StoreError(f"sqlite {self._db.where}: {what} failed: {exc}")
+            raise _ItemFailed(index, error) from exc
+
+    @staticmethod
+    def _answer(batch: list[_Request], outcomes: list[_Outcome]) -> None:
+        """Hand each outcome to its caller's loop: one wake-up per loop per batch."""
+        by_loop: dict[asyncio.AbstractEventLoop,
+                      list[tuple[asyncio.Future[_Issued], _Outcome]]] = {}
+        for req, outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(req.loop, []).append((req.future, outcome))
+        for loop, pairs in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, pairs)
+
+    async def close(self) -> None:
+        """Commit what was queued, then stop the thread."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(None)
+        if thread is not None:
+            await asyncio.to_thread(thread.join)
+
+
 class SqliteSubscriberStore:
     """The HSS subscriber table (TS 33.220 §4.4.1), SQN kept per TS 33.102 Annex C."""
 
     def __init__(self, path: StorePath, *, busy_timeout: float = 10.0) -> None:
         self._db = Db(path, HSS_SCHEMA, synchronous="FULL", busy_timeout=busy_timeout)
+        if self._db.where == ":memory:":
+            issuing = self._db  # a second connection would be another database
+        else:
+            try:
+                issuing = Db(path, HSS_SCHEMA, synchronous="FULL", busy_timeout=busy_timeout)
+            except BaseException:
+                self._db.close()
+                raise
+        self._issuing = issuing
+        """The writer thread's connection: SQN issues only (group commit)."""
+        self._sqn = _SqnWriter(issuing)
+
+    @property
+    def sqn_commits(self) -> tuple[int, int]:
+        """(transactions, requests) of SQN issuing so far: how well commits are grouped."""
+        return self._sqn.transactions, self._sqn.requests
 
     async def put_subscriber(self, sub: Subscriber) -> None:
         """Insert or replace *sub*; StoreError if its IMSI belongs to another IMPI."""
@@ -123,30 +317,25 @@ class SqliteSubscriberStore:
     async def issue_sqn(self, impi: str, ind: int) -> tuple[Subscriber, int]:
         """Step SEQ by one with IND *ind* (TS 33.102 Annex C.3.2), commit, then return.
 
-        The read, the step and the write are one ``BEGIN IMMEDIATE`` transaction, so two
+        The read, the step and the write are in one ``BEGIN IMMEDIATE`` transaction, so two
         processes sharing the file never receive the same SQN, and the commit (fsync'd,
-        ``synchronous=FULL``) precedes the return, so a restart never reissues one.
+        ``synchronous=FULL``) precedes the return, so a restart never reissues one. The
+        transaction is shared with the other issues waiting at the time (group commit,
+        applied in the order they were asked: one IMPI's SQNs grow in that order); a
+        refusal (NotFound, StoreError) is this caller's alone.
         """
-        with self._db.write(f"issue SQN for {impi!r}") as c:
-            row = c.execute(_SUBSCRIBER_BY_IMPI, (impi,)).fetchone()
-            if row is None:
-                raise NotFound(f"no subscriber {impi!r}")
-            sub = _subscriber(row)
-            try:
-                sqn = next_sqn(sub.sqn, ind)
-            except InvalidInput as exc:
-                raise StoreError(f"cannot issue an SQN for {impi!r}: {exc}") from exc
-            c.execute("UPDATE subscriber SET sqn = ? WHERE impi = ?", (sqn, impi))
-        return replace(sub, sqn=sqn), sqn
+        issued = await self._sqn.submit(impi, ind)
+        if issued is None:  # only a decoy yields None
+            raise StoreError(f"no SQN issued for {impi!r}")
+        return issued
 
     async def issue_decoy_sqn(self) -> None:
         """Count one request for an unknown IMPI in a transaction shaped like
         :meth:`issue_sqn`'s: a read, a one-row write, an fsync'd commit. (Writing a row
-        back unchanged would not do: SQLite skips a cell that is rewritten identical.)"""
-        with self._db.write("count an unknown IMPI") as c:
-            c.execute(_SUBSCRIBER_BY_IMPI, ("",)).fetchone()
-            c.execute("INSERT INTO unknown_impi (id, requests) VALUES (1, 1) "
-                      "ON CONFLICT (id) DO UPDATE SET requests = requests + 1")
+        back unchanged would not do: SQLite skips a cell that is rewritten identical.) It
+        takes the same queue and the same group commit as a real issue, so its answer
+        comes when a real one sharing the batch would."""
+        await self._sqn.submit(None, 0)
 
     async def unknown_impi_requests(self) -> int:
         """How many vectors were asked for IMPIs this store does not have."""
@@ -240,4 +429,7 @@ class SqliteSubscriberStore:
         return [MtcDevice(r[0], r[1], int(r[2])) for r in rows]
 
     async def close(self) -> None:
+        await self._sqn.close()
+        if self._issuing is not self._db:
+            self._issuing.close()
         self._db.close()
