@@ -221,6 +221,23 @@ def _optional(name: str, seconds: float, concurrency: int) -> dict[str, Any] | s
     if not isinstance(res, dict):
         return f"skipped: bench_{name}() returned {type(res).__name__}, not a dict"
     res.setdefault("name", name)
+    return with_http_floor(res, seconds, int(res.get("concurrency", concurrency)))
+
+
+def with_http_floor(res: dict[str, Any], seconds: float, concurrency: int) -> dict[str, Any]:
+    """Add the HTTP floor (measured now, with the result's concurrency) and the ratio to a
+    push or mtc result; its per-second series becomes the chart's load series."""
+    from gba.lab.bench_floor import measure_http_floor
+
+    floor = measure_http_floor(seconds, concurrency)
+    res["floor"] = floor
+    res["floor_per_s"] = floor["per_s"]
+    res["floor_kind"] = "http"
+    res["ratio"] = res["throughput_per_s"] / floor["per_s"] if floor["per_s"] else 0.0
+    res.setdefault("ratio_target", None)
+    res.setdefault("target_met", None)
+    if isinstance(res.get("series"), list):
+        res["series"] = {"load": res["series"], "floor": []}
     return res
 
 
@@ -301,3 +318,26 @@ def contexts(json_out: JsonFlag = False,
                    f"{figures['lookup_p50_us']:.1f} us p99 {figures['lookup_p99_us']:.1f} us")
     if json_out:
         emit_json(result)
+
+
+@app.command()
+def push(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
+         concurrency: Concurrency = 8, chart: ChartOpt = None) -> None:
+    """GBA Push (issue 13): first pushes on new SAs, then pushes reusing them, through a
+    real Push-NAF, BSF and HSS, against an HTTP floor measured in the same run; the main
+    figure is the reuse phase's (``first`` and ``reuse`` hold both)."""
+    from gba.lab.bench_push import bench_push
+    from gba.lab.bench_report import chart as draw
+
+    res = with_http_floor(bench_push(seconds, concurrency), seconds, concurrency)
+    if chart is not None:
+        draw(res, chart)
+    typer.echo(f"GBA Push, {concurrency} in flight:")
+    for name in ("throughput_per_s", "floor_per_s", "ratio", "errors", "p50_ms", "p99_ms",
+                 "max_ms"):
+        typer.echo(f"  {name:32s} {res[name]}")
+    typer.echo(f"  {'first push per s':32s} {res['first']['throughput_per_s']}")
+    if json_out:
+        emit_json(res)
+    if res["errors"]:
+        raise typer.Exit(1)

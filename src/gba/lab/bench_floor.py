@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -268,3 +269,18 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main(sys.argv[1:]))
+
+
+def measure_http_floor(seconds: float, concurrency: int) -> dict[str, Any]:
+    """The HTTP floor on its own (for benchmarks that run their own lab: push, mtc):
+    its server as a process, driven with *concurrency* workers for *seconds*."""
+    import tempfile
+
+    async def run(url: str) -> Recorder:
+        async with client_session(concurrency) as session:
+            return await http_floor(url, session, concurrency, seconds)
+
+    with tempfile.TemporaryDirectory(prefix="gba-floor-") as tmp, \
+            floor_server("http", Path(tmp)) as floor:
+        recorder = asyncio.run(run(f"http://{floor.address}/"))
+    return recorder.summary()

@@ -8,6 +8,15 @@ vector cannot be reused), K_IWF and the small-data keys, and one small-data mess
 through the MTC-IWF to the application server and back. The HSS's own Zh counter gives
 the HSS requests per transmission; the peak RSS of each server process comes from
 /proc (VmHWM).
+
+Besides its own keys (``transmissions``, ``transmissions_per_s``, ``hss_requests``,
+``hss_requests_per_transmission``, ...) the result carries the fields common to every
+``gba bench`` (:mod:`gba.lab.bench_proc`): ``name`` ("mtc"), ``throughput_per_s`` (=
+transmissions per second), ``requests`` (= transmissions), ``errors``, ``p50_ms``,
+``p99_ms``, ``max_ms``, ``rss_mb`` and ``cpu_ms_per_op`` (user+system CPU from
+/proc/<pid>/stat over the run, per transmission, for each server process and the load
+generator ``load``), ``concurrency``, ``seconds`` and ``series`` (per second: ``t``,
+``count``, ``ops_per_s``, ``p50_ms``, ``p99_ms``).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from gba.crypto import aka
 from gba.errors import GbaError
 from gba.lab import lab
 from gba.lab import mtc as mtc_lab
+from gba.lab.bench_proc import CpuWatch, Timeline, percentile, rss_mb
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
 from gba.nf import registry
 from gba.protocols import mtc
@@ -55,23 +65,6 @@ async def _provision(config: str, devices: int, groups: int) -> None:
         await store.close()
 
 
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 async def _scrape_zh(url: str) -> int:
     async with aiohttp.ClientSession() as http, http.get(url) as r:
         text = await r.text()
@@ -89,11 +82,11 @@ async def _run(info: dict[str, Any], devices: int, groups: int, seconds: float,
                         m["iwf_url"], m["iwf_fqdn"], session=http) for n in range(devices)]
         busy = [False] * devices
         zh_before = await _scrape_zh(m["hss_metrics"])
-        latencies: list[float] = []
-        errors: list[str] = []
+        servers = {name: pid for name, pid in info["pids"].items()
+                   if name in ("hss", "bsf", mtc_lab.IWF, mtc_lab.AS)}
+        cpu = CpuWatch(servers)
+        run = Timeline()
         turn = 0
-        deadline = time.monotonic() + seconds
-        started = time.monotonic()
 
         async def worker() -> None:
             nonlocal turn
@@ -109,28 +102,35 @@ async def _run(info: dict[str, Any], devices: int, groups: int, seconds: float,
                     sent = await fleet[n].transmit(b"reading %d" % turn)
                     if sent.downlink is None:
                         raise GbaError("no downlink")
-                    latencies.append(time.monotonic() - t0)
+                    run.done(t0)
                 except (GbaError, aiohttp.ClientError, OSError) as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}")
+                    run.failed(f"{type(exc).__name__}: {exc}")
                 finally:
                     busy[n] = False
 
+        cpu.start()
+        run.begin()
+        deadline = time.monotonic() + seconds
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.monotonic() - started
+        run.finish()
+        cpu.stop()
         zh = await _scrape_zh(m["hss_metrics"]) - zh_before
-    done = len(latencies)
+    done, elapsed, latencies = run.count, run.elapsed, run.latencies
+    per_s = round(done / elapsed, 1) if elapsed else 0.0
     return {
+        "name": "mtc", "throughput_per_s": per_s, "requests": done,
         "devices": devices, "groups": groups, "concurrency": concurrency,
         "seconds": round(elapsed, 3), "transmissions": done,
-        "transmissions_per_s": round(done / elapsed, 1) if elapsed else 0.0,
+        "transmissions_per_s": per_s,
         "hss_requests": zh,
         "hss_requests_per_transmission": round(zh / done, 4) if done else None,
-        "p50_ms": round(_percentile(latencies, 0.5) * 1000, 1),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "max_ms": round(max(latencies, default=0.0) * 1000, 1),
-        "errors": len(errors), "first_errors": errors[:3],
-        "rss_mb": {name: round(_peak_rss_mb(pid), 1) for name, pid in info["pids"].items()
-                   if name in ("hss", "bsf", mtc_lab.IWF, mtc_lab.AS)},
+        "errors": len(run.errors), "first_errors": run.errors[:3],
+        "rss_mb": rss_mb(servers),
+        "cpu_ms_per_op": cpu.per_op(done),
+        "series": run.series(),
     }
 
 
