@@ -167,25 +167,56 @@ def _show(res: dict[str, Any]) -> None:
 
 
 def _load(name: str, seconds: float, concurrency: int, chart: Path | None,
-          as_json: bool) -> None:
+          as_json: bool, workers: tuple[int, ...] | None = None) -> None:
     from gba.lab.bench_load import run
 
     if seconds <= 0 or concurrency < 1:
         raise typer.BadParameter("--seconds > 0 and --concurrency >= 1")
-    res = run(name, seconds, concurrency, chart)
-    _show(res)
+    res = run(name, seconds, concurrency, chart, workers)
+    if workers is not None:
+        _show_workers(res)
+    else:
+        _show(res)
     if as_json:
         emit_json(res)
     if res["errors"]:
         raise typer.Exit(1)
 
 
+def _show_workers(res: dict[str, Any]) -> None:
+    """The human lines of ``bootstrap --workers``: each worker count's run, the scaling."""
+    for count, run in res["runs"].items():
+        typer.echo(f"BSF workers = {count}:")
+        _show(run)
+    for count, cpu in res["cpu_ms_per_bootstrap"].items():
+        typer.echo(f"  {'BSF CPU/bootstrap':24s} {cpu['bsf_total']:.4f} ms with {count} "
+                   "worker(s)")
+    typer.echo(f"  {'scaling':24s} {res['scaling']:.3f}x (workers {res['workers']})")
+
+
+def _worker_counts(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        counts = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        counts = ()
+    if not counts or any(not 1 <= c <= 64 for c in counts):
+        raise typer.BadParameter("a comma-separated list of 1..64, e.g. 1,2",
+                                 param_hint="--workers")
+    return counts
+
+
 @app.command()
 def bootstrap(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
-              concurrency: Concurrency = 8, chart: ChartOpt = None) -> None:
+              concurrency: Concurrency = 8, chart: ChartOpt = None,
+              workers: Annotated[str | None, typer.Option(
+                  help="BSF worker counts, e.g. 1,2: one run each on a BSF of that many "
+                       "processes sharing a private redis-server; reports the scaling")
+                  ] = None) -> None:
     """Full Ub bootstraps (with Zh) per second over real sockets, as a ratio of an aiohttp
     trivial-handler floor measured in the same run (target 0.35)."""
-    _load("bootstrap", seconds, concurrency, chart, json_out)
+    _load("bootstrap", seconds, concurrency, chart, json_out, _worker_counts(workers))
 
 
 @app.command()

@@ -24,6 +24,14 @@ back for *seconds*, after one unrecorded warm-up operation per worker:
   BSF over Zn once per B-TID (during the warm-up). Floor: HTTP.
 
 Each run returns :func:`gba.lab.bench_report.result`'s object.
+
+``bootstrap`` with *workers* (``gba bench bootstrap --workers 1,2``, issue 16 item 3):
+a private ``redis-server`` (free port, nothing on disk, stopped at the end) holds the
+BSF's state, and the bootstrap load runs once per worker count on a lab whose BSF has
+``workers = N`` and that Redis as its store (:mod:`gba.nf.bsf_workers`); the result
+holds each run under ``runs`` (by worker count), ``scaling`` (the throughput of the
+largest count over that of the smallest), and ``cpu_ms_per_bootstrap`` per count: each
+BSF process's and the BSF's total CPU milliseconds per bootstrap.
 """
 
 from __future__ import annotations
@@ -31,14 +39,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import tomli_w
 
 from gba import config
 from gba.crypto import aka, digest, ua_protocols
@@ -78,19 +90,44 @@ class Lab:
     tmp: Path
     info: dict[str, Any]
     cfg: config.NetworkConfig
+    workers: dict[str, int] = field(default_factory=dict)
+    """More processes to watch: the BSF's workers beyond worker 0 (``bsf-w1``, ...) and a
+    private ``redis`` server."""
 
     @property
     def pids(self) -> dict[str, int]:
-        return {n: int(p) for n, p in self.info["pids"].items() if n in SERVERS}
+        return {**{n: int(p) for n, p in self.info["pids"].items() if n in SERVERS},
+                **self.workers}
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 @contextlib.contextmanager
-def _lab() -> Iterator[Lab]:
+def _lab(bsf: dict[str, Any] | None = None, watch: dict[str, int] | None = None
+         ) -> Iterator[Lab]:
+    """The bench lab; *bsf*: keys set in the BSF's section (``workers``, ``store``);
+    *watch*: more processes whose CPU and RSS the results report."""
     with tempfile.TemporaryDirectory(prefix="gba-bench-") as tmp:
         where = Path(tmp) / "lab"
-        info = lab.up(where, _bench_config(Path(tmp)))
+        network = _bench_config(Path(tmp))
+        if bsf:
+            data = config.normalise(config.load(network).raw)
+            for section in data["functions"].values():
+                if section.get("kind") == "bsf":
+                    section.update(bsf)
+            network.write_text(tomli_w.dumps(data), encoding="utf-8")
+        info = lab.up(where, network)
         try:
-            yield Lab(Path(tmp), info, registry.load(info["config"]))
+            workers = {f"bsf-w{k}": pid for k, pid in enumerate(
+                _children(int(info["pids"]["bsf"])), start=1)} if bsf else {}
+            yield Lab(Path(tmp), info, registry.load(info["config"]),
+                      {**workers, **(watch or {})})
         finally:
             lab.down(where)
 
@@ -157,6 +194,108 @@ def bench_bootstrap(seconds: float = 5.0, concurrency: int = 8, ues: int | None 
         impis = asyncio.run(_provision(the_lab.cfg, count))
         res = asyncio.run(_bootstrap_run(the_lab, floor, impis, seconds, concurrency))
     return _charted(res, chart_path)
+
+
+REDIS_HOST = "127.0.0.1"
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection((REDIS_HOST, port), timeout=0.2) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _redis_command(url: str, command: bytes) -> None:
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.create_connection((REDIS_HOST, port), timeout=5) as sock:
+        sock.sendall(command)
+        if not sock.recv(64).startswith(b"+OK"):
+            raise GbaError(f"redis at {url} refused {command!r}")
+
+
+@contextlib.contextmanager
+def private_redis(timeout: float = 10.0) -> Iterator[tuple[str, int]]:
+    """A ``redis-server`` of this benchmark's own on a free loopback port, saving nothing,
+    stopped and removed when the block ends; yields its URL and pid."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise GbaError("redis-server is not on PATH (Debian/Ubuntu: apt-get install "
+                       "redis-server)")
+    workdir = Path(tempfile.mkdtemp(prefix="gba-bench-redis-"))
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        for _ in range(3):  # another process may take the free port first
+            port = config.free_port(REDIS_HOST)
+            with (workdir / "redis.log").open("wb") as out:
+                proc = subprocess.Popen(
+                    [exe, "--port", str(port), "--bind", REDIS_HOST, "--dir", str(workdir),
+                     "--save", "", "--appendonly", "no"],
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None and time.monotonic() < deadline:
+                if _redis_answers(port):
+                    yield f"redis://{REDIS_HOST}:{port}/0", proc.pid
+                    return
+                time.sleep(0.01)  # waiting for a child process to listen
+            if proc.poll() is None:
+                raise GbaError(f"redis-server on port {port} did not answer within "
+                               f"{timeout:g}s")
+        raise GbaError("redis-server exited at start, three times: "
+                       + (workdir / "redis.log").read_text(errors="replace")[-1000:])
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_bootstrap_workers(workers: tuple[int, ...], seconds: float = 5.0,
+                            concurrency: int = 8, ues: int | None = None,
+                            chart_path: Path | None = None) -> dict[str, Any]:
+    """The bootstrap benchmark once per BSF worker count, the BSF's state in a private
+    Redis; ``scaling`` is throughput(max count) / throughput(min count)."""
+    count = max(ues or UES_PER_WORKER * concurrency, concurrency)
+    runs: dict[str, dict[str, Any]] = {}
+    with private_redis() as (redis_url, redis_pid):
+        for n in workers:
+            _redis_command(redis_url, b"*1\r\n$7\r\nFLUSHDB\r\n")  # each run from empty
+            with _lab({"workers": n, "store": redis_url}, {"redis": redis_pid}) as the_lab, \
+                    floor_server("http", the_lab.tmp) as floor:
+                impis = asyncio.run(_provision(the_lab.cfg, count))
+                res = asyncio.run(_bootstrap_run(the_lab, floor, impis, seconds,
+                                                 concurrency))
+            res["workers"] = n
+            res["bsf_processes"] = sorted(p for p in the_lab.pids if p.startswith("bsf"))
+            res["bsf_pids"] = {p: pid for p, pid in the_lab.pids.items() if p.startswith("bsf")}
+            runs[str(n)] = res
+    low, high = runs[str(min(workers))], runs[str(max(workers))]
+    base = low.get("throughput_per_s", 0.0)
+    cpu = {key: _bsf_cpu(res) for key, res in runs.items()}
+    out: dict[str, Any] = {
+        **high, "name": "bootstrap", "workers": list(workers), "runs": runs,
+        "errors": sum(int(r.get("errors", 0)) for r in runs.values()),
+        "scaling": round(high.get("throughput_per_s", 0.0) / base, 3) if base else 0.0,
+        "cpu_ms_per_bootstrap": cpu, "redis": "private redis-server (started and stopped)"}
+    if chart_path is not None:
+        chart(high, chart_path)
+        out["chart"] = str(chart_path)
+    return out
+
+
+def _bsf_cpu(res: dict[str, Any]) -> dict[str, float]:
+    """Each BSF process's CPU ms per bootstrap, their sum (``bsf_total``), and the Redis
+    server's (``redis``)."""
+    cpu = res.get("cpu_ms_per_op", {})
+    per = {p: float(ms) for p, ms in cpu.items() if p == "bsf" or p.startswith("bsf-w")}
+    return {**per, "bsf_total": round(sum(per.values()), 4),
+            "redis": float(cpu.get("redis", 0.0))}
 
 
 # ------------------------------------------------------------------ zn
@@ -323,9 +462,18 @@ BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def run(name: str, seconds: float, concurrency: int,
-        chart_path: Path | None = None) -> dict[str, Any]:
-    """Run benchmark *name* (one of :data:`NAMES`) and return its result."""
+        chart_path: Path | None = None, workers: tuple[int, ...] | None = None
+        ) -> dict[str, Any]:
+    """Run benchmark *name* (one of :data:`NAMES`) and return its result; *workers* (for
+    bootstrap only): once per BSF worker count (:func:`bench_bootstrap_workers`)."""
     started = time.monotonic()
+    if workers is not None:
+        if name != "bootstrap":
+            raise GbaError("--workers is for the bootstrap benchmark")
+        res = bench_bootstrap_workers(workers, seconds=seconds, concurrency=concurrency,
+                                      chart_path=chart_path)
+        res["wall_s"] = round(time.monotonic() - started, 1)
+        return res
     res = BENCHES[name](seconds=seconds, concurrency=concurrency, chart_path=chart_path)
     res["wall_s"] = round(time.monotonic() - started, 1)
     return res

@@ -30,6 +30,9 @@ flight: past them a request is shed at once, Ub with 503 and Retry-After, Zn wit
 DIAMETER_TOO_BUSY 3004 (:mod:`gba.protocols.shedding`).
 ``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
 Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
+``workers`` (default 1): the BSF runs as that many processes behind one Ub and one Zn
+port (SO_REUSEPORT), sharing state through the section's Redis ``store`` (required when
+above 1; :mod:`gba.nf.bsf_workers`).
 ``mtc`` (default false): the BSF serves MTC device groups (seed 004, docs/mtc.md):
 ``mtc_subkeys`` (``none``, ``enc``, ``int``, ``both``: the small-data keys derived from
 K_IWF and sent to the MTC-IWF), ``mtc_reuse_on`` (``kiwf``, ``enc_int`` or ``off``: when
@@ -38,8 +41,10 @@ another device of a group may use the group's vector) and ``mtc_max_reuse`` (def
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -48,6 +53,7 @@ from gba.clock import utc_now
 from gba.config import Address, DiameterNodeConfig, Section, Topology, is_address
 from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
 from gba.errors import ConfigError
+from gba.nf import bsf_workers
 from gba.nf.aaa import HomeAaa
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
 from gba.nf.bsf_eap import BsfEap
@@ -135,6 +141,8 @@ class BsfConfig:
     """The Diameter node's caps (``diameter_max_*``)."""
     mtc: MtcPolicy | None = None
     """Set when the BSF serves MTC device groups (``mtc = true``)."""
+    workers: int = 1
+    """Processes serving Ub and Zn behind one port each (:mod:`gba.nf.bsf_workers`)."""
 
     @property
     def zn_tls(self) -> bool:
@@ -203,7 +211,19 @@ def parse(topology: Topology, name: str) -> BsfConfig:
             "ub_challenges_per_source_per_min", DEFAULT_PER_SOURCE.count, 0, 1_000_000),
         ub_max_inflight=s.integer("ub_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
         zn_max_inflight=s.integer("zn_max_inflight", DEFAULT_MAX_INFLIGHT, 0, 1_000_000),
-        limits=DiameterLimits.parse(s), http=http_limits(s))
+        limits=DiameterLimits.parse(s), http=http_limits(s),
+        workers=_workers(s, topology))
+
+
+MAX_WORKERS = 64
+
+
+def _workers(s: Section, topology: Topology) -> int:
+    count = s.integer("workers", 1, 1, MAX_WORKERS)
+    if count > 1 and parse_store_url(s.text("store"), topology.path.parent).backend != "redis":
+        raise ConfigError(f"{s.where}.workers = {count} needs a store the workers share: "
+                          "store = \"redis://...\"")
+    return count
 
 
 def _partner(v: Section) -> roaming.VisitedPartner:
@@ -241,7 +261,10 @@ def policy_for(cfg: BsfConfig) -> NafPolicy:
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterator[Bsf]:
+async def running(cfg: BsfConfig, topology: Topology, name: str, worker: int = 0
+                  ) -> AsyncIterator[Bsf]:
+    """Serve the BSF; with ``workers`` > 1, *worker* 0 starts the others and stops them
+    as it stops, and every worker binds its ports with SO_REUSEPORT."""
     store_url = topology.store_url(cfg.store)
     store = open_bsf_store(store_url)
     per_impi = Rate(cfg.ub_challenges_per_impi_per_min)
@@ -286,22 +309,66 @@ async def running(cfg: BsfConfig, topology: Topology, name: str) -> AsyncIterato
     observed = process_metrics().function(name)
     observed.watch_node(node)
     observed.contexts = store
+    shared_port = cfg.workers > 1
     node.listen(cfg.zn_listen.host, cfg.zn_listen.port, ssl_context=cfg.tls.server(topology),
-                authorise=bsf.check_peer, applications=served)
+                authorise=bsf.check_peer, applications=served, reuse_port=shared_port)
     await node.start()
-    ub_runner = await http_site(bsf.ub_app(), cfg.ub_listen, cfg.http,
-                                observe=observed.http("ub"))
-    log.info("BSF %s (%s): Ub on http://%s, Zn on %s%s, HSS %s", name, cfg.server_name,
-             cfg.ub_listen, cfg.zn_listen, " (TLS)" if cfg.tls.enabled else "", cfg.hss)
+    ub = bsf.ub_app()
+    answered = [0]
+    if shared_port:
+        ub.middlewares.append(bsf_workers.counting(answered))
+    ub_runner = await http_site(ub, cfg.ub_listen, cfg.http, observe=observed.http("ub"),
+                                reuse_port=shared_port)
+    children: list[asyncio.subprocess.Process] = []
     try:
-        async with purging(store, "BSF"):
-            yield bsf
-    finally:
+        if shared_port and worker == 0:
+            children = await bsf_workers.start(topology.path, name, cfg.workers)
+    except BaseException:
         await ub_runner.cleanup()
         await node.close()
         await store.close()
         if shared is not None:
             await shared.close()
+        raise
+    label = f" worker {worker} of {cfg.workers}" if shared_port else ""
+    log.info("BSF %s%s (%s): Ub on http://%s, Zn on %s%s, HSS %s", name, label,
+             cfg.server_name, cfg.ub_listen, cfg.zn_listen,
+             " (TLS)" if cfg.tls.enabled else "", cfg.hss)
+    if worker:
+        bsf_workers.ready()
+    watcher = asyncio.ensure_future(bsf_workers.watch(name, children)) if children else None
+    try:
+        async with purging(store, "BSF"):
+            yield bsf
+    finally:
+        stopping = None
+        if watcher is not None:
+            watcher.cancel()
+            stopping = asyncio.ensure_future(bsf_workers.stop(children))
+        await ub_runner.cleanup()
+        if shared_port:
+            log.info("BSF %s%s (pid %d) stops: answered %d Ub requests", name, label,
+                     os.getpid(), answered[0])
+        await node.close()
+        await store.close()
+        if shared is not None:
+            await shared.close()
+        if stopping is not None:
+            await stopping
+
+
+async def serve_worker(topology: Topology, name: str, worker: int) -> None:
+    """Run worker *worker* (>= 1) of BSF *name* until SIGTERM/SIGINT or its parent's
+    death (``gba serve NAME --worker K``, started by worker 0)."""
+    function = topology.function(name)
+    if function.kind != "bsf":
+        raise ConfigError(f"--worker is for a BSF; {name} is a {function.kind}")
+    cfg = parse(topology, name)
+    if not 1 <= worker < cfg.workers:
+        raise ConfigError(f"{name} has workers = {cfg.workers}: no worker {worker}")
+    bsf_workers.die_with_parent()
+    async with running(cfg, topology, name, worker):
+        await bsf_workers.until_stopped()
 
 
 KIND = Kind(

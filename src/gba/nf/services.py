@@ -32,18 +32,21 @@ PURGE_INTERVAL_S = 60.0
 
 
 async def http_site(app: web.Application, where: Address, limits: SiteLimits | None = None,
-                    *, observe: HttpObserver | None = None) -> web.AppRunner:
+                    *, observe: HttpObserver | None = None, reuse_port: bool = False
+                    ) -> web.AppRunner:
     """Serve an aiohttp application on *where* until the runner is cleaned up.
 
     Slow, silent and surplus clients are cut off by *limits* (:class:`SiteLimits`: head,
     idle and body timeouts, a connection cap shared by every site added to the runner);
     request sizes are the application's ``client_max_size``. *observe* is told of every
-    request (metrics: :meth:`gba.observe.metrics.FunctionMetrics.http`)."""
+    request (metrics: :meth:`gba.observe.metrics.FunctionMetrics.http`); *reuse_port*
+    (SO_REUSEPORT) shares *where* with other processes that set it too (BSF workers)."""
     if observe is not None:
         app.middlewares.insert(0, observing(observe))
     runner = serving_runner(app, limits)
     await runner.setup()
-    await web.TCPSite(runner, where.host, where.port).start()
+    await web.TCPSite(runner, where.host, where.port,
+                      reuse_port=True if reuse_port else None).start()
     return runner
 
 

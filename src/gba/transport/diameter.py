@@ -108,6 +108,8 @@ class Listener:
     applications: frozenset[Application] | None = None
     """What peers accepted here may use (default: all of the node's): a BSF's Zn port
     offers Zn only, so no one connecting there becomes a Zh route."""
+    reuse_port: bool = False
+    """SO_REUSEPORT: several processes accept on one address (BSF workers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +212,13 @@ class DiameterNode:
 
     def listen(self, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
                authorise: Authorise | None = None,
-               applications: Iterable[Application] | None = None) -> None:
-        """Accept peers on host:port; *applications* limits what they may use there."""
+               applications: Iterable[Application] | None = None,
+               reuse_port: bool = False) -> None:
+        """Accept peers on host:port; *applications* limits what they may use there;
+        *reuse_port* shares the address with other processes that set it too."""
         self._listeners.append(Listener(host, port, ssl_context, authorise,
                                         None if applications is None
-                                        else frozenset(applications)))
+                                        else frozenset(applications), reuse_port))
 
     def connect(self, peer: PeerSpec) -> None:
         self._peers.append(peer)
@@ -230,7 +234,7 @@ class DiameterNode:
         for spec in self._listeners:
             self._servers.append(await asyncio.start_server(
                 functools.partial(self._accept, spec=spec), spec.host, spec.port,
-                ssl=spec.ssl_context,
+                ssl=spec.ssl_context, reuse_port=True if spec.reuse_port else None,
                 ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if spec.ssl_context else None))
         self._peers_down = len(self._peers)
         for peer in self._peers:
