@@ -50,8 +50,8 @@ def serve(function: Annotated[str, typer.Argument(help="a function's name in the
           config_file: ConfigOpt, capture: CaptureOpt = None, keylog: KeylogOpt = None,
           decrypted: DecryptedOpt = None,
           worker: Annotated[int, typer.Option(
-              "--worker", hidden=True, help="a BSF's worker K (1..workers-1), started by "
-              "worker 0 (gba.nf.bsf_workers)")] = 0) -> None:
+              "--worker", hidden=True, help="a BSF's or NAF's worker K (1..workers-1), "
+              "started by worker 0 (gba.nf.workers)")] = 0) -> None:
     """Run one network function of the config in the foreground until SIGTERM/SIGINT;
     with --capture, record its traffic (:mod:`gba.capture.tap`)."""
     from gba.nf import registry
@@ -63,7 +63,7 @@ def serve(function: Annotated[str, typer.Argument(help="a function's name in the
     topology = registry.load(config_file)
     setup_logging(function, log_settings(topology, function))  # its [logging] tables
     if worker:  # no metrics site, no capture: worker 0 has them
-        from gba.nf.bsf_service import serve_worker
+        from gba.nf.workers import serve_worker  # by the function's kind: BSF or NAF
 
         asyncio.run(serve_worker(topology, function, worker))
         return

@@ -32,7 +32,7 @@ DIAMETER_TOO_BUSY 3004 (:mod:`gba.protocols.shedding`).
 Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
 ``workers`` (default 1): the BSF runs as that many processes behind one Ub and one Zn
 port (SO_REUSEPORT), sharing state through the section's Redis ``store`` (required when
-above 1; :mod:`gba.nf.bsf_workers`).
+above 1; :mod:`gba.nf.workers`).
 ``mtc`` (default false): the BSF serves MTC device groups (seed 004, docs/mtc.md):
 ``mtc_subkeys`` (``none``, ``enc``, ``int``, ``both``: the small-data keys derived from
 K_IWF and sent to the MTC-IWF), ``mtc_reuse_on`` (``kiwf``, ``enc_int`` or ``off``: when
@@ -53,7 +53,7 @@ from gba.clock import utc_now
 from gba.config import Address, DiameterNodeConfig, Section, Topology, is_address
 from gba.crypto.kdf import DEFAULT_KEY_LIFETIME
 from gba.errors import ConfigError
-from gba.nf import bsf_workers
+from gba.nf import workers as worker_procs
 from gba.nf.aaa import HomeAaa
 from gba.nf.bsf import Bsf, NafPolicy, zh_fetcher
 from gba.nf.bsf_eap import BsfEap
@@ -142,7 +142,7 @@ class BsfConfig:
     mtc: MtcPolicy | None = None
     """Set when the BSF serves MTC device groups (``mtc = true``)."""
     workers: int = 1
-    """Processes serving Ub and Zn behind one port each (:mod:`gba.nf.bsf_workers`)."""
+    """Processes serving Ub and Zn behind one port each (:mod:`gba.nf.workers`)."""
 
     @property
     def zn_tls(self) -> bool:
@@ -215,15 +215,11 @@ def parse(topology: Topology, name: str) -> BsfConfig:
         workers=_workers(s, topology))
 
 
-MAX_WORKERS = 64
+MAX_WORKERS = worker_procs.MAX_WORKERS
 
 
 def _workers(s: Section, topology: Topology) -> int:
-    count = s.integer("workers", 1, 1, MAX_WORKERS)
-    if count > 1 and parse_store_url(s.text("store"), topology.path.parent).backend != "redis":
-        raise ConfigError(f"{s.where}.workers = {count} needs a store the workers share: "
-                          "store = \"redis://...\"")
-    return count
+    return worker_procs.parse_count(s, topology)
 
 
 def _partner(v: Section) -> roaming.VisitedPartner:
@@ -316,13 +312,13 @@ async def running(cfg: BsfConfig, topology: Topology, name: str, worker: int = 0
     ub = bsf.ub_app()
     answered = [0]
     if shared_port:
-        ub.middlewares.append(bsf_workers.counting(answered))
+        ub.middlewares.append(worker_procs.counting(answered))
     ub_runner = await http_site(ub, cfg.ub_listen, cfg.http, observe=observed.http("ub"),
                                 reuse_port=shared_port)
     children: list[asyncio.subprocess.Process] = []
     try:
         if shared_port and worker == 0:
-            children = await bsf_workers.start(topology.path, name, cfg.workers)
+            children = await worker_procs.start(topology.path, name, cfg.workers)
     except BaseException:
         await ub_runner.cleanup()
         await node.close()
@@ -335,8 +331,8 @@ async def running(cfg: BsfConfig, topology: Topology, name: str, worker: int = 0
              cfg.server_name, cfg.ub_listen, cfg.zn_listen,
              " (TLS)" if cfg.tls.enabled else "", cfg.hss)
     if worker:
-        bsf_workers.ready()
-    watcher = asyncio.ensure_future(bsf_workers.watch(name, children)) if children else None
+        worker_procs.ready()
+    watcher = asyncio.ensure_future(worker_procs.watch(name, children)) if children else None
     try:
         async with purging(store, "BSF"):
             yield bsf
@@ -344,7 +340,7 @@ async def running(cfg: BsfConfig, topology: Topology, name: str, worker: int = 0
         stopping = None
         if watcher is not None:
             watcher.cancel()
-            stopping = asyncio.ensure_future(bsf_workers.stop(children))
+            stopping = asyncio.ensure_future(worker_procs.stop(children))
         await ub_runner.cleanup()
         if shared_port:
             log.info("BSF %s%s (pid %d) stops: answered %d Ub requests", name, label,
@@ -366,9 +362,9 @@ async def serve_worker(topology: Topology, name: str, worker: int) -> None:
     cfg = parse(topology, name)
     if not 1 <= worker < cfg.workers:
         raise ConfigError(f"{name} has workers = {cfg.workers}: no worker {worker}")
-    bsf_workers.die_with_parent()
+    worker_procs.die_with_parent()
     async with running(cfg, topology, name, worker):
-        await bsf_workers.until_stopped()
+        await worker_procs.until_stopped()
 
 
 KIND = Kind(

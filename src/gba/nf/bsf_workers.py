@@ -1,162 +1,34 @@
 """BSF worker processes (issue 16 item 3): ``workers = N`` in a BSF section.
 
-``gba serve <bsf>`` with N > 1 is worker 0: it binds Ub and Zn with SO_REUSEPORT and
-starts N-1 copies of itself, ``gba serve <bsf> --worker K`` (K = 1..N-1), which bind the
-same addresses the same way; the kernel spreads new connections over them. They share
-challenges, bootstrapping contexts and the Ub rate limits through the section's Redis
-store (N > 1 requires ``store = "redis://..."``), so a 401 from one worker and the
-request answering it on another work. Each worker has its own Diameter node with the
-function's Origin-Host and certificate: the HSS serves a second connection of one
-Origin-Host (:meth:`gba.transport.diameter.DiameterNode.link_opened`), and a NAF's Zn
-connection lands on any worker.
-
-Worker 0 returns from start-up once every child serves (each writes one byte to a pipe
-it inherits: :data:`READY_FD_ENV`), stops its children (SIGTERM, then SIGKILL after a
-grace period) when it stops, and each child asks the kernel for SIGTERM when its parent
-dies (``PR_SET_PDEATHSIG``), so a killed parent leaves no worker behind. Only worker 0
-serves ``metrics_listen`` and records ``--capture``; lab.json names its pid and
-endpoints. Each worker logs, as it stops, how many Ub requests it answered.
+The machinery is shared with the NAF's workers and lives in :mod:`gba.nf.workers`; this
+module names it for the BSF. N BSF processes share one Ub and one Zn port (SO_REUSEPORT)
+and their challenges, bootstrapping contexts and Ub rate limits through the section's
+Redis store; each has its own Diameter node with the BSF's Origin-Host (the HSS serves a
+second connection of one Origin-Host:
+:meth:`gba.transport.diameter.DiameterNode.link_opened`), and a NAF's Zn connection
+lands on any worker. Each worker logs, as it stops, how many Ub requests it answered.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
-import logging
-import os
-import signal
-import sys
-from pathlib import Path
-from typing import Any
+from gba.nf.workers import (
+    CAPTURE_ENV,
+    MAX_WORKERS,
+    PARENT_ENV,
+    PR_SET_PDEATHSIG,
+    READY_FD_ENV,
+    START_TIMEOUT_S,
+    STOP_GRACE_S,
+    WorkerError,
+    counting,
+    die_with_parent,
+    ready,
+    start,
+    stop,
+    until_stopped,
+    watch,
+)
 
-from aiohttp import web
-
-log = logging.getLogger(__name__)
-
-READY_FD_ENV = "GBA_BSF_WORKER_READY_FD"
-"""The fd of the pipe a child worker writes one byte to once it serves."""
-PARENT_ENV = "GBA_BSF_WORKER_PARENT"
-"""The pid of worker 0, so a child started after its parent died stops at once."""
-START_TIMEOUT_S = 30.0
-STOP_GRACE_S = 8.0
-"""Below ``gba lab down``'s grace (10 s), so the parent stops its children first."""
-CAPTURE_ENV = ("GBA_CAPTURE", "GBA_CAPTURE_DECRYPTED", "GBA_KEYLOG")
-"""Only worker 0 records (one writer per capture file)."""
-PR_SET_PDEATHSIG = 1
-
-
-class WorkerError(RuntimeError):
-    """A worker process did not come up."""
-
-
-def counting(counter: list[int]) -> Any:
-    """An aiohttp middleware adding one to ``counter[0]`` per request."""
-
-    @web.middleware
-    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
-        counter[0] += 1
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    return count
-
-
-async def start(config: Path, name: str, count: int,
-                timeout: float = START_TIMEOUT_S) -> list[asyncio.subprocess.Process]:
-    """Start workers 1..count-1 of function *name*; return once each serves."""
-    env = {k: v for k, v in os.environ.items() if k not in CAPTURE_ENV}
-    env[PARENT_ENV] = str(os.getpid())
-    children: list[asyncio.subprocess.Process] = []
-    pipes: list[int] = []
-    loop = asyncio.get_running_loop()
-    try:
-        for k in range(1, count):
-            read_fd, write_fd = os.pipe()
-            pipes.append(read_fd)
-            try:
-                children.append(await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "gba", "serve", name, "--config", str(config),
-                    "--worker", str(k), stdin=asyncio.subprocess.DEVNULL,
-                    env={**env, READY_FD_ENV: str(write_fd)}, pass_fds=(write_fd,)))
-            finally:
-                os.close(write_fd)  # the child's copy is the only one: EOF if it dies
-            try:
-                got = await asyncio.wait_for(loop.run_in_executor(None, os.read, read_fd, 1),
-                                             timeout)
-            except TimeoutError:
-                raise WorkerError(f"{name} worker {k} did not serve within {timeout:g}s"
-                                  ) from None
-            if not got:
-                raise WorkerError(f"{name} worker {k} exited at start (see its log lines)")
-            log.info("%s: worker %d (pid %d) serves", name, k, children[-1].pid)
-    except BaseException:
-        await stop(children)  # a read still waiting ends: its writer is gone
-        raise
-    finally:
-        for fd in pipes:
-            os.close(fd)
-    return children
-
-
-async def watch(name: str, children: list[asyncio.subprocess.Process]) -> None:
-    """Log each child that exits before worker 0 stops it (its port share is gone: the
-    kernel gives new connections to the workers left; it is not restarted)."""
-
-    async def one(k: int, child: asyncio.subprocess.Process) -> None:
-        code = await child.wait()
-        log.warning("%s: worker %d (pid %d) exited with status %s; %d worker(s) left",
-                    name, k, child.pid, code,
-                    1 + sum(c.returncode is None for c in children))
-
-    await asyncio.gather(*(one(k, c) for k, c in enumerate(children, start=1)))
-
-
-async def stop(children: list[asyncio.subprocess.Process],
-               grace: float = STOP_GRACE_S) -> None:
-    """SIGTERM each child, wait up to *grace* seconds for all, SIGKILL the rest."""
-    for child in children:
-        if child.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signal.SIGTERM)
-    waits = [asyncio.ensure_future(c.wait()) for c in children]
-    if not waits:
-        return
-    _, late = await asyncio.wait(waits, timeout=grace)
-    for child in children:
-        if child.returncode is None:
-            log.warning("worker pid %d did not stop within %gs: killed", child.pid, grace)
-            with contextlib.suppress(ProcessLookupError):
-                child.kill()
-    if late:
-        await asyncio.gather(*late, return_exceptions=True)
-
-
-def die_with_parent() -> None:
-    """Have the kernel send this process SIGTERM when its parent (worker 0) dies; stop at
-    once when it is gone already (Linux; elsewhere the parent's stop is the only one)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    parent = os.environ.get(PARENT_ENV)
-    if parent is not None and os.getppid() != int(parent):
-        raise WorkerError("worker 0 is gone: not starting")
-
-
-def ready() -> None:
-    """Tell worker 0 this worker serves (once; nothing when not started by one)."""
-    fd = os.environ.pop(READY_FD_ENV, None)
-    if fd is None:
-        return
-    with contextlib.suppress(OSError):
-        os.write(int(fd), b"1")
-        os.close(int(fd))
-
-
-async def until_stopped() -> None:
-    """Until SIGTERM or SIGINT."""
-    stop_event = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_event.set)
-    await stop_event.wait()
+__all__ = ["CAPTURE_ENV", "MAX_WORKERS", "PARENT_ENV", "PR_SET_PDEATHSIG", "READY_FD_ENV",
+           "START_TIMEOUT_S", "STOP_GRACE_S", "WorkerError", "counting", "die_with_parent",
+           "ready", "start", "stop", "until_stopped", "watch"]

@@ -96,10 +96,12 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
                 max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
                 inflight: InflightLimit | None = None,
                 observe: HttpObserver | None = None,
-                on_handshake: HandshakeObserver | None = None) -> PskTlsServer[NafKey]:
+                on_handshake: HandshakeObserver | None = None,
+                reuse_port: bool = False) -> PskTlsServer[NafKey]:
     """The PSK-TLS Ua server; *max_pending* and *max_pending_per_source* cap the pending
     handshakes (:class:`~gba.transport.psk_tls.PskTlsServer`), *inflight* the HTTP
-    requests being answered (none: no cap); *observe* is told of each (metrics)."""
+    requests being answered (none: no cap); *observe* is told of each (metrics);
+    *reuse_port* binds with SO_REUSEPORT (NAF workers)."""
     names = host_names(naf, hostnames)
 
     async def key_for(identity: str, ciphersuite: int, server_name: str | None
@@ -146,7 +148,7 @@ def make_server(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
     return PskTlsServer(where.host, where.port, key_for, http_handler(app, limits, clock),
                         ciphers=ciphers, server_names=names, max_pending=max_pending,
                         max_pending_per_source=max_pending_per_source,
-                        on_handshake=on_handshake)
+                        on_handshake=on_handshake, reuse_port=reuse_port)
 
 
 async def start_psk_tls(naf: PskNaf, where: Address, *, hostnames: Sequence[str] = (),
@@ -154,10 +156,10 @@ async def start_psk_tls(naf: PskNaf, where: Address, *, hostnames: Sequence[str]
                         max_pending_per_source: int = DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
                         inflight: InflightLimit | None = None,
                         observe: HttpObserver | None = None,
-                        on_handshake: HandshakeObserver | None = None
-                        ) -> PskTlsServer[NafKey]:
+                        on_handshake: HandshakeObserver | None = None,
+                        reuse_port: bool = False) -> PskTlsServer[NafKey]:
     server = make_server(naf, where, hostnames=hostnames, max_pending=max_pending,
                          max_pending_per_source=max_pending_per_source, inflight=inflight,
-                         observe=observe, on_handshake=on_handshake)
+                         observe=observe, on_handshake=on_handshake, reuse_port=reuse_port)
     await server.start()
     return server

@@ -32,12 +32,20 @@ refuses an unreachable home network with 403 and writes a charging record per ke
 docs/roaming.md §3; the value names the case in the record).
 ``diameter_max_message_size``, ``diameter_max_pending``, ``diameter_max_per_address``: the
 Zn Diameter node's caps (:class:`gba.nf.common.DiameterLimits`; default 1 MiB, 64, 16).
+``workers`` (default 1): the NAF runs as that many processes behind one Ua port each
+(``http_listen``, ``psk_tls_listen``, ``https_listen``: SO_REUSEPORT), sharing its Zn key
+cache and Digest nonce counts through the section's Redis ``store`` (required when above
+1), each with its own Zn Diameter node of the same Origin-Host (:mod:`gba.nf.workers`).
+Only the ``naf`` kind has workers: the kinds built on a NAF (``bmsc``, ``push_naf``,
+``mtc_iwf``) refuse ``workers`` other than 1 (ConfigError).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
@@ -45,6 +53,7 @@ from aiohttp import web
 
 from gba.config import Address, DiameterNodeConfig, Topology, is_address
 from gba.errors import ConfigError
+from gba.nf import workers as worker_procs
 from gba.nf.aaa import nasreq_fetcher
 from gba.nf.aaa_service import EAP, NASREQ
 from gba.nf.bmsc import Bmsc, MbmsConfig
@@ -124,6 +133,9 @@ class NafConfig:
     """Its HTTP sites' timeouts and connection cap (``http_*`` keys,
     :func:`gba.nf.common.http_limits`)."""
     """The Zn Diameter node's caps (``diameter_max_*``)."""
+    workers: int = 1
+    """Processes serving Ua behind one port each (:mod:`gba.nf.workers`); 1 for the kinds
+    built on a NAF."""
 
     @property
     def zn_tls(self) -> bool:
@@ -218,7 +230,15 @@ def parse(topology: Topology, name: str) -> NafConfig:
         zn_route=route, zn_proxy=proxy, zn_proxy_host=proxy_host,
         roaming_case=s.opt_text("roaming_case"), aaa=aaa, aaa_realm=aaa_realm, eap=eap,
         subsequent_identity=subsequent,
-        limits=DiameterLimits.parse(s), http=http_limits(s))
+        limits=DiameterLimits.parse(s), http=http_limits(s), workers=_workers(topology, name))
+
+
+def _workers(topology: Topology, name: str) -> int:
+    function = topology.function(name)
+    if function.kind == "naf":
+        return worker_procs.parse_count(function.section, topology)
+    worker_procs.refuse(function.section, function.kind)  # bmsc, push_naf, mtc_iwf
+    return 1
 
 
 def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf",
@@ -237,7 +257,10 @@ def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf",
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterator[Naf]:
+async def running(cfg: NafConfig, topology: Topology, name: str, worker: int = 0
+                  ) -> AsyncIterator[Naf]:
+    """Serve the NAF; with ``workers`` > 1, *worker* 0 starts the others and stops them
+    as it stops, and every worker binds its Ua ports with SO_REUSEPORT."""
     store = open_naf_store(topology.store_url(cfg.store))
     node = zn_node(cfg, topology, name)
     await node.start()
@@ -260,34 +283,85 @@ async def running(cfg: NafConfig, topology: Topology, name: str) -> AsyncIterato
     bmsc = Bmsc(naf, cfg.mbms, broker=broker) if cfg.mbms is not None else None
     if bmsc is not None:
         await bmsc.start(cfg.http_listen.host)
-    http = await http_site(bmsc.app() if bmsc is not None else naf.ua_app(), cfg.http_listen,
-                           cfg.http, observe=observed.http("ua"))
-    if cfg.https_listen is not None:
-        # the same application on a second site: Digest inside TLS 1.2 (TS 33.222 §5.3)
-        context = https_server_context(topology.file(cfg.https_cert),
-                                       topology.file(cfg.https_key), cfg.https_ciphers)
-        await web.TCPSite(http, cfg.https_listen.host, cfg.https_listen.port,
-                          ssl_context=context).start()
-        log.info("NAF %s: Ua Digest on https://%s (TLS 1.2)", name, cfg.https_listen)
-    # PSK-TLS has its own count: a Digest flood does not shed PSK-TLS, nor the reverse
-    psk = await start_psk_tls(naf, cfg.psk_tls_listen, hostnames=cfg.hostnames,
-                              max_pending=cfg.psk_tls_max_pending,
-                              max_pending_per_source=cfg.psk_tls_max_pending_per_source,
-                              inflight=InflightLimit(cfg.ua_max_inflight),
-                              observe=observed.http("ua_psk"),
-                              on_handshake=observed.psk_handshake)
-    log.info("NAF %s (%s): Ua Digest on http://%s, PSK-TLS on %s, BSF %s", name, cfg.fqdn,
-             cfg.http_listen, cfg.psk_tls_listen, cfg.bsf)
+    shared_port = cfg.workers > 1
+    digest_answered, psk_answered = [0], [0]
+    app = bmsc.app() if bmsc is not None else naf.ua_app()
+    if shared_port:
+        app.middlewares.append(worker_procs.counting(digest_answered))
+    http = await http_site(app, cfg.http_listen, cfg.http, observe=observed.http("ua"),
+                           reuse_port=shared_port)
+    psk = None
+    children: list[asyncio.subprocess.Process] = []
     try:
-        async with purging(store, "NAF"):
-            yield naf
-    finally:
-        await psk.close()
+        if cfg.https_listen is not None:
+            # the same application on a second site: Digest inside TLS 1.2 (TS 33.222 §5.3)
+            context = https_server_context(topology.file(cfg.https_cert),
+                                           topology.file(cfg.https_key), cfg.https_ciphers)
+            await web.TCPSite(http, cfg.https_listen.host, cfg.https_listen.port,
+                              ssl_context=context,
+                              reuse_port=True if shared_port else None).start()
+            log.info("NAF %s: Ua Digest on https://%s (TLS 1.2)", name, cfg.https_listen)
+        # PSK-TLS has its own count: a Digest flood does not shed PSK-TLS, nor the reverse
+        psk_observe = observed.http("ua_psk")
+        psk = await start_psk_tls(
+            naf, cfg.psk_tls_listen, hostnames=cfg.hostnames,
+            max_pending=cfg.psk_tls_max_pending,
+            max_pending_per_source=cfg.psk_tls_max_pending_per_source,
+            inflight=InflightLimit(cfg.ua_max_inflight),
+            observe=(worker_procs.counting_observer(psk_answered, psk_observe)
+                     if shared_port else psk_observe),
+            on_handshake=observed.psk_handshake, reuse_port=shared_port)
+        if shared_port and worker == 0:
+            children = await worker_procs.start(topology.path, name, cfg.workers)
+    except BaseException:
+        if psk is not None:
+            await psk.close()
         await http.cleanup()
         if bmsc is not None:
             bmsc.close()
         await node.close()
         await store.close()
+        raise
+    label = f" worker {worker} of {cfg.workers}" if shared_port else ""
+    log.info("NAF %s%s (%s): Ua Digest on http://%s, PSK-TLS on %s, BSF %s", name, label,
+             cfg.fqdn, cfg.http_listen, cfg.psk_tls_listen, cfg.bsf)
+    if worker:
+        worker_procs.ready()
+    watcher = asyncio.ensure_future(worker_procs.watch(name, children)) if children else None
+    try:
+        async with purging(store, "NAF"):
+            yield naf
+    finally:
+        stopping = None
+        if watcher is not None:
+            watcher.cancel()
+            stopping = asyncio.ensure_future(worker_procs.stop(children))
+        await psk.close()
+        await http.cleanup()
+        if shared_port:
+            log.info("NAF %s%s (pid %d) stops: answered %d Ua Digest and %d PSK-TLS "
+                     "requests", name, label, os.getpid(), digest_answered[0],
+                     psk_answered[0])
+        if bmsc is not None:
+            bmsc.close()
+        await node.close()
+        await store.close()
+        if stopping is not None:
+            await stopping
+
+
+async def serve_worker(topology: Topology, name: str, worker: int) -> None:
+    """Run worker *worker* (>= 1) of NAF *name* until SIGTERM/SIGINT or its parent's
+    death (``gba serve NAME --worker K``, started by worker 0)."""
+    function = topology.function(name)
+    if function.kind != "naf":
+        raise ConfigError(f"--worker is for a NAF here; {name} is a {function.kind}")
+    cfg = parse(topology, name)
+    if not 1 <= worker < cfg.workers:
+        raise ConfigError(f"{name} has workers = {cfg.workers}: no worker {worker}")
+    worker_procs.die_with_parent()
+    async with running(cfg, topology, name, worker):
+        await worker_procs.until_stopped()
 
 
 async def unreadable_btid(_req: zn.KeyRequest) -> int:

@@ -125,6 +125,8 @@ class PskTlsServer(Generic[C]):
     A handshake must be complete *handshake_timeout* seconds after accept. At most
     *max_pending* handshakes are pending at once, *max_pending_per_source* from one
     source (IPv4 address or IPv6 /64); a connection past a cap is closed at once.
+    *reuse_port* (SO_REUSEPORT) shares the address with other processes that set it too
+    (NAF workers, :mod:`gba.nf.workers`).
     """
 
     def __init__(self, host: str, port: int, key_for: KeyLookup[C], handler: Handler[C], *,
@@ -134,8 +136,10 @@ class PskTlsServer(Generic[C]):
                  io_timeout: float | None = 60.0, workers: int = 16, backlog: int = 128,
                  max_pending: int = 512, max_pending_per_source: int = 64,
                  on_handshake: HandshakeObserver | None = None,
-                 parse_identity: Callable[[str], str] = btid_from_psk_identity) -> None:
+                 parse_identity: Callable[[str], str] = btid_from_psk_identity,
+                 reuse_port: bool = False) -> None:
         self.ciphers = ciphers
+        self._reuse_port = reuse_port
         self._parse_identity = parse_identity
         self.ciphersuites = ciphersuite_codes(ciphers)
         self.hint = hint
@@ -193,6 +197,8 @@ class PskTlsServer(Generic[C]):
         listener = socket.socket(family, kind, proto)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self._reuse_port:  # several processes accept on one address (NAF workers)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             listener.bind(addr)
             listener.listen(self._backlog)
             listener.setblocking(False)
