@@ -25,6 +25,7 @@ import re
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -341,9 +342,6 @@ class NgnLab:
         key = "ngn_sip_udp" if kind == "UDP" else "ngn_sip_tcp"
         return Transport(kind, _address(self.info[key]))
 
-    def ua(self, kind: str, name: str) -> PlainUa:
-        return PlainUa(self.transport(kind), self.domain, name)
-
     def store_url(self) -> str:
         topo = registry.load(self.info["ngn"]["auc_config"])
         auc = topo.only("auc", self.info["ngn"]["auc_function"])
@@ -380,18 +378,6 @@ class Registered:
     authorization: str
 
 
-def register_aka(lab: NgnLab, ua: PlainUa, name: str, **kw: Any) -> Registered:
-    """The whole RFC 3310 exchange: REGISTER, 401, USIM, REGISTER with Authorization, 200."""
-    first = ua.register(**kw)
-    nonce, rand, autn = challenge_of(first, lab.domain)
-    answer = lab.usims[name].answer(rand, autn)
-    auth = digest_authorization(ua.aor, lab.domain, nonce, f"sip:{lab.domain}", answer.res)
-    ok = ua.register(auth, **kw)
-    assert ok.status == 200, ok.raw
-    assert ok.reason == "OK"
-    return Registered(ok, answer, auth)
-
-
 def check_key_header(lab: NgnLab, name: str, reg: Registered) -> bytes:
     """The [P] ``X-NGN-Key: e-kc=<hex>, mechanism=<token>, mac=<hex>`` of the 200: e-kc
     opens under CK || IK and mac = HMAC-SHA-256(Kc,sp, "ngn-mac" || id-c=..\\n id-sp=..\\n
@@ -410,6 +396,69 @@ def check_key_header(lab: NgnLab, name: str, reg: Registered) -> bytes:
     assert bytes.fromhex(fields["mac"]) == expected
     assert fields["mechanism"] in ("tls", "ipsec", "app")
     return kc_sp
+
+
+@dataclass(frozen=True)
+class Client:
+    """The UA of one subscriber (``name``) with its USIM: the RFC 3310 steps a test needs."""
+
+    lab: NgnLab
+    ua: PlainUa
+    name: str
+
+    @property
+    def uri(self) -> str:
+        """The Request-URI the UA registers to (the digest-uri of RFC 3310 §3.4)."""
+        return f"sip:{self.lab.domain}"
+
+    def challenge(self, resp: Response | None = None) -> tuple[str, UsimAnswer]:
+        """The nonce of a 401 (``resp``, or the answer to a REGISTER without credentials)
+        and the USIM's answer to its RAND and AUTN."""
+        if resp is None:
+            resp = self.ua.register()
+        nonce, rand, autn = challenge_of(resp, self.lab.domain)
+        return nonce, self.lab.usims[self.name].answer(rand, autn)
+
+    def authorization(self, nonce: str, res: bytes) -> str:
+        """The RFC 3310 Authorization of this UA's AoR for ``nonce`` with ``res``."""
+        return digest_authorization(self.ua.aor, self.lab.domain, nonce, self.uri, res)
+
+    def register(self, **kw: Any) -> Registered:
+        """The whole RFC 3310 exchange: REGISTER, 401, USIM, REGISTER with Authorization,
+        200."""
+        nonce, answer = self.challenge(self.ua.register(**kw))
+        auth = self.authorization(nonce, answer.res)
+        ok = self.ua.register(auth, **kw)
+        assert ok.status == 200, ok.raw
+        assert ok.reason == "OK"
+        return Registered(ok, answer, auth)
+
+    def key(self, reg: Registered) -> bytes:
+        """Kc,sp from the 200's X-NGN-Key, checked by :func:`check_key_header`."""
+        return check_key_header(self.lab, self.name, reg)
+
+
+class Connect:
+    """``connect(kind, name)``: a :class:`Client` on a new UDP socket or TCP connection;
+    ``connect.transport(kind)``: a bare one. All are closed when the test ends."""
+
+    def __init__(self, lab: NgnLab, stack: ExitStack) -> None:
+        self.lab = lab
+        self._stack = stack
+
+    def transport(self, kind: str) -> Transport:
+        t = self.lab.transport(kind)
+        self._stack.callback(t.close)
+        return t
+
+    def __call__(self, kind: str, name: str) -> Client:
+        return Client(self.lab, PlainUa(self.transport(kind), self.lab.domain, name), name)
+
+
+@pytest.fixture
+def connect(ngn_lab: NgnLab) -> Iterator[Connect]:
+    with ExitStack() as stack:
+        yield Connect(ngn_lab, stack)
 
 
 # ------------------------------------------------------------------ tests
@@ -444,25 +493,22 @@ def test_provisioning_views(ngn_lab: NgnLab) -> None:
         assert (sub.opc or sub.op or b"\x00" * 16).hex() not in text
 
 
-async def test_udp_register_with_opc(ngn_lab: NgnLab) -> None:
+async def test_udp_register_with_opc(ngn_lab: NgnLab, connect: Connect) -> None:
     """The issue's exchange over UDP: 401 with the exact challenge, 200 to a correct RFC
     3310 response; the key rides along in X-NGN-Key and the AuC records s11."""
     started = datetime.now(UTC)
-    ua = ngn_lab.ua("UDP", "alice")
-    try:
-        reg = register_aka(ngn_lab, ua, "alice")
-        assert reg.answer.amf == bytes.fromhex("8000")
-        contact = reg.ok.one("Contact")
-        host, port = ua.t.local
-        assert contact.startswith(f"<sip:alice@{host}:{port};transport=udp>")
-        assert re.search(r";\s*expires=\d+", contact), contact
-        check_key_header(ngn_lab, "alice", reg)
-        # a refresh runs a new AKA round with a fresher SQN (the USIM checks it)
-        again = register_aka(ngn_lab, ua, "alice")
-        assert again.answer.sqn > reg.answer.sqn
-        assert again.ok.one("Call-ID") == ua.call_id
-    finally:
-        ua.t.close()
+    alice = connect("UDP", "alice")
+    reg = alice.register()
+    assert reg.answer.amf == bytes.fromhex("8000")
+    contact = reg.ok.one("Contact")
+    host, port = alice.ua.t.local
+    assert contact.startswith(f"<sip:alice@{host}:{port};transport=udp>")
+    assert re.search(r";\s*expires=\d+", contact), contact
+    alice.key(reg)
+    # a refresh runs a new AKA round with a fresher SQN (the USIM checks it)
+    again = alice.register()
+    assert again.answer.sqn > reg.answer.sqn
+    assert again.ok.one("Call-ID") == alice.ua.call_id
     store = open_auc_store(ngn_lab.store_url())
     try:
         recorded = await store.get_registration(f"alice@{ngn_lab.domain}")
@@ -475,229 +521,149 @@ async def test_udp_register_with_opc(ngn_lab: NgnLab) -> None:
         timedelta(seconds=5)
 
 
-def test_tcp_register_on_one_connection(ngn_lab: NgnLab) -> None:
-    """Both REGISTERs on one TCP connection (RFC 3261 §18.3 framing by Content-Length)."""
-    ua = ngn_lab.ua("TCP", "alice")
-    try:
-        reg = register_aka(ngn_lab, ua, "alice")
-        assert "SIP/2.0/TCP" in reg.ok.one("Via")
-        check_key_header(ngn_lab, "alice", reg)
-    finally:
-        ua.t.close()
+@pytest.mark.parametrize(("kind", "name", "amf"), [
+    # both REGISTERs on one TCP connection (RFC 3261 §18.3 framing by Content-Length)
+    pytest.param("TCP", "alice", "8000", id="tcp-on-one-connection"),
+    # ``--op``: the AuC derives OPc; the UA computes it on its own and agrees
+    pytest.param("UDP", "bob", "8000", id="provisioned-with-op"),
+    # ``--amf 0000`` appears in AUTN (its octets 6-7, covered by MAC-A)
+    pytest.param("TCP", "carol", "0000", id="amf-travels-in-autn"),
+])
+def test_register(connect: Connect, kind: str, name: str, amf: str) -> None:
+    """Each provisioning variant registers over its transport: the Via names it, the
+    X-NGN-Key verifies, and AUTN carries the provisioned AMF."""
+    client = connect(kind, name)
+    reg = client.register()
+    assert f"SIP/2.0/{kind}" in reg.ok.one("Via")
+    client.key(reg)
+    assert reg.answer.amf == bytes.fromhex(amf)
 
 
-def test_subscriber_provisioned_with_op(ngn_lab: NgnLab) -> None:
-    """``--op``: the AuC derives OPc; the UA computes it on its own and agrees."""
-    ua = ngn_lab.ua("UDP", "bob")
-    try:
-        reg = register_aka(ngn_lab, ua, "bob")
-        check_key_header(ngn_lab, "bob", reg)
-    finally:
-        ua.t.close()
-
-
-def test_amf_travels_in_autn(ngn_lab: NgnLab) -> None:
-    """``--amf 0000`` appears in AUTN (its octets 6-7, covered by MAC-A); the default
-    subscriber's AUTN carries 8000 (test_udp_register_with_opc)."""
-    ua = ngn_lab.ua("TCP", "carol")
-    try:
-        reg = register_aka(ngn_lab, ua, "carol")
-        assert reg.answer.amf == b"\x00\x00"
-    finally:
-        ua.t.close()
-
-
-def test_wrong_response_is_403_and_a_correct_flow_still_works(ngn_lab: NgnLab) -> None:
-    name = "alice"
-    ua = ngn_lab.ua("UDP", name)
-    try:
-        nonce, rand, autn = challenge_of(ua.register(), ngn_lab.domain)
-        answer = ngn_lab.usims[name].answer(rand, autn)
-        uri = f"sip:{ngn_lab.domain}"
-        wrong_res = bytes(b ^ 0xFF for b in answer.res)
-        refused = ua.register(digest_authorization(ua.aor, ngn_lab.domain, nonce, uri,
-                                                   wrong_res))
-        assert (refused.status, refused.reason) == (403, "Forbidden"), refused.raw
-        # the refused nonce is spent: the correct answer to it now draws a fresh challenge
-        late = ua.register(digest_authorization(ua.aor, ngn_lab.domain, nonce, uri,
-                                                answer.res))
-        fresh_nonce, _, _ = challenge_of(late, ngn_lab.domain)
-        assert fresh_nonce != nonce
-        reg = register_aka(ngn_lab, ua, name)
-        check_key_header(ngn_lab, name, reg)
-    finally:
-        ua.t.close()
+def test_wrong_response_is_403_and_a_correct_flow_still_works(connect: Connect) -> None:
+    alice = connect("UDP", "alice")
+    nonce, answer = alice.challenge()
+    wrong_res = bytes(b ^ 0xFF for b in answer.res)
+    refused = alice.ua.register(alice.authorization(nonce, wrong_res))
+    assert (refused.status, refused.reason) == (403, "Forbidden"), refused.raw
+    # the refused nonce is spent: the correct answer to it now draws a fresh challenge
+    late = alice.ua.register(alice.authorization(nonce, answer.res))
+    fresh_nonce, _, _ = challenge_of(late, alice.lab.domain)
+    assert fresh_nonce != nonce
+    alice.key(alice.register())
 
 
 @pytest.mark.parametrize("kind", ["UDP", "TCP"])
-def test_unknown_user_is_404(ngn_lab: NgnLab, kind: str) -> None:
-    ua = ngn_lab.ua(kind, "nobody")
-    try:
-        resp = ua.register()
-        assert (resp.status, resp.reason) == (404, "Not Found"), resp.raw
-        assert not resp.all("WWW-Authenticate")
-    finally:
-        ua.t.close()
+def test_unknown_user_is_404(connect: Connect, kind: str) -> None:
+    resp = connect(kind, "nobody").ua.register()
+    assert (resp.status, resp.reason) == (404, "Not Found"), resp.raw
+    assert not resp.all("WWW-Authenticate")
 
 
-def test_nonce_never_issued_draws_a_fresh_401(ngn_lab: NgnLab) -> None:
-    name = "bob"
-    ua = ngn_lab.ua("UDP", name)
-    try:
-        invented = base64.b64encode(os.urandom(32)).decode()
-        resp = ua.register(digest_authorization(ua.aor, ngn_lab.domain, invented,
-                                                f"sip:{ngn_lab.domain}", os.urandom(8)))
-        nonce, rand, autn = challenge_of(resp, ngn_lab.domain)
-        assert nonce != invented
-        answer = ngn_lab.usims[name].answer(rand, autn)
-        ok = ua.register(digest_authorization(ua.aor, ngn_lab.domain, nonce,
-                                              f"sip:{ngn_lab.domain}", answer.res))
-        assert ok.status == 200, ok.raw
-    finally:
-        ua.t.close()
+def test_nonce_never_issued_draws_a_fresh_401(connect: Connect) -> None:
+    bob = connect("UDP", "bob")
+    invented = base64.b64encode(os.urandom(32)).decode()
+    nonce, answer = bob.challenge(bob.ua.register(bob.authorization(invented,
+                                                                    os.urandom(8))))
+    assert nonce != invented
+    ok = bob.ua.register(bob.authorization(nonce, answer.res))
+    assert ok.status == 200, ok.raw
 
 
-def test_replayed_authorization_draws_a_fresh_401(ngn_lab: NgnLab) -> None:
+def test_replayed_authorization_draws_a_fresh_401(connect: Connect) -> None:
     """A nonce is good for one registration: the same Authorization again (a replay, or
     a UA reusing it) is challenged, not registered."""
-    name = "carol"
-    ua = ngn_lab.ua("TCP", name)
-    try:
-        reg = register_aka(ngn_lab, ua, name)
-        replay = ua.register(reg.authorization)
-        challenge_of(replay, ngn_lab.domain)
-    finally:
-        ua.t.close()
+    carol = connect("TCP", "carol")
+    reg = carol.register()
+    replay = carol.ua.register(reg.authorization)
+    challenge_of(replay, carol.lab.domain)
 
 
-def test_garbage_and_malformed_requests(ngn_lab: NgnLab) -> None:
+def test_garbage_and_malformed_requests(connect: Connect) -> None:
     """Garbage gets no answer over UDP (there is no Via to answer to); a REGISTER that is
     broken gets 400; over TCP garbage ends that connection; the softswitch keeps serving
     both faces."""
-    name = "alice"
-    udp = ngn_lab.transport("UDP")
+    alice = connect("UDP", "alice")
+    ua, udp = alice.ua, alice.ua.t
+    udp.send(b"\x00\xff\xfe garbage \r\n\r\n\x80")
+    udp.send(os.urandom(300))
+    with pytest.raises(TimeoutError):
+        udp.receive(timeout=0.5)
+    bad_forwards = ua.register_bytes().replace(b"Max-Forwards: 70", b"Max-Forwards: x")
+    udp.send(bad_forwards)
+    resp = parse_response(udp.receive())
+    assert resp.status == 400, resp.raw
+    assert resp.one("Call-ID") == ua.call_id
+    no_uri = ua.register_bytes().replace(f"To: <sip:{ua.aor}>".encode(),
+                                         b"To: <tel:+15551234>")
+    udp.send(no_uri)
+    assert parse_response(udp.receive()).status == 400
+    other_alg = alice.authorization(base64.b64encode(os.urandom(32)).decode(), b"x").replace(
+        "algorithm=AKAv1-MD5", "algorithm=MD5")
+    udp.send(ua.register_bytes(other_alg))
+    assert parse_response(udp.receive()).status == 400
+    alice.register()
+
+    tcp = connect.transport("TCP")
+    tcp.send(b"NOT SIP AT ALL\r\nContent-Length: zz\r\n\r\n")
     try:
-        udp.send(b"\x00\xff\xfe garbage \r\n\r\n\x80")
-        udp.send(os.urandom(300))
-        with pytest.raises(TimeoutError):
-            udp.receive(timeout=0.5)
-        ua = PlainUa(udp, ngn_lab.domain, name)
-        bad_forwards = ua.register_bytes().replace(b"Max-Forwards: 70", b"Max-Forwards: x")
-        udp.send(bad_forwards)
-        resp = parse_response(udp.receive())
-        assert resp.status == 400, resp.raw
-        assert resp.one("Call-ID") == ua.call_id
-        no_uri = ua.register_bytes().replace(f"To: <sip:{ua.aor}>".encode(),
-                                             b"To: <tel:+15551234>")
-        udp.send(no_uri)
-        assert parse_response(udp.receive()).status == 400
-        other_alg = digest_authorization(ua.aor, ngn_lab.domain,
-                                         base64.b64encode(os.urandom(32)).decode(),
-                                         f"sip:{ngn_lab.domain}", b"x").replace(
-                                             "algorithm=AKAv1-MD5", "algorithm=MD5")
-        udp.send(ua.register_bytes(other_alg))
-        assert parse_response(udp.receive()).status == 400
-        register_aka(ngn_lab, ua, name)
-    finally:
-        udp.close()
-    tcp = ngn_lab.transport("TCP")
-    try:
-        tcp.send(b"NOT SIP AT ALL\r\nContent-Length: zz\r\n\r\n")
-        try:
-            leftover = tcp.receive(timeout=2.0)
-        except (TimeoutError, ConnectionResetError):
-            leftover = b""
-        if leftover:
-            assert parse_response(leftover).status == 400
-    finally:
-        tcp.close()
-    ua = ngn_lab.ua("TCP", name)
-    try:
-        register_aka(ngn_lab, ua, name)
-    finally:
-        ua.t.close()
+        leftover = tcp.receive(timeout=2.0)
+    except (TimeoutError, ConnectionResetError):
+        leftover = b""
+    if leftover:
+        assert parse_response(leftover).status == 400
+    connect("TCP", "alice").register()
 
 
-def test_key_distribution_differs_per_registration(ngn_lab: NgnLab) -> None:
+def test_key_distribution_differs_per_registration(connect: Connect) -> None:
     """Each AKA round brings a new Kc,sp (the AuC draws one per vector)."""
-    name = "bob"
-    ua = ngn_lab.ua("UDP", name)
-    try:
-        first = check_key_header(ngn_lab, name, register_aka(ngn_lab, ua, name))
-        second = check_key_header(ngn_lab, name, register_aka(ngn_lab, ua, name))
-        assert first != second
-    finally:
-        ua.t.close()
+    bob = connect("UDP", "bob")
+    first = bob.key(bob.register())
+    second = bob.key(bob.register())
+    assert first != second
 
 
 # ------------------------------------------------------------------ registrar rules
 
 
-def test_granted_expiry_does_not_exceed_the_requested_one(ngn_lab: NgnLab) -> None:
-    name = "carol"
-    ua = ngn_lab.ua("UDP", name)
-    try:
-        reg = register_aka(ngn_lab, ua, name, expires=600)
-        granted = re.findall(r";\s*expires=(\d+)", reg.ok.one("Contact"))
-        assert granted
-        assert all(int(g) <= 600 for g in granted), reg.ok.one("Contact")
-    finally:
-        ua.t.close()
+def test_granted_expiry_does_not_exceed_the_requested_one(connect: Connect) -> None:
+    reg = connect("UDP", "carol").register(expires=600)
+    granted = re.findall(r";\s*expires=(\d+)", reg.ok.one("Contact"))
+    assert granted
+    assert all(int(g) <= 600 for g in granted), reg.ok.one("Contact")
 
 
-def test_contact_expires_parameter_is_not_duplicated(ngn_lab: NgnLab) -> None:
-    name = "alice"
-    ua = ngn_lab.ua("UDP", name)
-    try:
-        reg = register_aka(ngn_lab, ua, name, contact_params=";expires=300")
-        contact = reg.ok.one("Contact")
-        assert len(re.findall(r";\s*expires=", contact)) == 1, contact
-    finally:
-        ua.t.close()
+def test_contact_expires_parameter_is_not_duplicated(connect: Connect) -> None:
+    reg = connect("UDP", "alice").register(contact_params=";expires=300")
+    contact = reg.ok.one("Contact")
+    assert len(re.findall(r";\s*expires=", contact)) == 1, contact
 
 
-
-def test_expires_zero_removes_the_binding(ngn_lab: NgnLab) -> None:
-    name = "bob"
-    ua = ngn_lab.ua("UDP", name)
-    try:
-        reg = register_aka(ngn_lab, ua, name, expires=0)
-        contacts = reg.ok.all("Contact")
-        assert all(re.search(r";\s*expires=0\b", c) for c in contacts), contacts
-    finally:
-        ua.t.close()
+def test_expires_zero_removes_the_binding(connect: Connect) -> None:
+    reg = connect("UDP", "bob").register(expires=0)
+    contacts = reg.ok.all("Contact")
+    assert all(re.search(r";\s*expires=0\b", c) for c in contacts), contacts
 
 
-def test_register_without_call_id_is_400_without_a_traceback(ngn_lab: NgnLab) -> None:
+def test_register_without_call_id_is_400_without_a_traceback(ngn_lab: NgnLab,
+                                                             connect: Connect) -> None:
     log_file = ngn_lab.dir / "softswitch.log"
     before = log_file.read_text("utf-8").count("Traceback")
-    udp = ngn_lab.transport("UDP")
+    ua = connect("UDP", "carol").ua
+    ua.t.send(re.sub(rb"Call-ID: [^\r]*\r\n", b"", ua.register_bytes()))
     try:
-        ua = PlainUa(udp, ngn_lab.domain, "carol")
-        data = re.sub(rb"Call-ID: [^\r]*\r\n", b"", ua.register_bytes())
-        udp.send(data)
-        try:
-            resp = parse_response(udp.receive(timeout=1.0))
-        except TimeoutError:
-            resp = None
-        assert log_file.read_text("utf-8").count("Traceback") == before
-        assert resp is not None, "no answer to a REGISTER without Call-ID"
-        assert resp.status == 400
-    finally:
-        udp.close()
+        resp = parse_response(ua.t.receive(timeout=1.0))
+    except TimeoutError:
+        resp = None
+    assert log_file.read_text("utf-8").count("Traceback") == before
+    assert resp is not None, "no answer to a REGISTER without Call-ID"
+    assert resp.status == 400
 
 
-def test_credentials_of_one_aor_do_not_register_another(ngn_lab: NgnLab) -> None:
-    ua = ngn_lab.ua("UDP", "alice")
-    try:
-        nonce, rand, autn = challenge_of(ua.register(), ngn_lab.domain)
-        answer = ngn_lab.usims["alice"].answer(rand, autn)
-        auth = digest_authorization(ua.aor, ngn_lab.domain, nonce, f"sip:{ngn_lab.domain}",
-                                    answer.res)
-        other = ua.register_bytes(auth).replace(f"To: <sip:{ua.aor}>".encode(),
-                                                f"To: <sip:bob@{ngn_lab.domain}>".encode())
-        ua.t.send(other)
-        resp = parse_response(ua.t.receive())
-        assert resp.status == 403, resp.raw
-    finally:
-        ua.t.close()
+def test_credentials_of_one_aor_do_not_register_another(connect: Connect) -> None:
+    alice = connect("UDP", "alice")
+    nonce, answer = alice.challenge()
+    other = alice.ua.register_bytes(alice.authorization(nonce, answer.res)).replace(
+        f"To: <sip:{alice.ua.aor}>".encode(), f"To: <sip:bob@{alice.lab.domain}>".encode())
+    alice.ua.t.send(other)
+    resp = parse_response(alice.ua.t.receive())
+    assert resp.status == 403, resp.raw
