@@ -11,7 +11,7 @@ the HSS requests per transmission; the peak RSS of each server process comes fro
 
 Besides its own keys (``transmissions``, ``transmissions_per_s``, ``hss_requests``,
 ``hss_requests_per_transmission``, ...) the result carries the fields common to every
-``gba bench`` (:mod:`gba.lab.bench_proc`): ``name`` ("mtc"), ``throughput_per_s`` (=
+``gba bench`` (:mod:`gba.lab.bench_report`): ``name`` ("mtc"), ``throughput_per_s`` (=
 transmissions per second), ``requests`` (= transmissions), ``errors``, ``p50_ms``,
 ``p99_ms``, ``max_ms``, ``rss_mb`` and ``cpu_ms_per_op`` (user+system CPU from
 /proc/<pid>/stat over the run, per transmission, for each server process and the load
@@ -22,6 +22,7 @@ generator ``load``), ``concurrency``, ``seconds`` and ``series`` (per second: ``
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from gba.crypto import aka
 from gba.errors import GbaError
 from gba.lab import lab
 from gba.lab import mtc as mtc_lab
-from gba.lab.bench_proc import CpuWatch, Timeline, percentile, rss_mb
+from gba.lab.bench_report import LOAD, ProcWatch, Recorder, percentile
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
 from gba.nf import registry
 from gba.protocols import mtc
@@ -84,8 +85,8 @@ async def _run(info: dict[str, Any], devices: int, groups: int, seconds: float,
         zh_before = await _scrape_zh(m["hss_metrics"])
         servers = {name: pid for name, pid in info["pids"].items()
                    if name in ("hss", "bsf", mtc_lab.IWF, mtc_lab.AS)}
-        cpu = CpuWatch(servers)
-        run = Timeline()
+        cpu = ProcWatch({**servers, LOAD: os.getpid()})
+        run = Recorder()
         turn = 0
 
         async def worker() -> None:
@@ -97,7 +98,7 @@ async def _run(info: dict[str, Any], devices: int, groups: int, seconds: float,
                     await asyncio.sleep(0)
                     continue
                 busy[n] = True
-                t0 = time.monotonic()
+                t0 = time.perf_counter()
                 try:
                     sent = await fleet[n].transmit(b"reading %d" % turn)
                     if sent.downlink is None:
@@ -128,9 +129,9 @@ async def _run(info: dict[str, Any], devices: int, groups: int, seconds: float,
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "max_ms": round(max(latencies, default=0.0) * 1000, 1),
         "errors": len(run.errors), "first_errors": run.errors[:3],
-        "rss_mb": rss_mb(servers),
+        "rss_mb": ProcWatch(servers).rss_mb(),
         "cpu_ms_per_op": cpu.per_op(done),
-        "series": run.series(),
+        "series": run.series(counts=True),
     }
 
 

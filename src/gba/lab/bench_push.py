@@ -25,7 +25,7 @@ figures (``throughput_per_s``, ``requests``, latencies, ``cpu_ms_per_op``, and t
 Zpn and the HSS's Zh requests per push from their counters: 1 and 1 for a first push, 0
 and 0 for a reuse); ``combined_per_s`` is all pushes over both phases. ``errors`` counts
 both phases; ``rss_mb`` is the peak of each server process over the whole run. The other
-common fields (:mod:`gba.lab.bench_proc`) are ``name`` ("push"), ``concurrency``,
+common fields (:mod:`gba.lab.bench_report`) are ``name`` ("push"), ``concurrency``,
 ``seconds`` (both phases, as measured) and ``series`` (per second of both phases, each
 point tagged with its ``phase``).
 """
@@ -37,6 +37,7 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import tempfile
 import time
 import tomllib
@@ -53,7 +54,7 @@ from gba.demos.push import impi, provision
 from gba.errors import GbaError
 from gba.lab import lab
 from gba.lab import push as push_lab
-from gba.lab.bench_proc import CpuWatch, Timeline, rss_mb
+from gba.lab.bench_report import LOAD, ProcWatch, Recorder
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
 from gba.ue.client import GbaClient
 from gba.ue.push import PushUe
@@ -134,12 +135,12 @@ class _Bench:
         self.servers = {n: p for n, p in info["pids"].items() if n in SERVERS}
         self.serial = itertools.count()
 
-    async def order(self, ue: _Ue, sa_id: str, reuse: bool, run: Timeline) -> None:
+    async def order(self, ue: _Ue, sa_id: str, reuse: bool, run: Recorder) -> None:
         """One push to *ue* naming *sa_id*; counted in *run* when both ends saw it done."""
         payload = f"push {next(self.serial)}"
         body = {"impi": impi(ue.name), "embodiment": EMBODIMENT, "sa_kind": "secure",
                 "sa_id": sa_id, "payloads": [base64.b64encode(payload.encode()).decode()]}
-        t0 = time.monotonic()
+        t0 = time.perf_counter()
         try:
             async with self.http.post(f"{self.push['control_url']}/push/send", json=body,
                                       headers={"Authorization": f"Bearer {self.token}"}
@@ -162,15 +163,15 @@ class _Bench:
             ue.sas.append(sa_id)
 
     async def phase(self, reuse: bool, seconds: float, concurrency: int
-                    ) -> tuple[Timeline, CpuWatch, dict[str, int]]:
+                    ) -> tuple[Recorder, ProcWatch, dict[str, int]]:
         """Pushes for *seconds*, *concurrency* in flight, each UE one at a time."""
         idle: asyncio.Queue[_Ue] = asyncio.Queue()
         for ue in self.fleet:
             if ue.sas or not reuse:
                 idle.put_nowait(ue)
         turns = {ue.name: itertools.count() for ue in self.fleet}
-        run = Timeline()
-        cpu = CpuWatch(self.servers)
+        run = Recorder()
+        cpu = ProcWatch({**self.servers, LOAD: os.getpid()})
         before = await self._counts()
 
         async def worker() -> None:
@@ -200,9 +201,14 @@ class _Bench:
                 "zh": await _counter(self.http, self.push["hss_metrics"], "hss", "zh")}
 
 
-def _phase_view(run: Timeline, cpu: CpuWatch, counts: dict[str, int]) -> dict[str, Any]:
+def _phase_view(run: Recorder, cpu: ProcWatch, counts: dict[str, int]) -> dict[str, Any]:
     n = run.count
-    return {**run.summary(), "cpu_ms_per_op": cpu.per_op(n),
+    summary = run.summary()
+    return {"requests": n, "seconds": summary["seconds"],
+            "throughput_per_s": summary["per_s"], "errors": summary["errors"],
+            "first_errors": run.errors[:3], "p50_ms": summary["p50_ms"],
+            "p99_ms": summary["p99_ms"], "max_ms": summary["max_ms"],
+            "cpu_ms_per_op": cpu.per_op(n),
             "bsf_zpn_requests": counts["zpn"], "hss_zh_requests": counts["zh"],
             "bsf_zpn_per_push": round(counts["zpn"] / n, 4) if n else None,
             "hss_zh_per_push": round(counts["zh"] / n, 4) if n else None}
@@ -254,13 +260,13 @@ async def _run(info: dict[str, Any], seconds: float, concurrency: int, ues: int
         "errors": len(all_errors), "first_errors": all_errors[:5],
         "p50_ms": reuse_view["p50_ms"], "p99_ms": reuse_view["p99_ms"],
         "max_ms": reuse_view["max_ms"],
-        "rss_mb": rss_mb(bench.servers),
+        "rss_mb": ProcWatch(bench.servers).rss_mb(),
         "cpu_ms_per_op": reuse_view["cpu_ms_per_op"],
         "concurrency": concurrency, "ues": ues, "embodiment": EMBODIMENT,
         "seconds": round(total_s, 3),
         "first": first_view, "reuse": reuse_view,
-        "series": run_first.series(phase="first")
-        + run_reuse.series(offset=run_first.elapsed, phase="reuse"),
+        "series": run_first.series(counts=True, phase="first")
+        + run_reuse.series(run_first.elapsed, counts=True, phase="reuse"),
     }
 
 

@@ -1,10 +1,11 @@
-"""The common result of ``gba bench bootstrap|zn|ua`` (issue 16 items 1-2), and its chart.
+"""The common result of ``gba bench bootstrap|zn|ua`` (issue 16 items 1-2), and its chart;
+the process watch and the timeline of every benchmark (``push`` and ``mtc`` too).
 
-A load run records, per completed operation, when it ended and how long it took
+A run records, per completed operation, when it ended and how long it took
 (:class:`Recorder`); the server processes are read from /proc before and after the run
 (:class:`ProcWatch`: user+system CPU time from ``/proc/<pid>/stat``, peak RSS from VmHWM in
 ``/proc/<pid>/status``). :func:`result` turns both, and the floor's run, into the JSON
-object every benchmark prints last:
+object the load benchmarks print last:
 
 ``name``, ``throughput_per_s``, ``floor_per_s``, ``floor_kind`` ("http" or "diameter"),
 ``ratio`` (= throughput_per_s / floor_per_s), ``ratio_target``, ``target_met``,
@@ -29,6 +30,10 @@ from typing import Any
 TARGETS: dict[str, float] = {"bootstrap": 0.35, "zn": 0.5, "ua": 0.6}
 """Ratio of the floor each benchmark should reach on the reference 2-core machine, load
 generator included (issue 16 item 2)."""
+
+LOAD = "load"
+"""The key of this process (the load generator) in ``cpu_ms_per_op`` of ``gba bench push``
+and ``gba bench mtc`` (the load benchmarks name it ``load_generator``)."""
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -83,13 +88,27 @@ class ProcWatch:
                 self.cpu_s[name] = now - self._before[name]
         return self.cpu_s
 
+    def per_op(self, ops: int) -> dict[str, float]:
+        """CPU milliseconds per operation of each process over :meth:`start` ..
+        :meth:`stop`, *ops* operations having ended (see :func:`ms_per_op`)."""
+        return ms_per_op(self.cpu_s, ops)
+
     def rss_mb(self) -> dict[str, float]:
+        """:func:`peak_rss_mb` of each process, rounded."""
         return {name: round(peak_rss_mb(pid), 1) for name, pid in self.pids.items()}
+
+
+def ms_per_op(cpu_s: dict[str, float], ops: int) -> dict[str, float]:
+    """CPU milliseconds per operation of each process of *cpu_s* (seconds), rounded; 0
+    when no operation ended."""
+    return {process: round(1000 * seconds / ops, 4) if ops else 0.0
+            for process, seconds in cpu_s.items()}
 
 
 @dataclass
 class Recorder:
-    """Operations of one run: end time (seconds since the run began) and latency."""
+    """Operations of one run: end time (seconds since :meth:`begin`) and latency, and the
+    errors. Times are :func:`time.perf_counter` readings: *t0* of :meth:`done` too."""
 
     started: float = field(default_factory=time.perf_counter)
     ends: list[float] = field(default_factory=list)
@@ -101,6 +120,7 @@ class Recorder:
         self.started = time.perf_counter()
 
     def done(self, t0: float) -> None:
+        """One operation, begun at *t0* (``time.perf_counter()``), ended now."""
         now = time.perf_counter()
         self.ends.append(now - self.started)
         self.latencies.append(now - t0)
@@ -119,22 +139,30 @@ class Recorder:
     def per_s(self) -> float:
         return self.count / self.elapsed if self.elapsed > 0 else 0.0
 
-    def series(self) -> list[dict[str, float]]:
-        """Per second of the run: operations completed and their p50/p99 latency (a last
-        part-second under half a second, the tail past the deadline, is left out)."""
+    def series(self, offset: float = 0.0, *, counts: bool = False, **tags: Any
+               ) -> list[dict[str, Any]]:
+        """Per second of the run: ``t`` (the second, plus *offset* rounded to the ms when
+        there is one), with *counts* ``count`` (operations that ended in that second),
+        ``ops_per_s`` (the same over a last part-second), their ``p50_ms`` and ``p99_ms``,
+        and *tags*. A last part-second under half a second, the tail past the deadline, is
+        left out (it is in the totals)."""
         buckets: dict[int, list[float]] = {}
         for end, latency in zip(self.ends, self.latencies, strict=True):
             buckets.setdefault(int(end), []).append(latency)
         last = int(self.elapsed)
-        out = []
+        out: list[dict[str, Any]] = []
         for second in range(last + 1):
             got = buckets.get(second, [])
             span = min(1.0, self.elapsed - second)
             if span < 0.5:  # the tail past the deadline: counted in the totals only
                 continue
-            out.append({"t": second, "ops_per_s": round(len(got) / max(span, 1e-3), 1),
-                        "p50_ms": round(percentile(got, 0.5) * 1000, 3),
-                        "p99_ms": round(percentile(got, 0.99) * 1000, 3)})
+            point: dict[str, Any] = {"t": round(second + offset, 3) if offset else second}
+            if counts:
+                point["count"] = len(got)
+            point.update({"ops_per_s": round(len(got) / max(span, 1e-3), 1),
+                          "p50_ms": round(percentile(got, 0.5) * 1000, 3),
+                          "p99_ms": round(percentile(got, 0.99) * 1000, 3), **tags})
+            out.append(point)
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -155,11 +183,7 @@ def result(name: str, load: Recorder, floor: Recorder, floor_kind: str, concurre
     floor_per_s = round(floor.per_s, 3)
     ratio = throughput / floor_per_s if floor_per_s > 0 else 0.0
     target = TARGETS.get(name)
-    cpu_ms: dict[str, float] = {}
-    for process, seconds in cpu_s.items():
-        cpu_ms[process] = round(1000 * seconds / load.count, 4) if load.count else 0.0
-    for process, seconds in floor_cpu_s.items():
-        cpu_ms[process] = round(1000 * seconds / floor.count, 4) if floor.count else 0.0
+    cpu_ms = {**ms_per_op(cpu_s, load.count), **ms_per_op(floor_cpu_s, floor.count)}
     summary = load.summary()
     return {
         "name": name,
