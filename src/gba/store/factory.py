@@ -7,6 +7,10 @@ Accepted forms::
     relative/or/abs/path.sqlite  a plain path, same rule
     memory:                      a private SQLite :memory: database (unit tests)
     redis://host:port/db         also rediss:// and unix:// (BSF and NAF only)
+    postgresql://user@host/db    also postgres:// (the HSS subscriber store only)
+
+The HSS subscriber store is SQLite or PostgreSQL: both commit an issued SQN durably before
+it is returned (TS 33.102 Annex C.3.2); the BSF and NAF caches are SQLite or Redis.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Literal
 
 from gba.errors import ConfigError
 from gba.store.base import BsfStore, NafStore, SubscriberStore
+from gba.store.postgres import PostgresSubscriberStore
 from gba.store.redis import RedisBsfStore, RedisNafStore
 from gba.store.sqlite import SqliteBsfStore, SqliteNafStore, SqliteSubscriberStore
 
@@ -25,13 +30,14 @@ MEMORY = ":memory:"
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 """Two letters at least, so that a Windows drive (``C:``) reads as a path."""
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+_POSTGRES_SCHEMES = frozenset({"postgresql", "postgres"})
 
 
 @dataclass(frozen=True, slots=True)
 class StoreLocation:
-    """Where a store lives: a SQLite file (or :memory:) or a Redis URL."""
+    """Where a store lives: a SQLite file (or :memory:), a Redis or a PostgreSQL URL."""
 
-    backend: Literal["sqlite", "redis"]
+    backend: Literal["sqlite", "redis", "postgres"]
     target: str
 
 
@@ -48,9 +54,12 @@ def parse_store_url(url: str, base_dir: Path | None = None) -> StoreLocation:
     scheme = match.group(1).lower()
     if scheme in _REDIS_SCHEMES:
         return StoreLocation("redis", text)
+    if scheme in _POSTGRES_SCHEMES:
+        return StoreLocation("postgres", text)
     if scheme != "sqlite":
         raise ConfigError(
-            f"unknown store scheme {scheme!r}; use sqlite:, memory:, redis:// or a path"
+            f"unknown store scheme {scheme!r}; use sqlite:, memory:, redis://, "
+            "postgresql:// or a path"
         )
     rest = text[match.end() :]
     if rest == MEMORY:
@@ -74,16 +83,27 @@ def _resolve(path: str, base_dir: Path | None) -> str:
 
 
 def open_subscriber_store(url: str, *, base_dir: Path | None = None) -> SubscriberStore:
-    """The HSS subscriber store; SQLite only (SQN issue must be durable, TS 33.102 C.3)."""
+    """The HSS subscriber store: SQLite or PostgreSQL (SQN issue must be durable, TS 33.102
+    Annex C.3.2; Redis does not promise that)."""
     loc = parse_store_url(url, base_dir)
-    if loc.backend != "sqlite":
-        raise ConfigError("the HSS subscriber store is SQLite only; got a Redis URL")
+    if loc.backend == "redis":
+        raise ConfigError("the HSS subscriber store is SQLite or PostgreSQL only; "
+                          "got a Redis URL")
+    if loc.backend == "postgres":
+        return PostgresSubscriberStore(loc.target)
     return SqliteSubscriberStore(loc.target)
+
+
+def _cache_refuses_postgres(loc: StoreLocation, what: str) -> None:
+    if loc.backend == "postgres":
+        raise ConfigError(f"the {what} store is SQLite or Redis only; PostgreSQL backs the "
+                          "HSS subscriber store alone")
 
 
 def open_bsf_store(url: str, *, base_dir: Path | None = None) -> BsfStore:
     """The BSF's challenges and bootstrapping contexts (TS 33.220 §4.5.2)."""
     loc = parse_store_url(url, base_dir)
+    _cache_refuses_postgres(loc, "BSF")
     if loc.backend == "redis":
         return RedisBsfStore(loc.target)
     return SqliteBsfStore(loc.target)
@@ -92,6 +112,7 @@ def open_bsf_store(url: str, *, base_dir: Path | None = None) -> BsfStore:
 def open_naf_store(url: str, *, base_dir: Path | None = None) -> NafStore:
     """The NAF's Zn key cache and Digest nonce counts (TS 33.220 §4.5.3)."""
     loc = parse_store_url(url, base_dir)
+    _cache_refuses_postgres(loc, "NAF")
     if loc.backend == "redis":
         return RedisNafStore(loc.target)
     return SqliteNafStore(loc.target)
