@@ -52,20 +52,33 @@ def denied(name: str) -> bool:
     return low in DENIED or any(part in low for part in _DENIED_PARTS)
 
 
+@functools.lru_cache(maxsize=512)
+def _written(extra: frozenset[str]) -> tuple[str, ...]:
+    """The extra field names of this set that may be written, in the order they are:
+    worked out once per set of names a log call uses, not once per line."""
+    names = [n for n in extra if not n.startswith("_") and not denied(n)]
+    names.sort(key=lambda n: (_ORDER.get(n, len(FIELDS)), n))
+    return tuple(names)
+
+
+_PLAIN: Final = (str, int, float, bool, type(None))
+
+
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The record's ``extra=`` fields that may be written: the structured ones first,
     none named like key material, none in octets."""
-    extra = record.__dict__.keys() - _STANDARD
+    fields = record.__dict__
+    extra = fields.keys() - _STANDARD
     if not extra:
         return {}
-    names = [n for n in extra if not n.startswith("_")]
-    names.sort(key=lambda n: (_ORDER.get(n, len(FIELDS)), n))
     out: dict[str, Any] = {}
-    for name in names:
-        value = record.__dict__[name]
-        if denied(name) or isinstance(value, bytes | bytearray | memoryview):
+    for name in _written(frozenset(extra)):
+        value = fields[name]
+        if type(value) in _PLAIN:
+            out[name] = value
+        elif isinstance(value, bytes | bytearray | memoryview):
             continue
-        if value is None or isinstance(value, str | int | float | bool):
+        elif value is None or isinstance(value, str | int | float | bool):
             out[name] = value
         else:
             out[name] = str(value)
@@ -108,6 +121,20 @@ class TextFormatter(logging.Formatter):
     def __init__(self, function: str) -> None:
         super().__init__(f"%(asctime)s {function} %(levelname)s %(name)s: %(message)s")
         self.function = function
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord,  # noqa: N802 (logging.Formatter)
+                   datefmt: str | None = None) -> str:
+        """``YYYY-MM-DD HH:MM:SS,mmm`` local time, as :class:`logging.Formatter` writes
+        it; the part up to the second is formatted once per second."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = super().formatTime(record).rpartition(",")[0]
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -134,6 +161,12 @@ def configure(function: str, settings: LogSettings | None = None,
     the root level is ``GBA_LOG_LEVEL`` when set, else the configured one, and each
     logger of ``levels`` gets its own. Returns the logger ``gba.<function>``."""
     chosen = settings or LogSettings()
+    # Neither format writes the caller's file and line, the thread or the process: do not
+    # look them up for every record (the logging documentation's "Optimization").
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _Handler)]:
         root.removeHandler(old)

@@ -128,3 +128,29 @@ def test_configuring_again_replaces_the_handler(restore_logging: None) -> None:
     logging.getLogger("gba.test").warning("once")
     assert first.getvalue() == ""
     assert second.getvalue().count("once") == 1
+
+
+@pytest.mark.parametrize("created", [1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.5,
+                                     1_700_000_000.25, 1_800_000_123.004])
+def test_text_time_is_the_standard_formatters(created: float) -> None:
+    """The per-second cache of the time prefix writes what logging.Formatter writes, also
+    across a second boundary and back."""
+    cached = logs.TextFormatter("bsf")
+    standard = logging.Formatter()
+    for when in (created - 1.0, created, created + 0.0004, created - 1.0):
+        record = logging.LogRecord("gba.test", logging.INFO, "", 0, "m", (), None)
+        record.created = when
+        record.msecs = (when - int(when)) * 1000
+        assert cached.formatTime(record) == standard.formatTime(record)
+
+
+def test_fields_of_one_shape_are_written_alike_each_time() -> None:
+    """The cached order of a set of field names: structured first, denied and private
+    names and octets dropped, other values as text."""
+    record = logging.LogRecord("gba.test", logging.INFO, "", 0, "m", (), None)
+    record.__dict__.update({"zeta": 1.5, "result": 2001, "ks": "x", "_hidden": 1,
+                            "impi": "u@r", "blob": b"\x00", "obj": [1], "flag": None})
+    for _ in range(2):
+        assert list(logs.extra_fields(record).items()) == [
+            ("impi", "u@r"), ("result", 2001), ("flag", None), ("obj", "[1]"),
+            ("zeta", 1.5)]
