@@ -39,11 +39,13 @@ Choices where the copied ABNF leaves room:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
 
 from gba.errors import CodecError
 from gba.protocols.diameter import (
@@ -185,12 +187,21 @@ def parse_bir(msg: Message) -> KeyRequest:
                          if visited is not None else None))
 
 
+@functools.lru_cache(maxsize=16)
+def _bia_head(origin_host: str, origin_realm: str) -> tuple[Avp, ...]:
+    """The AVPs every successful BIA of one BSF carries alike (Avp is immutable): built
+    once, not for every answer."""
+    return (vendor_app(APP_ZN), avp("Result-Code", d.ResultCode.SUCCESS),
+            avp("Origin-Host", origin_host), avp("Origin-Realm", origin_realm))
+
+
+_GBA_TYPE_3G: Final = avp("GBA-Type", "3G_GBA")
+
+
 def build_bia(request: Message, local: PeerIdentity, ans: KeyAnswer) -> Message:
-    avps: list[Avp] = [
-        request.find(d.SESSION_ID) or avp("Session-Id", ""), vendor_app(APP_ZN),
-        avp("Result-Code", d.ResultCode.SUCCESS),
-        avp("Origin-Host", local.origin_host), avp("Origin-Realm", local.origin_realm),
-        avp("User-Name", ans.impi)]
+    avps: list[Avp] = [request.find(d.SESSION_ID) or avp("Session-Id", ""),
+                       *_bia_head(local.origin_host, local.origin_realm),
+                       avp("User-Name", ans.impi)]
     if ans.me_key is not None:
         avps.append(avp("ME-Key-Material", ans.me_key))
     if ans.uicc_key is not None:
@@ -198,7 +209,7 @@ def build_bia(request: Message, local: PeerIdentity, ans: KeyAnswer) -> Message:
     avps += [avp("Key-ExpiryTime", ans.expiry), avp("BootstrapInfoCreationTime", ans.created)]
     if ans.uss is not None:
         avps.append(avp("GBA-UserSecSettings", ans.uss.encode("utf-8")))
-    avps.append(avp("GBA-Type", "3G_GBA"))
+    avps.append(_GBA_TYPE_3G)
     if ans.key_kind is KeyKind.KS:
         avps.append(avp("Key-Kind", int(KeyKind.KS)))
     return request.answer(avps)
