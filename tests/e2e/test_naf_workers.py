@@ -12,14 +12,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import tomli_w
 
 from e2e.labctl import Subscriber, alive, impi_for, lab_down, provision, running_lab
+from e2e.wire import Reply, challenge_of, get, ua_answer
 from gba import config
 from gba.crypto import ua_protocols
 from gba.errors import ConfigError
 from gba.nf import registry
+from gba.protocols import ua
+from gba.protocols.digest_header import Challenge
 from gba.ue.client import GbaClient
 
 pytestmark = pytest.mark.redis
@@ -117,3 +121,63 @@ def test_kinds_built_on_a_naf_refuse_workers(redis_url: str, tmp_path: Path) -> 
     target.write_text(tomli_w.dumps(data), encoding="utf-8")
     with pytest.raises(ConfigError, match="runs as one process"):
         registry.config_of(registry.load(target), "bmsc")
+
+
+NONCE_USES = 20
+"""Digest requests with one nonce, each on a new connection."""
+REPLAYS = 6
+"""Replayed nonce counts, each on a new connection."""
+
+
+async def _alone(url: str, authorization: str | None = None) -> Reply:
+    """One request on a connection of its own (a new session, closed after the answer):
+    SO_REUSEPORT hands each connection to either worker."""
+    async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True),
+            timeout=aiohttp.ClientTimeout(total=10)) as http:
+        return await get(http, url, authorization)
+
+
+def test_a_nonce_from_one_naf_worker_verifies_at_the_other(
+        redis_url: str, tmp_path: Path) -> None:
+    # the workers share the nonce secret and the nonce counts through Redis: before they
+    # did, a connection that landed on the other worker got a 401 (not stale), "nonce was
+    # not issued here"
+    lab_dir = tmp_path / "lab"
+    with running_lab(lab_dir, ("naf-worker-nonce",),
+                     workers_config(tmp_path, redis_url)) as lab:
+        sub = lab.subscriber("naf-worker-nonce")
+        url = lab.naf_url + "/"
+
+        async def run() -> tuple[list[tuple[int, bytes]], list[Reply]]:
+            async with GbaClient(sub.impi, sub.usim(), lab.bsf_url) as ue:
+                await ue.bootstrap()
+                key = ue.naf_key(lab.naf_fqdn, ua_protocols.HTTP_DIGEST)
+            password = ua.password_for(key.key)
+            challenge = challenge_of(await _alone(url))
+            answered = []
+            for nc in range(1, NONCE_USES + 1):
+                reply = await _alone(url, ua_answer(challenge, key.btid, password,
+                                                    nc=f"{nc:08x}"))
+                answered.append((reply.status, reply.body))
+            replays = [await _alone(url, ua_answer(challenge, key.btid, password,
+                                                   nc=f"{nc:08x}"))
+                       for nc in (NONCE_USES, 1, *[NONCE_USES - 1] * (REPLAYS - 2))]
+            assert all(key.btid.encode() in body for status, body in answered
+                       if status == 200)
+            return answered, replays
+
+        answered, replays = asyncio.run(run())
+        assert [status for status, _ in answered] == [200] * NONCE_USES, [
+            (status, body[:120]) for status, body in answered]
+        for reply in replays:
+            assert reply.status == 401, reply.body[:200]
+            stale = Challenge.from_header(reply.headers["WWW-Authenticate"])
+            assert stale.stale, "a replayed nc is answered with a stale challenge"
+        lab_down(lab_dir)
+    log = (lab_dir / "naf.log").read_text(errors="replace")
+    digest = {int(w): int(d) for w, d in re.findall(
+        r"NAF naf worker (\d) of 2 \(pid \d+\) stops: answered (\d+) Ua Digest", log)}
+    assert set(digest) == {0, 1}, log[-3000:]
+    assert all(d > 0 for d in digest.values()), digest
+    assert sum(digest.values()) >= 1 + NONCE_USES + REPLAYS, digest

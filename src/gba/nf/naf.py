@@ -23,6 +23,7 @@ from aiohttp import web
 from gba.clock import Clock, utc_now
 from gba.crypto import ua_protocols
 from gba.errors import GbaError
+from gba.nf.ua_memory import MemoryNonceCounts, RecentKeys
 from gba.protocols import ua, zn, zpn
 from gba.protocols.actions import CheckNonceCount, NeedKey, Respond
 from gba.protocols.diameter import ExperimentalResultCode, Message, PeerIdentity, ResultCode
@@ -39,6 +40,8 @@ from gba.transport.http import read_request, request_tls_suite, to_web_response
 log = logging.getLogger(__name__)
 
 FetchKey = Callable[[zn.KeyRequest], Awaitable[zn.KeyAnswer | int]]
+NonceCountCheck = Callable[[str, int, datetime], Awaitable[bool]]
+"""RFC 7616 §3.4: (nonce, nc, nonce expiry) -> whether nc is above every earlier one."""
 Produce = Callable[[NafKey, HttpRequest], Awaitable[tuple[bytes, str]]]
 """An application's resource for an authenticated Ua request: (body, content type)."""
 """Zn: the BSF's answer, or the Diameter result code that refused it."""
@@ -79,8 +82,11 @@ class NafKeys:
     before it is used."""
 
     def __init__(self, store: NafStore, fetch: FetchKey, clock: Clock = utc_now,
-                 gaa_service_id: str | None = None, roaming: Roaming | None = None) -> None:
+                 gaa_service_id: str | None = None, roaming: Roaming | None = None,
+                 recent: RecentKeys | None = None) -> None:
         self.store = store
+        self.recent = recent if recent is not None else RecentKeys()
+        """The keys this process used last, in its memory (:mod:`gba.nf.ua_memory`)."""
         self.fetch = fetch
         self.clock = clock
         self.gaa_service_id = gaa_service_id
@@ -91,7 +97,11 @@ class NafKeys:
     async def get(self, btid: str, naf_id: bytes) -> NafKey | None:
         """The key, or None when the BSF does not know the B-TID (or it expired)."""
         now = self.clock()
-        cached = await self.store.get_key(btid, naf_id, now)
+        cached = self.recent.get(btid, naf_id, now)
+        if cached is None:
+            cached = await self.store.get_key(btid, naf_id, now)
+            if cached is not None:
+                self.recent.put(cached)
         if cached is not None:
             self.hits += 1
             return cached
@@ -123,6 +133,7 @@ class NafKeys:
         if self.roaming is not None:
             await self.store.put_charging(self._charging(key, answer, now))
         await self.store.put_key(key)
+        self.recent.put(key)
         log.info("Zn: key for %s (%s) NAF_Id %s || %s cached until %s", btid, answer.impi,
                  naf_id[:-5].decode("utf-8", "replace"), naf_id[-5:].hex(" "),
                  answer.expiry.isoformat(),
@@ -146,13 +157,18 @@ class Naf:
 
     def __init__(self, fqdn: str, keys: NafKeys, nonces: ua.NonceMint | None = None,
                  clock: Clock = utc_now, *, require_gba_token: bool = False,
-                 ua_inflight: InflightLimit | None = None) -> None:
+                 ua_inflight: InflightLimit | None = None,
+                 nonce_counts: NonceCountCheck | None = None) -> None:
         self.fqdn = fqdn
         self.ua_inflight = ua_inflight or InflightLimit()
         """Ua Digest requests in flight; past the limit one is shed unread
         (:mod:`gba.protocols.shedding`)."""
         self.keys = keys
         self.nonces = nonces or ua.NonceMint()
+        self.check_nonce_count = (nonce_counts if nonce_counts is not None
+                                  else MemoryNonceCounts(clock).check)
+        """In memory for nonces of this process's own mint (the default); through the
+        store for a mint whose secret other processes share (:mod:`gba.nf.ua_memory`)."""
         self.clock = clock
         self.digest = NafDigestConfig.for_naf(fqdn, self.nonces,
                                               require_gba_token=require_gba_token)
@@ -196,8 +212,8 @@ class Naf:
                 else:
                     action = exchange.key_received(key)
             elif isinstance(action, CheckNonceCount):
-                fresh = await self.keys.store.check_nonce_count(action.nonce, action.nc,
-                                                                action.expires)
+                fresh = await self.check_nonce_count(action.nonce, action.nc,
+                                                     action.expires)
                 action = exchange.nonce_count_checked(fresh)
             elif produce is not None:
                 body, content_type = await produce(action.key, http_request)

@@ -66,7 +66,7 @@ from gba.nf.common import (
     peer_identity,
 )
 from gba.nf.eap_broker import EapBroker
-from gba.nf.naf import Naf, NafKeys, Roaming, ZnRoute, zn_fetcher
+from gba.nf.naf import Naf, NafKeys, NonceCountCheck, Roaming, ZnRoute, zn_fetcher
 from gba.nf.naf_psk import (
     DEFAULT_PSK_TLS_MAX_PENDING,
     DEFAULT_PSK_TLS_MAX_PENDING_PER_SOURCE,
@@ -78,7 +78,10 @@ from gba.observe.metrics import process_metrics
 from gba.protocols import zn
 from gba.protocols.diameter import ExperimentalResultCode
 from gba.protocols.shedding import DEFAULT_MAX_INFLIGHT, InflightLimit
+from gba.protocols.ua import NonceMint
 from gba.store.factory import open_naf_store
+from gba.store.naf import NafStore
+from gba.store.redis import RedisNafStore
 from gba.transport.diameter import DiameterNode, session_id_factory
 from gba.transport.http import SiteLimits, https_server_context
 
@@ -256,6 +259,14 @@ def zn_node(cfg: NafConfig, topology: Topology, name: str = "naf",
     return node
 
 
+async def _shared_nonces(store: NafStore) -> tuple[NonceMint, NonceCountCheck]:
+    """Workers behind one port: a nonce one issued must verify at every other, so they
+    share the mint's secret and count nonces in the store (:mod:`gba.nf.ua_memory`)."""
+    if not isinstance(store, RedisNafStore):  # parse_count already demands redis://
+        raise ConfigError("NAF workers share their Digest nonces through a Redis store")
+    return NonceMint(await store.nonce_secret()), store.check_nonce_count
+
+
 @contextlib.asynccontextmanager
 async def running(cfg: NafConfig, topology: Topology, name: str, worker: int = 0
                   ) -> AsyncIterator[Naf]:
@@ -273,8 +284,9 @@ async def running(cfg: NafConfig, topology: Topology, name: str, worker: int = 0
                    gaa_service_id=cfg.gaa_service_id,
                    roaming=(Roaming(cfg.roaming_case, cfg.fqdn, cfg.btid_realms or {})
                             if cfg.roaming_case else None))
-    naf = Naf(cfg.fqdn, keys, require_gba_token=cfg.require_gba_token,
-              ua_inflight=InflightLimit(cfg.ua_max_inflight))
+    nonces, counts = await _shared_nonces(store) if cfg.workers > 1 else (None, None)
+    naf = Naf(cfg.fqdn, keys, nonces, require_gba_token=cfg.require_gba_token,
+              ua_inflight=InflightLimit(cfg.ua_max_inflight), nonce_counts=counts)
     observed = process_metrics().function(name)
     observed.watch_node(node)
     observed.keys = keys

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from gba.errors import CodecError
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_PARAM = re.compile(
-    rf"\s*({_TOKEN})\s*=\s*(?:\"((?:[^\"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x09\x20-\x7e\x80-\xff])*)\"|({_TOKEN}))\s*"
+_PARAM = re.compile(  # possessive: a quoted run is taken whole, never backtracked
+    rf"\s*({_TOKEN})\s*=\s*(?:\"((?:[^\"\\\x00-\x08\x0a-\x1f\x7f]++|\\[\x09\x20-\x7e\x80-\xff])*+)\"|({_TOKEN}))\s*"
 )
 _ESCAPE = re.compile(r"\\(.)")
 MAX_HEADER = 8192
@@ -28,17 +28,25 @@ def parse_params(text: str) -> dict[str, str]:
     params: dict[str, str] = {}
     pos = 0
     end = len(text)
+    match = _PARAM.match
     while pos < end:
-        m = _PARAM.match(text, pos)
+        m = match(text, pos)
         if m is None:
+            if pos and text[pos - 1] == "," and not text[pos:].strip():
+                raise CodecError("Digest header ends with ','")
             raise CodecError(f"Digest parameter list malformed at offset {pos}")
-        name = m.group(1).lower()
-        quoted = m.group(2)
-        value = _ESCAPE.sub(r"\1", quoted) if quoted is not None else m.group(3)
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # undecodable octets arrive as surrogates
-            raise CodecError(f"Digest parameter {name!r} is not UTF-8 (offset {pos})") from None
+        name, quoted, token = m.groups()
+        name = name.lower()
+        if quoted is None:
+            value = token
+        else:
+            value = _ESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:  # undecodable octets arrive as surrogates
+                    raise CodecError(
+                        f"Digest parameter {name!r} is not UTF-8 (offset {pos})") from None
         if name in params:
             raise CodecError(f"Digest parameter {name!r} repeated at offset {pos}")
         params[name] = value
@@ -47,7 +55,7 @@ def parse_params(text: str) -> dict[str, str]:
             if text[pos] != ",":
                 raise CodecError(f"expected ',' at offset {pos} of the Digest header")
             pos += 1
-            if not text[pos:].strip():
+            if pos == end:
                 raise CodecError("Digest header ends with ','")
     return params
 

@@ -268,3 +268,34 @@ async def test_corrupt_record_is_store_error(
     await raw.set(f"{redis_prefix}:v1:bsf:ctx:{BTID}", b"{not json", px=60_000)
     with pytest.raises(StoreError, match="corrupt record"):
         await bsf.get_context(BTID, now)
+
+
+async def test_nonce_secret_is_shared_on_a_prefix_and_distinct_across_prefixes(
+    redis_url: str, redis_prefix: str, raw: Redis
+) -> None:
+    # NAF workers share their Digest nonce secret through the store (SET NX): the first
+    # to ask makes it, every other store on the same prefix reads the same 32 octets
+    first = RedisNafStore(redis_url, prefix=redis_prefix)
+    second = RedisNafStore(redis_url, prefix=redis_prefix)
+    other = RedisNafStore(redis_url, prefix=redis_prefix + "-other")
+    try:
+        secrets = await asyncio.gather(*(s.nonce_secret() for s in (first, second, first)))
+        assert all(isinstance(s, bytes) and len(s) == 32 for s in secrets)
+        assert len(set(secrets)) == 1
+        assert await raw.get(f"{redis_prefix}:v{NAF_LAYOUT}:naf:nonce-secret") == secrets[0]
+        elsewhere = await other.nonce_secret()
+        assert len(elsewhere) == 32
+        assert elsewhere != secrets[0]
+        assert await other.nonce_secret() == elsewhere
+    finally:
+        await raw.delete(f"{redis_prefix}-other:v{NAF_LAYOUT}:naf:nonce-secret")
+        for store in (first, second, other):
+            await store.close()
+
+
+async def test_corrupt_nonce_secret_is_store_error(
+    naf: RedisNafStore, raw: Redis, redis_prefix: str
+) -> None:
+    await raw.set(f"{redis_prefix}:v{NAF_LAYOUT}:naf:nonce-secret", b"short")
+    with pytest.raises(StoreError, match="corrupt record"):
+        await naf.nonce_secret()

@@ -7,13 +7,16 @@ Keys, layout version :data:`LAYOUT_VERSION` (see :mod:`gba.store.redis`)::
     <prefix>:v1:naf:expiry                     sorted set: key -> expires (µs)
     <prefix>:v1:naf:charging                   list of charging records, JSON, oldest first
     <prefix>:v1:naf:sa:<kind>:<value>          push security association, JSON (issue 13)
+    <prefix>:v1:naf:nonce-secret               the Digest nonce secret shared by workers
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any, Final
 
+from gba.errors import StoreError
 from gba.protocols.push_sa import IdKind, PushSa, SaId
 from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
@@ -81,6 +84,19 @@ class RedisNafStore:
         """Live keys among the first *cap* live entries of the expiry index (exact while
         keys and nonce counts together number fewer)."""
         return await self._c.count_live(f"{self._c.ns}:key:", now, cap)
+
+    async def nonce_secret(self) -> bytes:
+        """The secret of the Digest nonces (:class:`gba.protocols.ua.NonceMint`) that the
+        processes sharing this store share: made by the first to ask (SET NX), so a nonce
+        one worker issued verifies at every other. Redis already holds the Ks_NAF keys;
+        the secret is no more exposed there than they are."""
+        key = f"{self._c.ns}:nonce-secret"
+        with self._c.errors(f"nonce secret {key}"):
+            await self._c.redis.set(key, os.urandom(32), nx=True)
+            raw = await self._c.redis.get(key)
+        if not isinstance(raw, bytes) or len(raw) != 32:
+            raise StoreError(f"redis at {self._c.where}: corrupt record {key!r}")
+        return raw
 
     async def check_nonce_count(self, nonce: str, nc: int, expires: datetime) -> bool:
         """True, and remember *nc*, if above every nc seen with *nonce* (RFC 7616 §3.4).
