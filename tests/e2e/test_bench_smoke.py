@@ -1,6 +1,7 @@
 """A tiny run of each load benchmark (issue 16): ``gba bench bootstrap|zn|ua --json`` for
-about a second against real lab processes and its floor. Asserts zero errors and the
-shape of the JSON, never a timing."""
+about a second against real lab processes and its floor, and of ``gba bench bootstrap
+--hss-store postgres`` (the HSS's subscribers in a private PostgreSQL server). Asserts
+zero errors and the shape of the JSON, never a timing."""
 
 from __future__ import annotations
 
@@ -44,6 +45,27 @@ def test_bench_smoke(name: str, tmp_path: Path) -> None:
     assert f"floor_{KINDS[name]}" in res["rss_mb"]
     assert res["chart"] == str(png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if name == "bootstrap":
+        assert res["hss_store"] == "sqlite"
+        assert "postgres" not in res["cpu_ms_per_op"]
+
+
+@pytest.mark.postgres
+def test_bench_bootstrap_hss_postgres_smoke() -> None:
+    """``gba bench bootstrap --hss-store postgres``: the benchmark's own PostgreSQL server
+    holds the HSS's subscribers; no errors, the server's CPU and RSS reported."""
+    out = gba("bench", "bootstrap", "--seconds", "1", "--concurrency", "4", "--json",
+              "--hss-store", "postgres")
+    res = json.loads(out.strip().splitlines()[-1])
+    assert set(FIELDS) <= set(res)
+    assert res["name"] == "bootstrap"
+    assert res["hss_store"] == "postgres"
+    assert res["errors"] == 0, res["first_errors"]
+    assert res["floor"]["errors"] == 0
+    assert res["requests"] > 0
+    assert {"hss", "bsf", "postgres"} <= set(res["cpu_ms_per_op"])
+    assert {"hss", "bsf", "postgres"} <= set(res["rss_mb"])
+    assert res["rss_mb"]["postgres"] > 0
 
 
 def test_result_and_series_from_recorded_operations() -> None:

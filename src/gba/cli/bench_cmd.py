@@ -167,16 +167,19 @@ def _show(res: dict[str, Any]) -> None:
 
 
 def _load(name: str, seconds: float, concurrency: int, chart: Path | None,
-          as_json: bool, workers: tuple[int, ...] | None = None) -> None:
+          as_json: bool, workers: tuple[int, ...] | None = None,
+          hss_store: str = "sqlite") -> None:
     from gba.lab.bench_load import run
 
     if seconds <= 0 or concurrency < 1:
         raise typer.BadParameter("--seconds > 0 and --concurrency >= 1")
-    res = run(name, seconds, concurrency, chart, workers)
+    res = run(name, seconds, concurrency, chart, workers, hss_store)
     if workers is not None:
         _show_workers(res)
     else:
         _show(res)
+    if "hss_store" in res:
+        typer.echo(f"  {'HSS store':24s} {res['hss_store']}")
     if as_json:
         emit_json(res)
     if res["errors"]:
@@ -192,6 +195,16 @@ def _show_workers(res: dict[str, Any]) -> None:
         typer.echo(f"  {'BSF CPU/bootstrap':24s} {cpu['bsf_total']:.4f} ms with {count} "
                    "worker(s)")
     typer.echo(f"  {'scaling':24s} {res['scaling']:.3f}x (workers {res['workers']})")
+
+
+HSS_STORES = ("sqlite", "postgres")
+"""``--hss-store`` (as :data:`gba.lab.bench_load.HSS_STORES`, not imported at start-up)."""
+
+
+def _hss_store(text: str) -> str:
+    if text not in HSS_STORES:
+        raise typer.BadParameter(f"one of {', '.join(HSS_STORES)}", param_hint="--hss-store")
+    return text
 
 
 def _worker_counts(text: str | None) -> tuple[int, ...] | None:
@@ -213,10 +226,15 @@ def bootstrap(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
               workers: Annotated[str | None, typer.Option(
                   help="BSF worker counts, e.g. 1,2: one run each on a BSF of that many "
                        "processes sharing a private redis-server; reports the scaling")
-                  ] = None) -> None:
+                  ] = None,
+              hss_store: Annotated[str, typer.Option(
+                  help="the HSS's subscriber store: sqlite (the lab's file) or postgres (a "
+                       "private PostgreSQL server, started and removed by the benchmark)")
+                  ] = "sqlite") -> None:
     """Full Ub bootstraps (with Zh) per second over real sockets, as a ratio of an aiohttp
     trivial-handler floor measured in the same run (target 0.35)."""
-    _load("bootstrap", seconds, concurrency, chart, json_out, _worker_counts(workers))
+    _load("bootstrap", seconds, concurrency, chart, json_out, _worker_counts(workers),
+          _hss_store(hss_store))
 
 
 @app.command()

@@ -32,6 +32,17 @@ BSF's state, and the bootstrap load runs once per worker count on a lab whose BS
 holds each run under ``runs`` (by worker count), ``scaling`` (the throughput of the
 largest count over that of the smallest), and ``cpu_ms_per_bootstrap`` per count: each
 BSF process's and the BSF's total CPU milliseconds per bootstrap.
+
+``bootstrap`` with *hss_store* ``"postgres"`` (``gba bench bootstrap --hss-store
+postgres``): a private PostgreSQL server (:func:`gba.lab.postgres_server.private_postgres`:
+a fresh data directory, ``fsync`` on, stopped and removed at the end) is the HSS's
+subscriber store (``store = "postgresql://..."`` in the HSS's section; the bench's
+subscribers are provisioned through :func:`gba.store.factory.open_subscriber_store`, so
+into it too). The result names the store (``hss_store``: ``"sqlite"`` or ``"postgres"``);
+``cpu_ms_per_op`` and ``rss_mb`` hold ``postgres``: its CPU is the whole server's (the
+postmaster, every backend and background process, those that exited during the run too:
+:class:`TreeWatch`), its peak RSS the postmaster's alone (backends share its buffers).
+With *workers* too, every run uses that server.
 """
 
 from __future__ import annotations
@@ -65,7 +76,8 @@ from gba.lab.bench_floor import (
     floor_server,
     http_floor,
 )
-from gba.lab.bench_report import ProcWatch, Recorder, chart, result
+from gba.lab.bench_report import ProcWatch, Recorder, chart, cpu_seconds, result
+from gba.lab.postgres_server import private_postgres
 from gba.lab.subscribers import DEMO_K, DEMO_OPC
 from gba.nf import registry
 from gba.nf.naf_service import zn_node
@@ -83,6 +95,10 @@ LOAD_GENERATOR = "load_generator"
 """The name of this process in ``cpu_ms_per_op``."""
 SERVERS = ("hss", "bsf", "naf")
 UA_PATH = "/bench/resource"
+HSS_STORES = ("sqlite", "postgres")
+"""``--hss-store``: the lab's own SQLite file, or a private PostgreSQL server."""
+POSTGRES = "postgres"
+"""The name of the private PostgreSQL server in ``cpu_ms_per_op`` and ``rss_mb``."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +107,10 @@ class Lab:
     info: dict[str, Any]
     cfg: config.NetworkConfig
     workers: dict[str, int] = field(default_factory=dict)
-    """More processes to watch: the BSF's workers beyond worker 0 (``bsf-w1``, ...) and a
-    private ``redis`` server."""
+    """More processes to watch: the BSF's workers beyond worker 0 (``bsf-w1``, ...), a
+    private ``redis`` server and a private ``postgres`` server."""
+    trees: frozenset[str] = frozenset()
+    """Those of :attr:`workers` whose CPU is their whole process tree's (:class:`TreeWatch`)."""
 
     @property
     def pids(self) -> dict[str, int]:
@@ -108,28 +126,92 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _reaped_cpu_seconds(pid: int) -> float:
+    """CPU seconds of *pid*'s children that exited and were reaped (``cutime`` +
+    ``cstime``, fields 16 and 17 of proc(5)); 0 when *pid* is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of *pid*, of its children that exited (reaped: counted in
+    its ``cutime``/``cstime``) and of those running, recursively; None when *pid* is gone.
+    Between two readings the difference is the whole tree's CPU, a child that started or
+    exited meanwhile included (a PostgreSQL server: postmaster, backends, WAL writer...)."""
+    own = cpu_seconds(pid)
+    if own is None:
+        return None
+    total = own + _reaped_cpu_seconds(pid)
+    for child in _children(pid):
+        total += tree_cpu_seconds(child) or 0.0
+    return total
+
+
+class TreeWatch(ProcWatch):
+    """:class:`~gba.lab.bench_report.ProcWatch` whose processes named in *trees* count
+    with their process tree (:func:`tree_cpu_seconds`); the others as there."""
+
+    def __init__(self, pids: dict[str, int], trees: frozenset[str] = frozenset()) -> None:
+        super().__init__(pids)
+        self.trees = trees & set(pids)
+
+    def _read(self) -> dict[str, float]:
+        return {name: cpu for name in self.trees
+                if (cpu := tree_cpu_seconds(self.pids[name])) is not None}
+
+    def start(self) -> None:
+        super().start()
+        self._before.update(self._read())
+
+    def stop(self) -> dict[str, float]:
+        super().stop()
+        for name, now in self._read().items():
+            if name in self._before:
+                self.cpu_s[name] = now - self._before[name]
+        return self.cpu_s
+
+
 @contextlib.contextmanager
-def _lab(bsf: dict[str, Any] | None = None, watch: dict[str, int] | None = None
+def _lab(bsf: dict[str, Any] | None = None, watch: dict[str, int] | None = None,
+         hss: dict[str, Any] | None = None, trees: frozenset[str] = frozenset()
          ) -> Iterator[Lab]:
-    """The bench lab; *bsf*: keys set in the BSF's section (``workers``, ``store``);
-    *watch*: more processes whose CPU and RSS the results report."""
+    """The bench lab; *bsf*, *hss*: keys set in the BSF's and the HSS's sections
+    (``workers``, ``store``); *watch*: more processes whose CPU and RSS the results
+    report, *trees* those of them counted with their children (:class:`TreeWatch`)."""
     with tempfile.TemporaryDirectory(prefix="gba-bench-") as tmp:
         where = Path(tmp) / "lab"
         network = _bench_config(Path(tmp))
-        if bsf:
+        overrides = {kind: keys for kind, keys in (("bsf", bsf), ("hss", hss)) if keys}
+        if overrides:
             data = config.normalise(config.load(network).raw)
             for section in data["functions"].values():
-                if section.get("kind") == "bsf":
-                    section.update(bsf)
+                section.update(overrides.get(str(section.get("kind")), {}))
             network.write_text(tomli_w.dumps(data), encoding="utf-8")
         info = lab.up(where, network)
         try:
             workers = {f"bsf-w{k}": pid for k, pid in enumerate(
                 _children(int(info["pids"]["bsf"])), start=1)} if bsf else {}
             yield Lab(Path(tmp), info, registry.load(info["config"]),
-                      {**workers, **(watch or {})})
+                      {**workers, **(watch or {})}, trees)
         finally:
             lab.down(where)
+
+
+@contextlib.contextmanager
+def _hss_store(hss_store: str) -> Iterator[tuple[dict[str, Any], dict[str, int]]]:
+    """For *hss_store* (:data:`HSS_STORES`): the keys of the HSS's section and the
+    processes to watch (a private PostgreSQL server's postmaster, for ``postgres``)."""
+    if hss_store not in HSS_STORES:
+        raise GbaError(f"HSS store {hss_store!r}: one of {', '.join(HSS_STORES)}")
+    if hss_store == "sqlite":  # the lab's own file, as in the sample network
+        yield {}, {}
+        return
+    with private_postgres() as server:
+        yield {"store": server.url}, {POSTGRES: server.pid}
 
 
 async def _measure(name: str, kind: str, the_lab: Lab, floor: FloorServer, concurrency: int,
@@ -140,7 +222,7 @@ async def _measure(name: str, kind: str, the_lab: Lab, floor: FloorServer, concu
     me = os.getpid()
     floor_watch = ProcWatch({floor.name: floor.pid, f"{LOAD_GENERATOR}@floor": me})
     floor_rec = await run_floor(floor_watch)
-    load_watch = ProcWatch({**the_lab.pids, LOAD_GENERATOR: me})
+    load_watch = TreeWatch({**the_lab.pids, LOAD_GENERATOR: me}, the_lab.trees)
     load_rec = await run_load(load_watch)
     rss = ProcWatch({**the_lab.pids, floor.name: floor.pid}).rss_mb()
     return result(name, load_rec, floor_rec, kind, concurrency, load_watch.cpu_s, rss,
@@ -187,12 +269,17 @@ async def _bootstrap_run(the_lab: Lab, floor: FloorServer, impis: list[str], sec
 
 
 def bench_bootstrap(seconds: float = 5.0, concurrency: int = 8, ues: int | None = None,
-                    chart_path: Path | None = None) -> dict[str, Any]:
-    """Full Ub bootstraps (with Zh) per second against the HTTP floor."""
+                    chart_path: Path | None = None, hss_store: str = "sqlite"
+                    ) -> dict[str, Any]:
+    """Full Ub bootstraps (with Zh) per second against the HTTP floor; the HSS's
+    subscribers in *hss_store* (:data:`HSS_STORES`)."""
     count = max(ues or UES_PER_WORKER * concurrency, concurrency)
-    with _lab() as the_lab, floor_server("http", the_lab.tmp) as floor:
+    with _hss_store(hss_store) as (hss, watch), \
+            _lab(hss=hss, watch=watch, trees=frozenset(watch)) as the_lab, \
+            floor_server("http", the_lab.tmp) as floor:
         impis = asyncio.run(_provision(the_lab.cfg, count))
         res = asyncio.run(_bootstrap_run(the_lab, floor, impis, seconds, concurrency))
+    res["hss_store"] = hss_store
     return _charted(res, chart_path)
 
 
@@ -258,20 +345,25 @@ def private_redis(timeout: float = 10.0) -> Iterator[tuple[str, int]]:
 
 def bench_bootstrap_workers(workers: tuple[int, ...], seconds: float = 5.0,
                             concurrency: int = 8, ues: int | None = None,
-                            chart_path: Path | None = None) -> dict[str, Any]:
+                            chart_path: Path | None = None, hss_store: str = "sqlite"
+                            ) -> dict[str, Any]:
     """The bootstrap benchmark once per BSF worker count, the BSF's state in a private
-    Redis; ``scaling`` is throughput(max count) / throughput(min count)."""
+    Redis, the HSS's in *hss_store*; ``scaling`` is throughput(max count) /
+    throughput(min count)."""
     count = max(ues or UES_PER_WORKER * concurrency, concurrency)
     runs: dict[str, dict[str, Any]] = {}
-    with private_redis() as (redis_url, redis_pid):
+    with private_redis() as (redis_url, redis_pid), _hss_store(hss_store) as (hss, watch):
         for n in workers:
             _redis_command(redis_url, b"*1\r\n$7\r\nFLUSHDB\r\n")  # each run from empty
-            with _lab({"workers": n, "store": redis_url}, {"redis": redis_pid}) as the_lab, \
+            # (each run provisions the same subscribers again, SQN 0, in either HSS store)
+            with _lab({"workers": n, "store": redis_url}, {"redis": redis_pid, **watch},
+                      hss, frozenset(watch)) as the_lab, \
                     floor_server("http", the_lab.tmp) as floor:
                 impis = asyncio.run(_provision(the_lab.cfg, count))
                 res = asyncio.run(_bootstrap_run(the_lab, floor, impis, seconds,
                                                  concurrency))
             res["workers"] = n
+            res["hss_store"] = hss_store
             res["bsf_processes"] = sorted(p for p in the_lab.pids if p.startswith("bsf"))
             res["bsf_pids"] = {p: pid for p, pid in the_lab.pids.items() if p.startswith("bsf")}
             runs[str(n)] = res
@@ -282,7 +374,8 @@ def bench_bootstrap_workers(workers: tuple[int, ...], seconds: float = 5.0,
         **high, "name": "bootstrap", "workers": list(workers), "runs": runs,
         "errors": sum(int(r.get("errors", 0)) for r in runs.values()),
         "scaling": round(high.get("throughput_per_s", 0.0) / base, 3) if base else 0.0,
-        "cpu_ms_per_bootstrap": cpu, "redis": "private redis-server (started and stopped)"}
+        "cpu_ms_per_bootstrap": cpu, "redis": "private redis-server (started and stopped)",
+        "hss_store": hss_store}
     if chart_path is not None:
         chart(high, chart_path)
         out["chart"] = str(chart_path)
@@ -291,11 +384,13 @@ def bench_bootstrap_workers(workers: tuple[int, ...], seconds: float = 5.0,
 
 def _bsf_cpu(res: dict[str, Any]) -> dict[str, float]:
     """Each BSF process's CPU ms per bootstrap, their sum (``bsf_total``), and the Redis
-    server's (``redis``)."""
+    server's (``redis``); the PostgreSQL server's (``postgres``) when it holds the HSS's
+    subscribers."""
     cpu = res.get("cpu_ms_per_op", {})
     per = {p: float(ms) for p, ms in cpu.items() if p == "bsf" or p.startswith("bsf-w")}
     return {**per, "bsf_total": round(sum(per.values()), 4),
-            "redis": float(cpu.get("redis", 0.0))}
+            "redis": float(cpu.get("redis", 0.0)),
+            **({POSTGRES: float(cpu[POSTGRES])} if POSTGRES in cpu else {})}
 
 
 # ------------------------------------------------------------------ zn
@@ -462,18 +557,24 @@ BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def run(name: str, seconds: float, concurrency: int,
-        chart_path: Path | None = None, workers: tuple[int, ...] | None = None
-        ) -> dict[str, Any]:
+        chart_path: Path | None = None, workers: tuple[int, ...] | None = None,
+        hss_store: str = "sqlite") -> dict[str, Any]:
     """Run benchmark *name* (one of :data:`NAMES`) and return its result; *workers* (for
-    bootstrap only): once per BSF worker count (:func:`bench_bootstrap_workers`)."""
+    bootstrap only): once per BSF worker count (:func:`bench_bootstrap_workers`);
+    *hss_store* (for bootstrap only): where the HSS keeps its subscribers
+    (:data:`HSS_STORES`)."""
     started = time.monotonic()
+    if hss_store not in HSS_STORES:
+        raise GbaError(f"HSS store {hss_store!r}: one of {', '.join(HSS_STORES)}")
+    if name != "bootstrap" and (workers is not None or hss_store != "sqlite"):
+        raise GbaError("--workers and --hss-store are for the bootstrap benchmark")
     if workers is not None:
-        if name != "bootstrap":
-            raise GbaError("--workers is for the bootstrap benchmark")
         res = bench_bootstrap_workers(workers, seconds=seconds, concurrency=concurrency,
-                                      chart_path=chart_path)
+                                      chart_path=chart_path, hss_store=hss_store)
         res["wall_s"] = round(time.monotonic() - started, 1)
         return res
-    res = BENCHES[name](seconds=seconds, concurrency=concurrency, chart_path=chart_path)
+    extra = {"hss_store": hss_store} if name == "bootstrap" else {}
+    res = BENCHES[name](seconds=seconds, concurrency=concurrency, chart_path=chart_path,
+                        **extra)
     res["wall_s"] = round(time.monotonic() - started, 1)
     return res
