@@ -181,3 +181,26 @@ def test_a_nonce_from_one_naf_worker_verifies_at_the_other(
     assert set(digest) == {0, 1}, log[-3000:]
     assert all(d > 0 for d in digest.values()), digest
     assert sum(digest.values()) >= 1 + NONCE_USES + REPLAYS, digest
+
+
+def test_bench_ua_workers_smoke() -> None:
+    """``gba bench ua --workers 1,2``: one run per NAF worker count sharing a private
+    redis-server; no errors, every NAF process reported, the scaling and the CPU per
+    request reported (timing never asserted)."""
+    import json
+
+    from e2e.labctl import gba
+
+    out = gba("bench", "ua", "--workers", "1,2", "--seconds", "1", "--concurrency", "4",
+              "--json")
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["errors"] == 0, res.get("first_errors")
+    assert res["name"] == "ua"
+    assert res["workers"] == [1, 2]
+    assert "scaling" in res
+    for count, run in res["runs"].items():
+        assert run["errors"] == 0, run.get("first_errors")
+        assert run["requests"] > 0
+        assert len(run["naf_pids"]) == int(count)
+        assert set(run["naf_pids"]) <= set(run["cpu_ms_per_op"])
+        assert "naf_total" in res["cpu_ms_per_request"][count]

@@ -187,13 +187,16 @@ def _load(name: str, seconds: float, concurrency: int, chart: Path | None,
 
 
 def _show_workers(res: dict[str, Any]) -> None:
-    """The human lines of ``bootstrap --workers``: each worker count's run, the scaling."""
+    """The human lines of ``--workers``: each worker count's run, the scaling."""
+    nf = "NAF" if res["name"] == "ua" else "BSF"
     for count, run in res["runs"].items():
-        typer.echo(f"BSF workers = {count}:")
+        typer.echo(f"{nf} workers = {count}:")
         _show(run)
-    for count, cpu in res["cpu_ms_per_bootstrap"].items():
-        typer.echo(f"  {'BSF CPU/bootstrap':24s} {cpu['bsf_total']:.4f} ms with {count} "
-                   "worker(s)")
+    per_op = res.get("cpu_ms_per_request") or res["cpu_ms_per_bootstrap"]
+    what = "request" if res["name"] == "ua" else "bootstrap"
+    for count, cpu in per_op.items():
+        total = cpu.get("naf_total", cpu.get("bsf_total", 0.0))
+        typer.echo(f"  {nf + ' CPU/' + what:24s} {total:.4f} ms with {count} worker(s)")
     typer.echo(f"  {'scaling':24s} {res['scaling']:.3f}x (workers {res['workers']})")
 
 
@@ -247,10 +250,13 @@ def zn(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
 
 @app.command()
 def ua(json_out: JsonFlag = False, seconds: LoadSeconds = 5.0,
-       concurrency: Concurrency = 8, chart: ChartOpt = None) -> None:
+       concurrency: Concurrency = 8, chart: ChartOpt = None,
+       workers: Annotated[str | None, typer.Option(
+           help="NAF worker counts, e.g. 1,2: one run each on a NAF of that many processes "
+                "sharing a private redis-server; reports the scaling")] = None) -> None:
     """Digest-protected NAF requests per second with cached keys, as a ratio of an aiohttp
     trivial-handler floor measured in the same run (target 0.6)."""
-    _load("ua", seconds, concurrency, chart, json_out)
+    _load("ua", seconds, concurrency, chart, json_out, _worker_counts(workers))
 
 
 def _optional(name: str, seconds: float, concurrency: int) -> dict[str, Any] | str:

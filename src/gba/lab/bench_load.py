@@ -58,7 +58,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import tomli_w
@@ -177,15 +177,17 @@ class TreeWatch(ProcWatch):
 
 @contextlib.contextmanager
 def _lab(bsf: dict[str, Any] | None = None, watch: dict[str, int] | None = None,
-         hss: dict[str, Any] | None = None, trees: frozenset[str] = frozenset()
-         ) -> Iterator[Lab]:
-    """The bench lab; *bsf*, *hss*: keys set in the BSF's and the HSS's sections
-    (``workers``, ``store``); *watch*: more processes whose CPU and RSS the results
-    report, *trees* those of them counted with their children (:class:`TreeWatch`)."""
+         hss: dict[str, Any] | None = None, trees: frozenset[str] = frozenset(),
+         naf: dict[str, Any] | None = None) -> Iterator[Lab]:
+    """The bench lab; *bsf*, *hss*, *naf*: keys set in the BSF's, the HSS's and the
+    NAF's sections (``workers``, ``store``); *watch*: more processes whose CPU and RSS
+    the results report, *trees* those of them counted with their children
+    (:class:`TreeWatch`)."""
     with tempfile.TemporaryDirectory(prefix="gba-bench-") as tmp:
         where = Path(tmp) / "lab"
         network = _bench_config(Path(tmp))
-        overrides = {kind: keys for kind, keys in (("bsf", bsf), ("hss", hss)) if keys}
+        overrides = {kind: keys for kind, keys in (("bsf", bsf), ("hss", hss), ("naf", naf))
+                     if keys}
         if overrides:
             data = config.normalise(config.load(network).raw)
             for section in data["functions"].values():
@@ -193,8 +195,9 @@ def _lab(bsf: dict[str, Any] | None = None, watch: dict[str, int] | None = None,
             network.write_text(tomli_w.dumps(data), encoding="utf-8")
         info = lab.up(where, network)
         try:
-            workers = {f"bsf-w{k}": pid for k, pid in enumerate(
-                _children(int(info["pids"]["bsf"])), start=1)} if bsf else {}
+            workers = {f"{kind}-w{k}": pid
+                       for kind, keys in (("bsf", bsf), ("naf", naf)) if keys
+                       for k, pid in enumerate(_children(int(info["pids"][kind])), start=1)}
             yield Lab(Path(tmp), info, registry.load(info["config"]),
                       {**workers, **(watch or {})}, trees)
         finally:
@@ -533,6 +536,47 @@ async def _ua_run(the_lab: Lab, floor: FloorServer, impis: list[str], seconds: f
             ues=len(ues))
 
 
+def bench_ua_workers(workers: tuple[int, ...], seconds: float = 5.0, concurrency: int = 8,
+                     chart_path: Path | None = None) -> dict[str, Any]:
+    """The Ua benchmark once per NAF worker count, the NAF's keys and nonce counts in a
+    private Redis; ``scaling`` is throughput(max count) / throughput(min count). Each UE
+    keeps its connection, so the kernel spreads *concurrency* connections over the
+    workers (SO_REUSEPORT hashes each connection's addresses: not always evenly)."""
+    runs: dict[str, dict[str, Any]] = {}
+    with private_redis() as (redis_url, redis_pid):
+        for n in workers:
+            _redis_command(redis_url, b"*1\r\n$7\r\nFLUSHDB\r\n")  # each run from empty
+            with _lab(watch={"redis": redis_pid},
+                      naf={"workers": n, "store": redis_url}) as the_lab, \
+                    floor_server("http", the_lab.tmp) as floor:
+                impis = asyncio.run(_provision(the_lab.cfg, concurrency))
+                res = asyncio.run(_ua_run(the_lab, floor, impis, seconds, concurrency))
+            res["workers"] = n
+            res["naf_pids"] = {p: pid for p, pid in the_lab.pids.items() if p.startswith("naf")}
+            runs[str(n)] = res
+    low, high = runs[str(min(workers))], runs[str(max(workers))]
+    base = low.get("throughput_per_s", 0.0)
+    cpu = {key: _naf_cpu(res) for key, res in runs.items()}
+    out: dict[str, Any] = {
+        **high, "name": "ua", "workers": list(workers), "runs": runs,
+        "errors": sum(int(r.get("errors", 0)) for r in runs.values()),
+        "scaling": round(high.get("throughput_per_s", 0.0) / base, 3) if base else 0.0,
+        "cpu_ms_per_request": cpu, "redis": "private redis-server (started and stopped)"}
+    if chart_path is not None:
+        chart(high, chart_path)
+        out["chart"] = str(chart_path)
+    return out
+
+
+def _naf_cpu(res: dict[str, Any]) -> dict[str, float]:
+    """Each NAF process's CPU ms per Ua request, their sum (``naf_total``), the Redis
+    server's (``redis``)."""
+    cpu = res.get("cpu_ms_per_op", {})
+    per = {p: float(ms) for p, ms in cpu.items() if p == "naf" or p.startswith("naf-w")}
+    return {**per, "naf_total": round(sum(per.values()), 4),
+            "redis": float(cpu.get("redis", 0.0))}
+
+
 def bench_ua(seconds: float = 5.0, concurrency: int = 8,
              chart_path: Path | None = None) -> dict[str, Any]:
     """Digest-protected NAF requests per second with cached keys against the HTTP floor
@@ -556,18 +600,30 @@ BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
     "bootstrap": bench_bootstrap, "zn": bench_zn, "ua": bench_ua}
 
 
+WORKER_BENCHES: Final = ("bootstrap", "ua")
+"""The benchmarks ``--workers`` runs once per BSF (bootstrap) or NAF (ua) worker count."""
+
+
 def run(name: str, seconds: float, concurrency: int,
         chart_path: Path | None = None, workers: tuple[int, ...] | None = None,
         hss_store: str = "sqlite") -> dict[str, Any]:
-    """Run benchmark *name* (one of :data:`NAMES`) and return its result; *workers* (for
-    bootstrap only): once per BSF worker count (:func:`bench_bootstrap_workers`);
+    """Run benchmark *name* (one of :data:`NAMES`) and return its result; *workers*:
+    once per BSF worker count for bootstrap (:func:`bench_bootstrap_workers`), per NAF
+    worker count for ua (:func:`bench_ua_workers`);
     *hss_store* (for bootstrap only): where the HSS keeps its subscribers
     (:data:`HSS_STORES`)."""
     started = time.monotonic()
     if hss_store not in HSS_STORES:
         raise GbaError(f"HSS store {hss_store!r}: one of {', '.join(HSS_STORES)}")
-    if name != "bootstrap" and (workers is not None or hss_store != "sqlite"):
-        raise GbaError("--workers and --hss-store are for the bootstrap benchmark")
+    if name != "bootstrap" and hss_store != "sqlite":
+        raise GbaError("--hss-store is for the bootstrap benchmark")
+    if workers is not None and name not in WORKER_BENCHES:
+        raise GbaError(f"--workers is for the {' and '.join(WORKER_BENCHES)} benchmarks")
+    if workers is not None and name == "ua":
+        res = bench_ua_workers(workers, seconds=seconds, concurrency=concurrency,
+                               chart_path=chart_path)
+        res["wall_s"] = round(time.monotonic() - started, 1)
+        return res
     if workers is not None:
         res = bench_bootstrap_workers(workers, seconds=seconds, concurrency=concurrency,
                                       chart_path=chart_path, hss_store=hss_store)
