@@ -1,9 +1,9 @@
 """The HSS subscriber table in PostgreSQL (TS 33.220 §4.4.1), SQN kept per TS 33.102
 Annex C.3.2, with the semantics and errors of :mod:`gba.store.sqlite.hss`.
 
-Durability. :meth:`PostgresSubscriberStore.issue_sqn` is one transaction (``SELECT ... FOR
-UPDATE``, step, ``UPDATE``) whose ``COMMIT`` returns only once its WAL record is flushed
-to disk: every connection sets ``synchronous_commit = on`` itself, so a server configured
+Durability. :meth:`PostgresSubscriberStore.issue_sqn` is one statement (``UPDATE ...
+RETURNING``, the step computed on the locked row) in its own transaction, whose commit
+returns only once its WAL record is flushed to disk: every connection sets ``synchronous_commit = on`` itself, so a server configured
 otherwise cannot weaken it. An SQN handed to a caller therefore survives a crash or power
 cut of the database server, and a restart never reissues it; an SQN whose commit did not
 return is at worst a gap. The row lock makes concurrent issuers, in this process or
@@ -40,7 +40,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from gba.crypto.aka import SQN_MAX, next_sqn
+from gba.crypto.aka import IND_BITS, SEQ_MAX, SQN_MAX, join_sqn, next_sqn
 from gba.errors import InvalidInput, NotFound, StoreError
 from gba.store.hss import MtcDevice, MtcGroup, SqnNotForward, Subscriber
 
@@ -93,6 +93,11 @@ _UPSERT_DEVICE = (
     "capability = excluded.capability"
 )
 _GROUP_EXISTS = "SELECT 1 FROM mtc_group WHERE group_id = %s"
+_ISSUE_SQN = (
+    "UPDATE subscriber SET sqn = (((sqn >> %(bits)s) + 1) << %(bits)s) | %(ind)s "
+    "WHERE impi = %(impi)s AND (sqn >> %(bits)s) < %(seq_max)s "
+    "RETURNING impi, k, opc, sqn, amf, imsi, guss"
+)
 
 Conn = AsyncConnection[TupleRow]
 
@@ -204,7 +209,7 @@ class PostgresSubscriberStore:
         async with self._conn(op) as conn, conn.transaction():
             yield conn
 
-    async def _one(self, op: str, sql: str, params: tuple[Any, ...]) -> Any:
+    async def _one(self, op: str, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> Any:
         async with self._conn(op) as conn:
             return await (await conn.execute(sql, params)).fetchone()
 
@@ -257,37 +262,41 @@ class PostgresSubscriberStore:
     async def issue_sqn(self, impi: str, ind: int) -> tuple[Subscriber, int]:
         """Step SEQ by one with IND *ind* (TS 33.102 Annex C.3.2), commit, then return.
 
-        ``SELECT ... FOR UPDATE``, :func:`~gba.crypto.aka.next_sqn` and ``UPDATE`` are one
-        transaction, so concurrent issuers (any process) queue on the row and never share
-        an SQN; its ``COMMIT`` (``synchronous_commit = on``: WAL flushed) precedes the
-        return, so a restart never reissues one. PostgreSQL groups the WAL flushes of
-        concurrent commits itself. A refusal (NotFound, StoreError) changes nothing.
+        One ``UPDATE ... RETURNING`` in autocommit mode: the step is computed by the
+        server on the locked row (``next_sqn``'s arithmetic: SQN = (SEQ + 1) << IND_BITS
+        | IND), so concurrent issuers (any process) queue on the row and never share an
+        SQN, in one round trip; its commit (``synchronous_commit = on``: WAL flushed)
+        precedes the answer, so a restart never reissues one. PostgreSQL groups the WAL
+        flushes of concurrent commits itself. A refusal (NotFound, StoreError) changes
+        nothing.
         """
-        async with self._tx(f"issue SQN for {impi!r}") as conn:
-            row = await (await conn.execute(_SUBSCRIBER_BY_IMPI + " FOR UPDATE",
-                                            (impi,))).fetchone()
-            if row is None:
-                raise NotFound(f"no subscriber {impi!r}")
+        try:
+            join_sqn(0, ind)  # IND within its bits, as next_sqn would check
+        except InvalidInput as exc:
+            raise StoreError(f"cannot issue an SQN for {impi!r}: {exc}") from exc
+        row = await self._one(f"issue SQN for {impi!r}", _ISSUE_SQN,
+                              {"ind": ind, "impi": impi, "bits": IND_BITS, "seq_max": SEQ_MAX})
+        if row is not None:
             sub = _subscriber(row)
-            try:
-                sqn = next_sqn(sub.sqn, ind)
-            except InvalidInput as exc:
-                raise StoreError(f"cannot issue an SQN for {impi!r}: {exc}") from exc
-            await conn.execute("UPDATE subscriber SET sqn = %s WHERE impi = %s", (sqn, impi))
-        return replace(sub, sqn=sqn), sqn
+            return sub, sub.sqn
+        sub = await self.get_subscriber(impi)  # NotFound, else SEQ is at its maximum
+        try:
+            next_sqn(sub.sqn, ind)
+        except InvalidInput as exc:
+            raise StoreError(f"cannot issue an SQN for {impi!r}: {exc}") from exc
+        raise StoreError(f"cannot issue an SQN for {impi!r}: the row changed meanwhile")
 
     async def issue_decoy_sqn(self) -> None:
-        """Count one request for an unknown IMPI in a transaction shaped like
-        :meth:`issue_sqn`'s: a locking read (of a row that does not exist), a one-row write
-        (one of :data:`COUNTER_SLOTS` counter rows, so unrelated decoys wait on no common
-        lock, as issues for distinct IMPIs do not), a flushed commit: the answer takes as
-        long as a vector's."""
+        """Count one request for an unknown IMPI with a statement shaped like
+        :meth:`issue_sqn`'s: one row written in one round trip (one of
+        :data:`COUNTER_SLOTS` counter rows, so unrelated decoys wait on no common lock, as
+        issues for distinct IMPIs do not) and a flushed commit: the answer takes as long
+        as a vector's."""
         slot = random.randrange(COUNTER_SLOTS) + 1
-        async with self._tx("count an unknown IMPI") as conn:
-            await (await conn.execute(_SUBSCRIBER_BY_IMPI + " FOR UPDATE", ("",))).fetchone()
-            await conn.execute("INSERT INTO unknown_impi (id, requests) VALUES (%s, 1) "
-                               "ON CONFLICT (id) DO UPDATE SET "
-                               "requests = unknown_impi.requests + 1", (slot,))
+        await self._one("count an unknown IMPI",
+                        "INSERT INTO unknown_impi (id, requests) VALUES (%s, 1) "
+                        "ON CONFLICT (id) DO UPDATE SET requests = unknown_impi.requests + 1 "
+                        "RETURNING requests", (slot,))
 
     async def unknown_impi_requests(self) -> int:
         row = await self._one("read the unknown-IMPI count",
