@@ -3,13 +3,14 @@ Annex C.3.2, with the semantics and errors of :mod:`gba.store.sqlite.hss`.
 
 Durability. :meth:`PostgresSubscriberStore.issue_sqn` is one statement (``UPDATE ...
 RETURNING``, the step computed on the locked row) in its own transaction, whose commit
-returns only once its WAL record is flushed to disk: every connection sets ``synchronous_commit = on`` itself, so a server configured
-otherwise cannot weaken it. An SQN handed to a caller therefore survives a crash or power
-cut of the database server, and a restart never reissues it; an SQN whose commit did not
-return is at worst a gap. The row lock makes concurrent issuers, in this process or
-others, queue on the subscriber: none receives an SQN twice. There is no group commit
-here (the SQLite backend needs one): PostgreSQL groups the WAL flushes of concurrent
-commits itself, so many issues in flight share an fsync.
+returns only once its WAL record is flushed to disk: every connection sets
+``synchronous_commit = on`` itself, so a server configured otherwise cannot weaken it. An
+SQN handed to a caller therefore survives a crash or power cut of the database server, and
+a restart never reissues it; an SQN whose commit did not return is at worst a gap. The row
+lock makes concurrent issuers, in this process or others, queue on the subscriber: none
+receives an SQN twice. There is no group commit here (the SQLite backend needs one):
+PostgreSQL groups the WAL flushes of concurrent commits itself, so many issues in flight
+share an fsync.
 
 Schema: the tables of the SQLite HSS schema version 3 (``HSS_SCHEMA``), BYTEA for octets,
 BIGINT for SQN, ``COLLATE "C"`` on identities (byte order, as SQLite sorts). They are

@@ -24,7 +24,8 @@ unversioned layout before v1 (``<prefix>:bsf:...``) are likewise never read; its
 sets (``<prefix>:bsf:expiry``, ``<prefix>:naf:expiry``) carry no expiry and are left for
 the operator to delete.
 
-Every redis-py failure surfaces as :class:`~gba.errors.StoreError`.
+Every failure of the client (:mod:`gba.store.redis.connection`, RESP2 over one pipelined
+connection) surfaces as :class:`~gba.errors.StoreError`.
 """
 
 from __future__ import annotations

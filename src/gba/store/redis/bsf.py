@@ -24,6 +24,7 @@ from gba.store import COUNT_CAP
 from gba.store._epoch import from_us, to_us
 from gba.store.bsf import BootstrapContext, Challenge, ContextSummary, GroupVector
 from gba.store.redis.client import Client, b64, dump, namespace, octets
+from gba.store.redis.connection import as_list
 
 LAYOUT_VERSION: Final = 1
 
@@ -193,15 +194,15 @@ class RedisBsfStore:
         if limit <= 0:
             return []
         with self._c.errors("list contexts"):
-            keys = await self._live(keys=[self._c.index],
-                                    args=[to_us(now, "now"), self._ctx(""), limit *
-                                          LIST_EXAMINE_FACTOR, limit])
+            keys = [k for k in as_list(await self._live(
+                keys=[self._c.index],
+                args=[to_us(now, "now"), self._ctx(""), limit * LIST_EXAMINE_FACTOR, limit],
+            )) if isinstance(k, bytes)]
             raws = await self._c.redis.mget(keys) if keys else []
         out = []
         for key, raw in zip(keys, raws, strict=True):
             if isinstance(raw, bytes):
-                ctx = self._c.decode(key.decode() if isinstance(key, bytes) else str(key),
-                                     raw, _decode_context)
+                ctx = self._c.decode(key.decode(), raw, _decode_context)
                 if ctx.expires > now:
                     out.append(ContextSummary(ctx.btid, ctx.impi, ctx.expires))
         return out

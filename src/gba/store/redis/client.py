@@ -1,4 +1,5 @@
-"""A redis.asyncio client under one versioned key namespace whose failures are StoreErrors.
+"""A Redis client (:mod:`gba.store.redis.connection`) under one versioned key namespace
+whose failures are StoreErrors.
 
 Every key a store writes starts with ``<prefix>:v<version>:<function>:``
 (:func:`namespace`), so stores of different layout versions share a server without reading
@@ -19,15 +20,17 @@ from datetime import datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from gba.errors import StoreError
 from gba.store._epoch import now_us, to_us
+from gba.store.redis.connection import (
+    RespClient,
+    RespClientError,
+    RespConnectionError,
+    RespTimeoutError,
+    as_int,
+    as_list,
+)
+from gba.store.redis.resp import Arg, RespProtocolError
 
 T = TypeVar("T")
 
@@ -116,22 +119,18 @@ def _where(url: str) -> str:
 
 
 class Client:
-    """A redis.asyncio client for the keys under *ns*; its failures raise StoreError."""
+    """A Redis client for the keys under *ns*; its failures raise StoreError."""
 
     def __init__(self, url: str, ns: str, timeout: float) -> None:
         self.where = _where(url)
         self.ns = ns
         self.index = f"{ns}:expiry"
         try:
-            self.redis: Redis = Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                # A retry can repeat a GETDEL or a nonce check whose reply was lost; both
-                # then refuse (the challenge is gone, the nc was seen): safe for a cache.
-                retry=Retry(ExponentialWithJitterBackoff(cap=0.2, base=0.01), retries=2),
-            )
-        except (ValueError, RedisError) as exc:
+            # Resends a command after a connection failure (RespClient.RETRIES): that can
+            # repeat a GETDEL or a nonce check whose reply was lost; both then refuse (the
+            # challenge is gone, the nc was seen): safe for a cache.
+            self.redis = RespClient(url, timeout=timeout)
+        except ValueError as exc:
             raise StoreError(f"redis URL for the {ns} store is invalid: {exc}") from exc
         self._put = self.redis.register_script(_PUT_LUA)
         self._purge = self.redis.register_script(_PURGE_LUA)
@@ -142,11 +141,11 @@ class Client:
     def errors(self, op: str) -> Iterator[None]:
         try:
             yield
-        except RedisConnectionError as exc:
+        except RespConnectionError as exc:
             raise StoreError(f"redis at {self.where} unreachable ({op}): {exc}") from exc
-        except RedisTimeoutError as exc:
+        except RespTimeoutError as exc:
             raise StoreError(f"redis at {self.where} timed out ({op}): {exc}") from exc
-        except RedisError as exc:
+        except (RespClientError, RespProtocolError) as exc:
             raise StoreError(f"redis at {self.where}: {op} failed: {exc}") from exc
 
     def decode(self, key: str, raw: bytes, parse: Callable[[dict[str, Any]], T]) -> T:
@@ -168,30 +167,23 @@ class Client:
                 await self.drop(key)
             return True
         with self.errors(f"put {key}"):
-            args: list[bytes | str | int] = [value, pxat(exp_us), exp_us, "NX" if nx else "", now]
+            args: list[Arg] = [value, pxat(exp_us), exp_us, "NX" if nx else "", now]
             stored = await self._put(keys=[key, self.index], args=args)
         return bool(stored)
 
     async def get(self, key: str) -> bytes | None:
         with self.errors(f"get {key}"):
-            raw = await self.redis.get(key)
-        return raw if isinstance(raw, bytes) else None
+            return await self.redis.get(key)
 
     async def take(self, key: str) -> bytes | None:
         """GETDEL: the value, removed in the same step, so only one caller gets it."""
         with self.errors(f"take {key}"):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.getdel(key)
-                pipe.zrem(self.index, key)
-                raw, _ = await pipe.execute()
+            raw, _ = await self.redis.transaction(("GETDEL", key), ("ZREM", self.index, key))
         return raw if isinstance(raw, bytes) else None
 
     async def drop(self, key: str) -> bool:
         with self.errors(f"delete {key}"):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                pipe.zrem(self.index, key)
-                deleted, _ = await pipe.execute()
+            deleted, _ = await self.redis.transaction(("DEL", key), ("ZREM", self.index, key))
         return bool(deleted)
 
     async def purge(self, now: datetime) -> int:
@@ -200,11 +192,11 @@ class Client:
         gone = 0
         with self.errors("purge expired"):
             while True:
-                deleted, examined = await self._purge(
+                deleted, examined = as_list(await self._purge(
                     keys=[self.index], args=[now_arg, PURGE_BATCH]
-                )
-                gone += int(deleted)
-                if int(examined) < PURGE_BATCH:
+                ))
+                gone += as_int(deleted)
+                if as_int(examined) < PURGE_BATCH:
                     return gone
 
     async def count_live(self, prefix: str, now: datetime, cap: int) -> int:
@@ -213,7 +205,7 @@ class Client:
         with self.errors(f"count {prefix}*"):
             count = await self._count(keys=[self.index],
                                       args=[to_us(now, "now"), prefix, max(cap, 0)])
-        return int(count)
+        return as_int(count)
 
     async def close(self) -> None:
         with self.errors("close"):

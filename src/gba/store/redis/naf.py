@@ -130,8 +130,8 @@ class RedisNafStore:
         name = f"{self._c.ns}:charging"
         with self._c.errors("charging records"):
             raws = await self._c.redis.lrange(name, -max(limit, 1), -1) if limit > 0 else []
-        return [self._c.decode(name, raw if isinstance(raw, bytes) else raw.encode(),
-                               _decode_charging) for raw in raws]
+        return [self._c.decode(name, raw, _decode_charging) for raw in raws
+                if isinstance(raw, bytes)]
 
     def _sa_key(self, sa_id: SaId, owner: str) -> str:
         # the owner's length first: no owner/kind/value split is ambiguous

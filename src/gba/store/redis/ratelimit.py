@@ -22,6 +22,7 @@ from datetime import datetime
 from gba.protocols.ratelimit import DEFAULT_PER_IMPI, DEFAULT_PER_SOURCE, Rate, source_key
 from gba.store._epoch import to_us
 from gba.store.redis.client import Client, namespace
+from gba.store.redis.connection import as_int
 
 LAYOUT_VERSION = 1
 
@@ -76,7 +77,7 @@ class RedisChallengeLimits:
         if not keys:
             return None
         with self._c.errors("admit a Ub challenge"):
-            wait_us = int(await self._admit(keys=keys, args=args))
+            wait_us = as_int(await self._admit(keys=keys, args=args))
         return None if wait_us <= 0 else wait_us / 1_000_000
 
     async def close(self) -> None:
