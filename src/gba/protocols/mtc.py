@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -47,6 +48,8 @@ MAX_GROUP_ID = 255
 MAX_KEY_ID = 2**32 - 1
 """The group-key identifier travels as a Diameter Unsigned32 (docs/mtc.md §3)."""
 MAX_MEMBERS = 100_000
+DECODED_SETTINGS = 64
+"""Settings documents :func:`decode_settings` remembers (each at most MAX_XML octets)."""
 MAX_LIFETIME_S = 366 * 86400
 """As :data:`gba.protocols.guss.MAX_LIFETIME_S`: no key lives longer than a year."""
 _MAX_HEADER = 512
@@ -78,6 +81,9 @@ def format_capability(cap: Capability) -> str:
 def parse_capability(text: str) -> Capability:
     """The ``X-MTC-Small-Data`` value: comma-separated tokens, case-insensitive; empty
     (or white space) is none. An unknown, empty or repeated token is a CodecError."""
+    known = _CAP_BY_TEXT.get(text)  # the forms format_capability writes: every member of
+    if known is not None:           # a group's settings carries one
+        return known
     if len(text) > _MAX_HEADER:
         raise CodecError(f"small-data capability of {len(text)} characters is too long")
     if not text.strip():
@@ -93,6 +99,11 @@ def parse_capability(text: str) -> Capability:
             raise CodecError(f"small-data capability {token!r} is repeated")
         cap |= flag
     return cap
+
+
+_CAP_BY_TEXT: dict[str, Capability] = {
+    format_capability(cap): cap
+    for cap in (Capability.SEND, Capability.RECEIVE, _ALL_CAPS)}
 
 
 def capability_from_bits(value: int) -> Capability:
@@ -351,10 +362,15 @@ def _members(el: Element) -> tuple[tuple[str, ...], tuple[Capability, ...]]:
     return tuple(out), tuple(caps)
 
 
+@functools.lru_cache(maxsize=DECODED_SETTINGS)
 def decode_settings(data: str | bytes) -> MtcSettings:
     """The settings of :func:`encode_settings`; CodecError for anything else (another
     root or namespace, a missing, repeated or unknown element, a bad value, duplicate
-    member IMSIs, over :data:`MAX_XML` octets or :data:`MAX_MEMBERS` members)."""
+    member IMSIs, over :data:`MAX_XML` octets or :data:`MAX_MEMBERS` members).
+
+    The last :data:`DECODED_SETTINGS` documents decoded are remembered (the result is
+    immutable; a refusal is not remembered): one group's document is read for every
+    transmission of its devices, at the BSF several times (issue 16)."""
     root = parse_xml(data, "MTC settings")
     if root.tag != f"{{{NAMESPACE}}}mtcSecuritySettings":
         raise CodecError(f"MTC settings root is {root.tag[-60:]!r}, expected "
