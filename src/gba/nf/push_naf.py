@@ -457,13 +457,13 @@ class PushNaf:
             return await self._ue_started(data, hello)
         now = self.clock()
         if session.expects == "pkg3" and session.dm is not None:
-            answer = session.dm.pkg3_received(data, now)
+            answer = session.dm.pkg3_received(msg, now)  # decoded once, above
             self._end(session, (session.dm.end or End.DONE).name.lower())
             return answer
         if session.dm is None:
             await self._keyed_by_ue(session, msg)
         assert session.dm is not None
-        answer = session.dm.pkg1_received(data, now)
+        answer = session.dm.pkg1_received(msg, now)
         if session.dm.end is not None:
             self._end(session, session.dm.end.name.lower())
         else:

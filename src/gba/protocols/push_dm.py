@@ -127,14 +127,16 @@ class NafDmSession:
         return syncml.encode(syncml.pkg2(self._hdr(), msg, [syncml.Add(0, tuple(items))],
                                          header_code=syncml.STATUS_OK))
 
-    def _decode(self, data: bytes) -> syncml.Message:
-        msg = syncml.decode(data)
+    def _decode(self, data: bytes | syncml.Message) -> syncml.Message:
+        """*data* decoded (or as decoded already by the caller that routed it here), of
+        this session."""
+        msg = syncml.decode(data) if isinstance(data, bytes) else data
         if msg.header.session_id != str(self.session_id):
             raise ProtocolError(f"a package of session {msg.header.session_id}, not "
                                 f"{self.session_id}")
         return msg
 
-    def pkg1_received(self, data: bytes, now: datetime) -> bytes:
+    def pkg1_received(self, data: bytes | syncml.Message, now: datetime) -> bytes:
         """pkg2 with the sealed pushes (steps 206-207, 408, 606-607), or Alert 1223 ending
         the session when the UE holds no such SA or its credential fails."""
         msg = self._decode(data)
@@ -157,7 +159,7 @@ class NafDmSession:
                                      format="b64"))
         return syncml.encode(syncml.pkg2(self._hdr(), msg, [syncml.Add(0, tuple(items))]))
 
-    def pkg3_received(self, data: bytes, now: datetime) -> bytes:
+    def pkg3_received(self, data: bytes | syncml.Message, now: datetime) -> bytes:
         """pkg4, the end (steps 209-210)."""
         msg = self._decode(data)
         if self._timed_out(now):
