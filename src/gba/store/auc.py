@@ -107,5 +107,5 @@ def open_auc_store(url: str, *, base_dir: Path | None = None) -> AucStore:
 
     loc = parse_store_url(url, base_dir)
     if loc.backend != "sqlite":
-        raise ConfigError("the AuC store is SQLite only; got a Redis URL")
+        raise ConfigError(f"the AuC store is SQLite only; got a {loc.backend} URL")
     return SqliteAucStore(loc.target)

@@ -1,8 +1,9 @@
 """The HSS's records: subscriptions, and the interface that stores them.
 
 Issuing a vector's SQN is one atomic, durable step: the new SQN is committed before it is
-returned, so a restart never reissues an SQN (TS 33.102 Annex C.3.2). The backend is
-:mod:`gba.store.sqlite.hss` only; its schema version is ``HSS_SCHEMA.version`` there.
+returned, so a restart never reissues an SQN (TS 33.102 Annex C.3.2). The backends are
+:mod:`gba.store.sqlite.hss` (schema version ``HSS_SCHEMA.version`` there) and
+:mod:`gba.store.postgres.hss` (the same tables, version ``SCHEMA_VERSION``).
 """
 
 from __future__ import annotations
