@@ -370,15 +370,22 @@ def bench_bootstrap_workers(workers: tuple[int, ...], seconds: float = 5.0,
             res["bsf_processes"] = sorted(p for p in the_lab.pids if p.startswith("bsf"))
             res["bsf_pids"] = {p: pid for p, pid in the_lab.pids.items() if p.startswith("bsf")}
             runs[str(n)] = res
+    cpu = {key: _bsf_cpu(res) for key, res in runs.items()}
+    return _scaling("bootstrap", workers, runs, chart_path, cpu_ms_per_bootstrap=cpu,
+                    hss_store=hss_store)
+
+
+def _scaling(name: str, workers: tuple[int, ...], runs: dict[str, dict[str, Any]],
+             chart_path: Path | None, **extra: Any) -> dict[str, Any]:
+    """One result of a ``--workers`` benchmark: the run of the most workers, every run,
+    their errors, ``scaling`` (throughput of the most workers over that of the fewest)."""
     low, high = runs[str(min(workers))], runs[str(max(workers))]
     base = low.get("throughput_per_s", 0.0)
-    cpu = {key: _bsf_cpu(res) for key, res in runs.items()}
     out: dict[str, Any] = {
-        **high, "name": "bootstrap", "workers": list(workers), "runs": runs,
+        **high, "name": name, "workers": list(workers), "runs": runs,
         "errors": sum(int(r.get("errors", 0)) for r in runs.values()),
         "scaling": round(high.get("throughput_per_s", 0.0) / base, 3) if base else 0.0,
-        "cpu_ms_per_bootstrap": cpu, "redis": "private redis-server (started and stopped)",
-        "hss_store": hss_store}
+        **extra, "redis": "private redis-server (started and stopped)"}
     if chart_path is not None:
         chart(high, chart_path)
         out["chart"] = str(chart_path)
@@ -554,18 +561,8 @@ def bench_ua_workers(workers: tuple[int, ...], seconds: float = 5.0, concurrency
             res["workers"] = n
             res["naf_pids"] = {p: pid for p, pid in the_lab.pids.items() if p.startswith("naf")}
             runs[str(n)] = res
-    low, high = runs[str(min(workers))], runs[str(max(workers))]
-    base = low.get("throughput_per_s", 0.0)
     cpu = {key: _naf_cpu(res) for key, res in runs.items()}
-    out: dict[str, Any] = {
-        **high, "name": "ua", "workers": list(workers), "runs": runs,
-        "errors": sum(int(r.get("errors", 0)) for r in runs.values()),
-        "scaling": round(high.get("throughput_per_s", 0.0) / base, 3) if base else 0.0,
-        "cpu_ms_per_request": cpu, "redis": "private redis-server (started and stopped)"}
-    if chart_path is not None:
-        chart(high, chart_path)
-        out["chart"] = str(chart_path)
-    return out
+    return _scaling("ua", workers, runs, chart_path, cpu_ms_per_request=cpu)
 
 
 def _naf_cpu(res: dict[str, Any]) -> dict[str, float]:
