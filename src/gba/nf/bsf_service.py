@@ -353,20 +353,6 @@ async def running(cfg: BsfConfig, topology: Topology, name: str, worker: int = 0
             await stopping
 
 
-async def serve_worker(topology: Topology, name: str, worker: int) -> None:
-    """Run worker *worker* (>= 1) of BSF *name* until SIGTERM/SIGINT or its parent's
-    death (``gba serve NAME --worker K``, started by worker 0)."""
-    function = topology.function(name)
-    if function.kind != "bsf":
-        raise ConfigError(f"--worker is for a BSF; {name} is a {function.kind}")
-    cfg = parse(topology, name)
-    if not 1 <= worker < cfg.workers:
-        raise ConfigError(f"{name} has workers = {cfg.workers}: no worker {worker}")
-    worker_procs.die_with_parent()
-    async with running(cfg, topology, name, worker):
-        await worker_procs.until_stopped()
-
-
 KIND = Kind(
     name="bsf", parse=parse, run=running,
     endpoints=lambda c: {"ub": c.ub_listen, "zn": c.zn_listen},

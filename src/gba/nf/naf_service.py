@@ -362,20 +362,6 @@ async def running(cfg: NafConfig, topology: Topology, name: str, worker: int = 0
             await stopping
 
 
-async def serve_worker(topology: Topology, name: str, worker: int) -> None:
-    """Run worker *worker* (>= 1) of NAF *name* until SIGTERM/SIGINT or its parent's
-    death (``gba serve NAME --worker K``, started by worker 0)."""
-    function = topology.function(name)
-    if function.kind != "naf":
-        raise ConfigError(f"--worker is for a NAF here; {name} is a {function.kind}")
-    cfg = parse(topology, name)
-    if not 1 <= worker < cfg.workers:
-        raise ConfigError(f"{name} has workers = {cfg.workers}: no worker {worker}")
-    worker_procs.die_with_parent()
-    async with running(cfg, topology, name, worker):
-        await worker_procs.until_stopped()
-
-
 async def unreadable_btid(_req: zn.KeyRequest) -> int:
     """The key source of a server that does not read B-TIDs (case D): none is known."""
     return int(ExperimentalResultCode.TRANSACTION_IDENTIFIER_INVALID)

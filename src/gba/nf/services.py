@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
@@ -22,6 +21,7 @@ from gba.clock import utc_now
 from gba.config import Address, Topology
 from gba.errors import GbaError
 from gba.nf.registry import config_of, kind, metrics_endpoint
+from gba.nf.workers import until_stopped
 from gba.observe.endpoint import make_app as metrics_app
 from gba.observe.metrics import Identity, process_metrics
 from gba.transport.http import HttpObserver, SiteLimits, observing, serving_runner
@@ -104,16 +104,8 @@ async def running(topology: Topology, name: str) -> AsyncIterator[object]:
         observed.forget()
 
 
-async def _until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
 async def serve(name: str, topology: Topology,
-                until: Callable[[], Awaitable[None]] = _until_stopped) -> None:
+                until: Callable[[], Awaitable[None]] = until_stopped) -> None:
     """Run function *name* until *until* returns (default: SIGTERM or SIGINT); a function
     another operator runs (``remote``) has nothing to serve: return at once."""
     from gba.nf.registry import runs

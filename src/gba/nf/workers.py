@@ -204,15 +204,29 @@ async def until_stopped() -> None:
 
 async def serve_worker(topology: Topology, name: str, worker: int) -> None:
     """Run worker *worker* (>= 1) of function *name* (``gba serve NAME --worker K``,
-    started by worker 0), by its kind: a BSF's or a NAF's."""
+    started by worker 0), by its kind: a BSF's or a NAF's, until SIGTERM/SIGINT or its
+    parent's death."""
     kind = topology.function(name).kind
     if kind == "bsf":
         from gba.nf import bsf_service
 
-        await bsf_service.serve_worker(topology, name, worker)
+        bsf = bsf_service.parse(topology, name)
+        await _serve(name, worker, bsf.workers,
+                     bsf_service.running(bsf, topology, name, worker))
     elif kind == "naf":
         from gba.nf import naf_service
 
-        await naf_service.serve_worker(topology, name, worker)
+        naf = naf_service.parse(topology, name)
+        await _serve(name, worker, naf.workers,
+                     naf_service.running(naf, topology, name, worker))
     else:
         raise ConfigError(f"--worker is for a {' or '.join(KINDS)}; {name} is a {kind}")
+
+
+async def _serve(name: str, worker: int, count: int,
+                 serving: contextlib.AbstractAsyncContextManager[Any]) -> None:
+    if not 1 <= worker < count:
+        raise ConfigError(f"{name} has workers = {count}: no worker {worker}")
+    die_with_parent()
+    async with serving:
+        await until_stopped()
