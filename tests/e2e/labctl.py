@@ -188,6 +188,14 @@ def running_lab(lab_dir: Path, names: Iterable[str] = (), config_file: Path | No
         lab_down(lab_dir)
 
 
+def children(pid: int) -> list[int]:
+    """The pids of *pid*'s children (a function's worker processes), from /proc."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def alive(pid: int) -> bool:
     """True while *pid* runs (a zombie counts as dead)."""
     try:

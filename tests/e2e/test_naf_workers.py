@@ -16,7 +16,15 @@ import aiohttp
 import pytest
 import tomli_w
 
-from e2e.labctl import Subscriber, alive, impi_for, lab_down, provision, running_lab
+from e2e.labctl import (
+    Subscriber,
+    alive,
+    children,
+    impi_for,
+    lab_down,
+    provision,
+    running_lab,
+)
 from e2e.wire import Reply, challenge_of, get, ua_answer
 from gba import config
 from gba.crypto import ua_protocols
@@ -49,13 +57,6 @@ def workers_config(directory: Path, redis_url: str, workers: int = 2) -> Path:
     target = directory / "naf-workers-network.toml"
     target.write_text(tomli_w.dumps(data), encoding="utf-8")
     return target
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
 
 
 async def _use(sub: Subscriber, bsf_url: str, naf_url: str, naf_fqdn: str,
